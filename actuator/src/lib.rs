@@ -1,0 +1,1 @@
+//! crest-actuator (being built).

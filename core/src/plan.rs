@@ -1,0 +1,195 @@
+//! Scaling plans: desired state over time, each step with its reason.
+//!
+//! A [`ScalingPlan`] says how many instances an app should have from each
+//! instant on. It is *desired state*, not a list of deltas: applying it twice
+//! changes nothing the second time (level-triggered, like a Kubernetes
+//! reconcile), which is what makes it safe to re-apply after a crash. Every step
+//! carries why it is there, so an operator can audit a holiday plan line by line.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AppId, CoreError, Replicas, Timestamp};
+
+/// Why a plan step exists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PlanReason {
+    /// The fleet size outside any crest (min bound or ordinary demand).
+    Baseline,
+    /// Capacity for forecast demand at the planned risk level.
+    Forecast {
+        /// Demand the step is sized for, in requests per second.
+        demand_rps: f64,
+        /// The quantile planned for (e.g. 0.9).
+        quantile: f64,
+    },
+    /// Scale-out started early so capacity is ready before the crest.
+    LeadTime {
+        /// The provisioning lead time covered, in seconds.
+        lead_s: i64,
+    },
+    /// Scale-in is held back during a freeze window.
+    Freeze,
+    /// A calendar holiday or event.
+    Calendar {
+        /// The holiday or event name.
+        name: String,
+    },
+    /// A monitoring alert.
+    Alert {
+        /// The alert name.
+        name: String,
+    },
+    /// A bound (min, max or budget) clipped the step.
+    Bound {
+        /// Which bound.
+        which: String,
+    },
+    /// Set by an operator.
+    Manual {
+        /// Free text.
+        note: String,
+    },
+}
+
+/// One step of a plan: from `at` on, the app should have `replicas` instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanStep {
+    /// When this step takes effect.
+    pub at: Timestamp,
+    /// Desired instances from `at` until the next step.
+    pub replicas: Replicas,
+    /// Why.
+    pub reason: PlanReason,
+}
+
+/// Desired instances of one app over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScalingPlan {
+    /// The app this plan scales.
+    pub app: AppId,
+    /// Stable identifier (labels containers created for this plan).
+    pub id: String,
+    steps: Vec<PlanStep>,
+}
+
+impl ScalingPlan {
+    /// Build a plan, checking that steps are strictly increasing in time.
+    ///
+    /// # Errors
+    /// [`CoreError::PlanOutOfOrder`] naming the first offending step.
+    pub fn try_new(
+        app: AppId,
+        id: impl Into<String>,
+        steps: Vec<PlanStep>,
+    ) -> Result<Self, CoreError> {
+        if let Some(i) = steps.windows(2).position(|w| w[1].at <= w[0].at) {
+            return Err(CoreError::PlanOutOfOrder { index: i + 1 });
+        }
+        Ok(ScalingPlan {
+            app,
+            id: id.into(),
+            steps,
+        })
+    }
+
+    /// The steps, in time order.
+    pub fn steps(&self) -> &[PlanStep] {
+        &self.steps
+    }
+
+    /// The step in force at `t` (the last one with `at <= t`).
+    pub fn step_at(&self, t: Timestamp) -> Option<&PlanStep> {
+        let i = self.steps.partition_point(|s| s.at <= t);
+        i.checked_sub(1).map(|i| &self.steps[i])
+    }
+
+    /// Desired replicas at `t`; `None` before the first step.
+    pub fn desired_at(&self, t: Timestamp) -> Option<Replicas> {
+        self.step_at(t).map(|s| s.replicas)
+    }
+
+    /// When the plan next changes after `t`, if it does.
+    pub fn next_change_after(&self, t: Timestamp) -> Option<Timestamp> {
+        let i = self.steps.partition_point(|s| s.at <= t);
+        self.steps.get(i).map(|s| s.at)
+    }
+
+    /// The largest desired fleet anywhere in the plan.
+    pub fn peak(&self) -> Replicas {
+        self.steps
+            .iter()
+            .map(|s| s.replicas)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Instance-hours the plan asks for between its first step and `until`.
+    pub fn instance_hours(&self, until: Timestamp) -> f64 {
+        let mut total = 0.0;
+        for (i, s) in self.steps.iter().enumerate() {
+            let end = self.steps.get(i + 1).map_or(until, |n| n.at).min(until);
+            if end > s.at {
+                total += f64::from(s.replicas.0) * (end.millis() - s.at.millis()) as f64 / 3.6e6;
+            }
+        }
+        total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(at: i64, n: u32) -> PlanStep {
+        PlanStep {
+            at: Timestamp::from_secs(at),
+            replicas: Replicas(n),
+            reason: PlanReason::Baseline,
+        }
+    }
+
+    #[test]
+    fn desired_state_lookup() {
+        let app = AppId::try_new("app").unwrap();
+        let p = ScalingPlan::try_new(app, "p1", vec![step(0, 2), step(3600, 10), step(7200, 3)])
+            .unwrap();
+        assert_eq!(p.desired_at(Timestamp::from_secs(-1)), None);
+        assert_eq!(p.desired_at(Timestamp::from_secs(0)), Some(Replicas(2)));
+        assert_eq!(p.desired_at(Timestamp::from_secs(3599)), Some(Replicas(2)));
+        assert_eq!(p.desired_at(Timestamp::from_secs(3600)), Some(Replicas(10)));
+        assert_eq!(
+            p.desired_at(Timestamp::from_secs(1_000_000)),
+            Some(Replicas(3))
+        );
+        assert_eq!(
+            p.next_change_after(Timestamp::from_secs(10)),
+            Some(Timestamp::from_secs(3600))
+        );
+        assert_eq!(p.peak(), Replicas(10));
+        assert!((p.instance_hours(Timestamp::from_secs(10_800)) - 15.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn rejects_unordered_steps() {
+        let app = AppId::try_new("app").unwrap();
+        let err = ScalingPlan::try_new(app, "p", vec![step(0, 1), step(0, 2)]).unwrap_err();
+        assert_eq!(err, CoreError::PlanOutOfOrder { index: 1 });
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let app = AppId::try_new("app").unwrap();
+        let mut s = step(60, 4);
+        s.reason = PlanReason::Forecast {
+            demand_rps: 120.0,
+            quantile: 0.9,
+        };
+        let p = ScalingPlan::try_new(app, "p", vec![step(0, 1), s]).unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(json.contains("\"kind\":\"forecast\""));
+        let back: ScalingPlan = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+    }
+}

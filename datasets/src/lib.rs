@@ -1,0 +1,1 @@
+//! crest-datasets (being built).

@@ -1,0 +1,1 @@
+//! crest-forecast (being built).

@@ -1,0 +1,1 @@
+//! crest-headroom (being built).

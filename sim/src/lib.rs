@@ -1,0 +1,1 @@
+//! crest-sim (being built).
