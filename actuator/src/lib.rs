@@ -1,1 +1,3 @@
 //! crest-actuator (being built).
+
+pub mod mesos;

@@ -1,0 +1,1 @@
+//! Mesos v1 scheduler HTTP API framework (being built).

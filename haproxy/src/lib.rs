@@ -1,0 +1,1 @@
+//! crest-haproxy (being built).

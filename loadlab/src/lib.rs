@@ -1,0 +1,1 @@
+//! crest-loadlab (being built).

@@ -1,0 +1,1 @@
+//! crest-server (being built).
