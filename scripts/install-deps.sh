@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the Debian packages crest's tests start for real: containerd + runc and
+# the CNI plugins (actuator), busybox-static (the locally built test image),
+# HAProxy (probes, load-balancer registration), Prometheus + Alertmanager (alert
+# webhooks), protoc (containerd's gRPC API is generated at build time), and
+# sqlite3 (inspecting state in tests and by hand). Idempotent; needs root.
+set -euo pipefail
+pkgs=(containerd runc containernetworking-plugins busybox-static haproxy prometheus
+      prometheus-alertmanager socat iputils-ping iproute2 protobuf-compiler sqlite3)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing ${missing[*]}; run as root (or install them) to run every test" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
