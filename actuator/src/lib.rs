@@ -1,3 +1,33 @@
-//! crest-actuator (being built).
+//! # crest-actuator
+//!
+//! Carries out crest's actions on real fleets: containers (containerd), their
+//! network (CNI), the load balancer (HAProxy, through the `LoadBalancer`
+//! seam), Mesos, or a dry run that only prints. Every step is journaled in
+//! SQLite before it is done, so a crash at any point is reconciled on the next
+//! start instead of leaking containers, IPs or balancer entries.
+//!
+//! ```text
+//!  Action::SetReplicas ──► FleetActuator ── journal (SQLite, write-ahead)
+//!                             │  batches: concurrency limit, per-backend rate limit, retries
+//!            ┌────────────────┼───────────────────┐
+//!            ▼                ▼                   ▼
+//!      Runtime (containerd)  Network (CNI)   LoadBalancer (HAProxy)
+//! ```
+//!
+//! Start reading at [`fleet::FleetActuator`]; the backends are
+//! [`containerd::ContainerdRuntime`], [`cni::CniNetwork`] and
+//! [`dryrun`]; [`journal::Journal`] is the write-ahead log.
 
+pub mod backend;
+pub mod cni;
+pub mod config;
+#[cfg(feature = "containerd")]
+pub mod containerd;
+pub mod dryrun;
+pub mod error;
+pub mod exec;
+pub mod fleet;
+pub mod journal;
 pub mod mesos;
+
+pub use error::ActuatorError;

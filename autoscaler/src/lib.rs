@@ -12,9 +12,31 @@
 //!   MetricsSource ──► Observation ──► Policy::decide ──► Decision ──► Actuator::apply
 //!   Actuator::observe ┘
 //! ```
+//!
+//! Start with [`policies`] (the concrete policies the simulator and production
+//! share).
 
+pub mod document;
 pub mod driver;
+pub mod error;
+pub mod planner;
+pub mod policies;
 pub mod policy;
+pub mod rehearsal;
+pub mod replay;
+pub mod scenarios;
+pub mod verify;
 
+pub use document::PlanDocument;
 pub use driver::{Autoscaler, StepError};
+pub use error::AutoscalerError;
+pub use planner::{PlanOutcome, PlannerConfig, RateLimit, Window, plan};
+pub use policies::{
+    Adjustment, AlertSignal, CombinedPolicy, Deviation, FixedPolicy, Guard, PredictiveConfig,
+    PredictivePolicy, RateRule, RateRuleKind, ScalingBehavior, SchedulePolicy, ScheduledAction,
+    ScheduledPolicy, SelectPolicy, StepScalingPolicy, TargetMetric, TargetTrackingConfig,
+    TargetTrackingPolicy,
+};
 pub use policy::{Decision, Observation, Policy};
+pub use replay::{DemandShape, FluidModel, ReplayReport, replay};
+pub use verify::{GateConfig, GateReport, verify_plan};

@@ -38,4 +38,11 @@ pub trait Policy: Send {
     fn name(&self) -> &str;
     /// Decide the desired replicas for this observation.
     fn decide(&mut self, obs: &Observation<'_>) -> Decision;
+    /// Like [`Policy::decide`], but `None` when the policy has no opinion now
+    /// (an alert policy with no alert firing, a schedule with no action in
+    /// force). Combinators use this so an idle member does not pin the fleet.
+    /// The default always has an opinion.
+    fn recommend(&mut self, obs: &Observation<'_>) -> Option<Decision> {
+        Some(self.decide(obs))
+    }
 }

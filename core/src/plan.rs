@@ -46,6 +46,15 @@ pub enum PlanReason {
         /// Which bound.
         which: String,
     },
+    /// A reactive policy tracking a live metric (target tracking, HPA-style).
+    Reactive {
+        /// The metric tracked (e.g. "utilisation", "rps_per_instance").
+        metric: String,
+        /// Its observed value.
+        value: f64,
+        /// Its target value.
+        target: f64,
+    },
     /// Set by an operator.
     Manual {
         /// Free text.

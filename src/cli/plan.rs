@@ -1,18 +1,696 @@
-//! `crest plan` (not built yet).
+//! `crest plan`: forecast + capacity + constraints → a verified scaling plan.
+//!
+//! The planning itself is `crest_autoscaler::plan` (pure); this module reads
+//! the inputs, prints the plan as a table (or JSON), draws it, and runs the
+//! verification gate: the plan replayed against Monte Carlo demand scenarios
+//! drawn from the forecast's quantiles. A plan that fails the gate is not
+//! written to `--output` (so `crest run` never sees it) unless `--force`.
+//!
+//! Exit codes: 0 plan made (and passed the gate if `--verify`), 1 bad input or
+//! failure, 2 usage, 3 the plan failed the verification gate (nothing written
+//! without `--force`).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Args;
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use crest_autoscaler::planner::{PlanOutcome, PlannerConfig, RateLimit, Window};
+use crest_autoscaler::{FluidModel, GateConfig, GateReport, PlanDocument};
+use crest_core::{AppId, Capacity, Forecast, PlanReason, Replicas, Timestamp};
 
-/// Arguments of `crest plan`.
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    Table,
+    /// JSON for machines.
+    Json,
+}
+
+/// Arguments of `crest plan` (boxed: they are many, and the command enum
+/// should stay small).
 #[derive(Debug, Args)]
 pub struct PlanCmd {
-    /// Arguments (ignored until this command is built).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+    #[command(flatten)]
+    args: Box<PlanArgs>,
+}
+
+/// The flags of `crest plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// History to forecast from (CSV/Parquet, or a bundled dataset name).
+    #[arg(long, value_name = "FILE", conflicts_with = "forecast")]
+    history: Option<PathBuf>,
+    /// A ready forecast (JSON, as `crest forecast --format json` writes it)
+    /// instead of `--history`.
+    #[arg(long, value_name = "FILE")]
+    forecast: Option<PathBuf>,
+    /// First day (or instant) of the holiday window, e.g. 2014-11-27.
+    #[arg(long, value_name = "DATE")]
+    from: Option<String>,
+    /// End of the window (exclusive), e.g. 2014-11-30.
+    #[arg(long, value_name = "DATE")]
+    to: Option<String>,
+    /// Holiday calendar for the forecast: cn, us, or a file.
+    #[arg(long, value_name = "cn|us|FILE")]
+    calendar: Option<String>,
+    /// Measured capacity (JSON, as `crest probe` writes it).
+    #[arg(long, value_name = "FILE", conflicts_with = "per_instance_qps")]
+    capacity: Option<PathBuf>,
+    /// Per-instance requests per second at the SLO (instead of `--capacity`).
+    #[arg(long, value_name = "N")]
+    per_instance_qps: Option<f64>,
+    /// The p99 latency SLO in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 200.0)]
+    slo_p99_ms: f64,
+    /// Demand quantile to plan for: p90, p97.5, 0.9, ...
+    #[arg(long, default_value = "p90")]
+    risk: String,
+    /// Highest planned utilisation of an instance's SLO capacity.
+    #[arg(long, default_value_t = 0.8)]
+    utilisation: f64,
+    /// Requests per unit of the forecast (e.g. API calls per order).
+    #[arg(long, default_value_t = 1.0)]
+    requests_per_unit: f64,
+    /// The forecast counts per step (true) rather than per second.
+    #[arg(long)]
+    per_step: bool,
+    /// Provisioning lead time: ask this long before an instance must serve (30s, 5m, 1h).
+    #[arg(long, default_value = "5m")]
+    lead_time: String,
+    /// Scale-out API rate limit, instances per period (150/5m).
+    #[arg(long, default_value = "150/5m")]
+    rate: String,
+    /// Scale-in pace, instances per period.
+    #[arg(long, default_value = "10/1m")]
+    scale_in_rate: String,
+    /// Lower bound on instances.
+    #[arg(long, default_value_t = 1)]
+    min: u32,
+    /// Upper bound on instances.
+    #[arg(long, default_value_t = 10_000)]
+    max: u32,
+    /// Instances serving now (default: the need at the forecast's start).
+    #[arg(long)]
+    current: Option<u32>,
+    /// Instance-hour budget for the plan.
+    #[arg(long, value_name = "HOURS")]
+    budget: Option<f64>,
+    /// No scale-in inside FROM..TO (dates or instants).
+    #[arg(long, value_name = "FROM..TO")]
+    freeze: Option<String>,
+    /// The app planned.
+    #[arg(long, default_value = "app")]
+    app: String,
+    /// Write the plan document (plan + inputs + verdict) here.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Draw demand and the plan (.png or .svg).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Replay the plan against Monte Carlo demand scenarios before accepting it.
+    #[arg(long)]
+    verify: bool,
+    /// Write the plan even if it fails the gate.
+    #[arg(long)]
+    force: bool,
+    /// Monte Carlo scenarios for `--verify`.
+    #[arg(long, default_value_t = 200)]
+    scenarios: usize,
+    /// Seed for the scenarios.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// The gate passes when P(SLO breach) is at most this.
+    #[arg(long, default_value_t = 0.05)]
+    max_breach: f64,
+}
+
+/// Parse `p90`, `p97.5`, `0.9` or `90%` into a quantile level.
+pub(crate) fn parse_risk(s: &str) -> anyhow::Result<f64> {
+    let t = s.trim();
+    let v = if let Some(p) = t.strip_prefix('p').or_else(|| t.strip_prefix('P')) {
+        p.parse::<f64>().map(|x| x / 100.0)
+    } else if let Some(p) = t.strip_suffix('%') {
+        p.parse::<f64>().map(|x| x / 100.0)
+    } else {
+        t.parse::<f64>()
+    }
+    .with_context(|| format!("failed to read --risk {s:?}: expected p90, p97.5 or 0.9"))?;
+    if !(v > 0.0 && v < 1.0) {
+        bail!("failed to read --risk {s:?}: expected a level strictly between 0 and 1");
+    }
+    Ok(v)
+}
+
+/// Parse `30s`, `5m`, `2h`, `1d` or plain seconds.
+pub(crate) fn parse_duration_s(s: &str) -> anyhow::Result<i64> {
+    let t = s.trim();
+    let (num, mul) = match t.chars().last() {
+        Some('s') => (&t[..t.len() - 1], 1),
+        Some('m') => (&t[..t.len() - 1], 60),
+        Some('h') => (&t[..t.len() - 1], 3600),
+        Some('d') => (&t[..t.len() - 1], 86_400),
+        _ => (t, 1),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("failed to read duration {s:?}: expected e.g. 30s, 5m, 2h"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        bail!("failed to read duration {s:?}: expected a non-negative number");
+    }
+    Ok((v * f64::from(mul)).round() as i64)
+}
+
+/// Parse `150/5m` (instances per period).
+pub(crate) fn parse_rate(s: &str) -> anyhow::Result<RateLimit> {
+    let (n, p) = s
+        .split_once('/')
+        .with_context(|| format!("failed to read rate {s:?}: expected N/PERIOD, e.g. 150/5m"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .with_context(|| format!("failed to read rate {s:?}: {n:?} is not a whole number"))?;
+    let p = parse_duration_s(p)?;
+    if n == 0 || p <= 0 {
+        bail!("failed to read rate {s:?}: expected at least 1 instance per period > 0 s");
+    }
+    Ok(RateLimit::new(n, p))
+}
+
+/// Parse a date (`2014-11-27`, UTC midnight), a naive date-time or RFC 3339.
+pub(crate) fn parse_instant(s: &str) -> anyhow::Result<Timestamp> {
+    let t = s.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        let dt = d.and_hms_opt(0, 0, 0).context("failed to build midnight")?;
+        return Ok(Timestamp::from_naive_utc(&dt));
+    }
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(t, fmt) {
+            return Ok(Timestamp::from_naive_utc(&dt));
+        }
+    }
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Ok(Timestamp::from_datetime(&dt));
+    }
+    bail!("failed to read time {s:?}: expected 2014-11-27, 2014-11-27 18:00 or RFC 3339")
+}
+
+/// Read the capacity from `--capacity FILE` or `--per-instance-qps N`.
+pub(crate) fn load_capacity(
+    file: Option<&Path>,
+    qps: Option<f64>,
+    slo_ms: f64,
+) -> anyhow::Result<Capacity> {
+    match (file, qps) {
+        (Some(f), _) => {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("failed to read capacity file {}", f.display()))?;
+            let c: Capacity = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "failed to parse capacity file {} (expected the JSON `crest probe` writes)",
+                    f.display()
+                )
+            })?;
+            if c.per_instance.get() <= 0.0 {
+                bail!(
+                    "failed to use capacity file {}: per_instance must be > 0",
+                    f.display()
+                );
+            }
+            Ok(c)
+        }
+        (None, Some(q)) => Capacity::given(q, slo_ms)
+            .with_context(|| format!("failed to use --per-instance-qps {q} --slo-p99-ms {slo_ms}")),
+        (None, None) => bail!("no capacity: pass --capacity FILE or --per-instance-qps N"),
+    }
+}
+
+/// Read a forecast JSON file.
+pub(crate) fn load_forecast(path: &Path) -> anyhow::Result<Forecast> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read forecast {}", path.display()))?;
+    let f: Forecast = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "failed to parse forecast {} (expected crest's Forecast JSON)",
+            path.display()
+        )
+    })?;
+    // Re-check invariants the deserialiser does not.
+    Forecast::try_new(
+        f.series_id.clone(),
+        f.start,
+        f.step_s,
+        f.mean.clone(),
+        f.quantiles.clone(),
+    )
+    .with_context(|| format!("invalid forecast {}", path.display()))?;
+    Ok(f)
+}
+
+/// Convert forecast units into requests per second, in place.
+pub(crate) fn to_rps(f: &mut Forecast, requests_per_unit: f64, per_step: bool) {
+    let k = requests_per_unit / if per_step { f.step_s as f64 } else { 1.0 };
+    for v in f.mean.iter_mut().chain(f.quantiles.values_mut().flatten()) {
+        *v *= k;
+    }
+}
+
+/// Cut a forecast to `[from, to)`.
+pub(crate) fn window(
+    f: &Forecast,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> anyhow::Result<Forecast> {
+    let step_ms = f.step_s * 1000;
+    let idx = |t: Timestamp| ((t.millis() - f.start.millis()).max(0) + step_ms - 1) / step_ms;
+    let a = from.map_or(0, |t| idx(t) as usize).min(f.horizon());
+    let b = to.map_or(f.horizon(), |t| idx(t) as usize).min(f.horizon());
+    if a >= b {
+        bail!(
+            "the window {}..{} does not overlap the forecast ({} to {})",
+            from.map_or("start".into(), |t| t.to_string()),
+            to.map_or("end".into(), |t| t.to_string()),
+            f.start,
+            f.time_at(f.horizon())
+        );
+    }
+    let quantiles = f
+        .quantiles
+        .iter()
+        .map(|(q, p)| (*q, p[a..b].to_vec()))
+        .collect();
+    let mut out = Forecast::try_new(
+        f.series_id.clone(),
+        f.time_at(a),
+        f.step_s,
+        f.mean[a..b].to_vec(),
+        quantiles,
+    )?;
+    out.time_format = f.time_format;
+    Ok(out)
+}
+
+/// A short human text for a reason.
+pub(crate) fn reason_text(r: &PlanReason) -> String {
+    match r {
+        PlanReason::Baseline => "baseline".into(),
+        PlanReason::Forecast {
+            demand_rps,
+            quantile,
+        } => {
+            format!(
+                "forecast p{} demand {:.0} rps",
+                quantile * 100.0,
+                demand_rps
+            )
+        }
+        PlanReason::LeadTime { lead_s } => {
+            format!("ahead of demand: {} min lead time + ramp", lead_s / 60)
+        }
+        PlanReason::Freeze => "freeze: no scale-in".into(),
+        PlanReason::Calendar { name } => format!("calendar: {name}"),
+        PlanReason::Alert { name } => format!("alert: {name}"),
+        PlanReason::Bound { which } => format!("bound: {which}"),
+        PlanReason::Reactive {
+            metric,
+            value,
+            target,
+        } => {
+            format!("{metric} {value:.2} vs target {target:.2}")
+        }
+        PlanReason::Manual { note } => note.clone(),
+        _ => "other".into(),
+    }
+}
+
+/// The model and gate for a planner config.
+pub(crate) fn model_for(cap: &Capacity, cfg: &PlannerConfig) -> FluidModel {
+    let mut m = FluidModel::new(cap.clone());
+    m.lead_time_s = cfg.lead_time_s;
+    m.scale_out_rate = cfg.scale_out_rate;
+    m.tick_s = 60;
+    m.evaluate_every_s = 60;
+    m
+}
+
+/// Draw the forecast band, the planned demand and the plan.
+pub(crate) fn plot_plan(
+    path: &Path,
+    forecast: &Forecast,
+    outcome: &PlanOutcome,
+    cap: &Capacity,
+) -> anyhow::Result<()> {
+    use crest_plot::{Band, Chart, Line};
+    let secs = |t: Timestamp| t.secs() as f64;
+    let mean: Vec<(f64, f64)> = forecast
+        .mean
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (secs(forecast.time_at(i)) + forecast.step_s as f64 / 2.0, *v))
+        .collect();
+    let mut demand = Chart::new("Forecast demand and the capacity the plan provides")
+        .time_axis()
+        .y_label("requests / s")
+        .line(Line::new("forecast mean", mean));
+    let levels: Vec<_> = forecast.quantiles.keys().copied().collect();
+    if let (Some(lo), Some(hi)) = (levels.first(), levels.last())
+        && lo != hi
+    {
+        let (pl, ph) = (&forecast.quantiles[lo], &forecast.quantiles[hi]);
+        demand = demand.band(Band {
+            label: format!("{}..{}", lo.column_name(), hi.column_name()),
+            points: (0..forecast.horizon())
+                .map(|i| {
+                    (
+                        secs(forecast.time_at(i)) + forecast.step_s as f64 / 2.0,
+                        pl[i],
+                        ph[i],
+                    )
+                })
+                .collect(),
+        });
+    }
+    let grid_t = |k: usize| secs(outcome.grid_start) + (k as i64 * outcome.grid_step_s) as f64;
+    let served: Vec<(f64, f64)> = outcome
+        .desired
+        .iter()
+        .enumerate()
+        .map(|(k, n)| (grid_t(k), f64::from(*n) * cap.per_instance.get()))
+        .collect();
+    demand = demand.line(Line::new("planned capacity at SLO", served).stepped());
+    let desired: Vec<(f64, f64)> = outcome
+        .desired
+        .iter()
+        .enumerate()
+        .map(|(k, n)| (grid_t(k), f64::from(*n)))
+        .collect();
+    let needed: Vec<(f64, f64)> = outcome
+        .needed
+        .iter()
+        .enumerate()
+        .map(|(k, n)| (grid_t(k), f64::from(*n)))
+        .collect();
+    let mut fleet = Chart::new("Plan: instances asked for vs serving instances needed")
+        .time_axis()
+        .y_label("instances")
+        .line(Line::new("plan (desired)", desired).stepped())
+        .line(Line::new("needed at the risk quantile", needed).stepped());
+    if let Some(t) = outcome.scale_out_starts {
+        fleet = fleet.marker(secs(t), "scale-out starts");
+    }
+    crest_plot::render(&[demand, fleet], path, (1100, 800))
+        .with_context(|| format!("failed to draw {}", path.display()))?;
+    Ok(())
+}
+
+/// Obtain the forecast from the command's inputs, in requests per second.
+fn obtain_forecast(cmd: &PlanArgs) -> anyhow::Result<Forecast> {
+    let from = cmd.from.as_deref().map(parse_instant).transpose()?;
+    let to = cmd.to.as_deref().map(parse_instant).transpose()?;
+    let mut f = match (&cmd.forecast, &cmd.history) {
+        (Some(path), _) => load_forecast(path)?,
+        (None, Some(history)) => super::rehearse::forecast_history(
+            history,
+            from.context("--history needs --from (the window's first day)")?,
+            to.context("--history needs --to (the window's end)")?,
+            cmd.calendar.as_deref(),
+        )?,
+        (None, None) => bail!("nothing to plan from: pass --history FILE or --forecast FILE"),
+    };
+    to_rps(&mut f, cmd.requests_per_unit, cmd.per_step);
+    window(&f, from, to)
 }
 
 /// Run `crest plan`.
-pub fn run(_cmd: PlanCmd) -> anyhow::Result<ExitCode> {
-    super::not_built("plan", 6)
+pub fn run(cmd: PlanCmd) -> anyhow::Result<ExitCode> {
+    let cmd = *cmd.args;
+    let risk = parse_risk(&cmd.risk)?;
+    let cap = load_capacity(
+        cmd.capacity.as_deref(),
+        cmd.per_instance_qps,
+        cmd.slo_p99_ms,
+    )?;
+    let forecast = obtain_forecast(&cmd)?;
+    let app =
+        AppId::try_new(cmd.app.clone()).with_context(|| format!("invalid --app {:?}", cmd.app))?;
+    let mut cfg = PlannerConfig::new(app.clone(), format!("{}-{}", app, forecast.start.secs()));
+    cfg.risk = risk;
+    cfg.target_utilisation = cmd.utilisation;
+    cfg.lead_time_s = parse_duration_s(&cmd.lead_time)?;
+    cfg.scale_out_rate = parse_rate(&cmd.rate)?;
+    cfg.scale_in_rate = parse_rate(&cmd.scale_in_rate)?;
+    cfg.min = Replicas(cmd.min);
+    cfg.max = Replicas(cmd.max);
+    cfg.budget_instance_hours = cmd.budget;
+    cfg.current = Replicas(cmd.current.unwrap_or_else(|| {
+        let d0 = crest_autoscaler::planner::demand_at(&forecast, risk)
+            .ok()
+            .and_then(|p| p.first().copied())
+            .unwrap_or(0.0);
+        cap.instances_for(d0, cmd.utilisation)
+            .clamp(cmd.min, cmd.max)
+    }));
+    if let Some(fz) = &cmd.freeze {
+        let (a, b) = fz
+            .split_once("..")
+            .with_context(|| format!("failed to read --freeze {fz:?}: expected FROM..TO"))?;
+        cfg.freeze = Some(Window {
+            from: parse_instant(a)?,
+            to: parse_instant(b)?,
+        });
+    }
+    let outcome = crest_autoscaler::plan(&forecast, &cap, &cfg).context("failed to plan")?;
+    let model = model_for(&cap, &cfg);
+    let gate = GateConfig {
+        scenarios: cmd.scenarios.max(1),
+        seed: cmd.seed,
+        max_breach_probability: cmd.max_breach,
+        ..GateConfig::default()
+    };
+    let mut doc = PlanDocument::new(
+        &outcome,
+        forecast.clone(),
+        cap.clone(),
+        cfg,
+        model.clone(),
+        gate,
+    );
+    let verdict = if cmd.verify {
+        let r = crest_autoscaler::verify_plan(&outcome.plan, &forecast, &model, &gate)
+            .context("failed to verify the plan")?;
+        doc.verification = Some(r.clone());
+        Some(r)
+    } else {
+        None
+    };
+    let failed = verdict.as_ref().is_some_and(|r| !r.passed);
+    doc.forced = failed && cmd.force;
+
+    match cmd.format {
+        Format::Json => emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json_report(&doc, &outcome))?
+        ))?,
+        Format::Table => print_table(&doc, &outcome, verdict.as_ref())?,
+    }
+    if let Some(p) = &cmd.plot {
+        plot_plan(p, &forecast, &outcome, &cap)?;
+        eprintln!("plot written to {}", p.display());
+    }
+    if failed && !cmd.force {
+        eprintln!(
+            "verification gate failed: P(SLO breach) {:.3} > {:.3}; plan not written (use --force to override)",
+            verdict.as_ref().map_or(1.0, |r| r.breach_probability),
+            cmd.max_breach
+        );
+        return Ok(ExitCode::from(3));
+    }
+    if let Some(out) = &cmd.output {
+        let text = serde_json::to_string_pretty(&doc)?;
+        std::fs::write(out, text).with_context(|| format!("failed to write {}", out.display()))?;
+        eprintln!("plan written to {}", out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn json_report(doc: &PlanDocument, o: &PlanOutcome) -> serde_json::Value {
+    serde_json::json!({
+        "plan": doc.plan,
+        "peak": o.peak.0,
+        "instance_hours": o.instance_hours,
+        "scale_out_starts": o.scale_out_starts,
+        "budget_factor": o.budget_factor,
+        "capped_points": o.capped_points,
+        "quantile": o.quantile,
+        "verification": doc.verification,
+        "forced": doc.forced,
+    })
+}
+
+/// Write to stdout; a closed pipe (`| head`) is not an error.
+pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("failed to write to stdout"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Rows of the condensed plan table: runs of steps with the same kind of
+/// reason moving in one direction become one row "a -> b".
+pub(crate) fn condensed_rows(doc: &PlanDocument) -> Vec<(Timestamp, Timestamp, u32, u32, String)> {
+    let steps = doc.plan.steps();
+    let mut rows: Vec<(Timestamp, Timestamp, u32, u32, String)> = Vec::new();
+    let mut prev: Option<u32> = None;
+    let mut dir_of_row: Vec<i8> = Vec::new();
+    for s in steps {
+        let text = reason_text(&s.reason);
+        let kind = text
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .split(' ')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let dir = match prev {
+            Some(p) if s.replicas.0 > p => 1,
+            Some(p) if s.replicas.0 < p => -1,
+            _ => 0,
+        };
+        let merge = rows.last().is_some_and(|r| {
+            let rk =
+                r.4.split(':')
+                    .next()
+                    .unwrap_or("")
+                    .split(' ')
+                    .next()
+                    .unwrap_or("");
+            rk == kind && dir != 0 && dir_of_row.last().is_some_and(|d| *d == dir || *d == 0)
+        });
+        if merge {
+            if let (Some(r), Some(d)) = (rows.last_mut(), dir_of_row.last_mut()) {
+                r.1 = s.at;
+                r.3 = s.replicas.0;
+                if text != r.4 && kind == "forecast" {
+                    r.4 = format!("forecast p{} demand", doc.planner.risk * 100.0);
+                }
+                *d = dir;
+            }
+        } else {
+            rows.push((s.at, s.at, s.replicas.0, s.replicas.0, text));
+            dir_of_row.push(0);
+        }
+        prev = Some(s.replicas.0);
+    }
+    rows
+}
+
+fn print_table(
+    doc: &PlanDocument,
+    o: &PlanOutcome,
+    verdict: Option<&GateReport>,
+) -> anyhow::Result<()> {
+    use std::fmt::Write;
+    let fmt = doc.forecast.time_format;
+    let mut t = String::new();
+    let rows = condensed_rows(doc);
+    writeln!(
+        t,
+        "plan {} for {}: {} steps ({} rows below; --format json lists every step)",
+        doc.plan.id,
+        doc.plan.app,
+        doc.plan.steps().len(),
+        rows.len()
+    )?;
+    writeln!(
+        t,
+        "{:<20} {:<20} {:>11}  reason",
+        "from", "until", "instances"
+    )?;
+    for (a, b, n0, n1, why) in &rows {
+        let until = if a == b { String::new() } else { b.format(fmt) };
+        let n = if n0 == n1 {
+            n0.to_string()
+        } else {
+            format!("{n0} -> {n1}")
+        };
+        writeln!(t, "{:<20} {:<20} {:>11}  {}", a.format(fmt), until, n, why)?;
+    }
+    writeln!(t)?;
+    writeln!(t, "peak instances        {}", o.peak.0)?;
+    writeln!(t, "instance-hours        {:.1}", o.instance_hours)?;
+    if let Some(s) = o.scale_out_starts {
+        writeln!(t, "scale-out starts      {}", s.format(fmt))?;
+    }
+    if let Some(f) = o.budget_factor {
+        writeln!(
+            t,
+            "budget                demand scaled by {f:.3} to fit the budget"
+        )?;
+    }
+    if o.capped_points > 0 {
+        writeln!(
+            t,
+            "max bound             need exceeds --max for {} min",
+            o.capped_points as i64 * o.grid_step_s / 60
+        )?;
+    }
+    if let Some(r) = verdict {
+        writeln!(t)?;
+        writeln!(
+            t,
+            "verification ({} engine, {} scenarios): P(SLO breach) {:.3} (gate {:.3}) -> {}",
+            r.engine,
+            r.scenarios,
+            r.breach_probability,
+            r.max_breach_probability,
+            if r.passed { "PASS" } else { "FAIL" }
+        )?;
+        writeln!(
+            t,
+            "  violation minutes mean {:.1}, p95 {:.1}; instance-hours mean {:.1}; cost mean {:.1}",
+            r.mean_violation_minutes, r.p95_violation_minutes, r.mean_instance_hours, r.mean_cost
+        )?;
+    }
+    emit(&t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units() {
+        assert_eq!(parse_risk("p90").unwrap(), 0.9);
+        assert_eq!(parse_risk("p97.5").unwrap(), 0.975);
+        assert_eq!(parse_risk("0.5").unwrap(), 0.5);
+        assert!(parse_risk("p100").is_err());
+        assert_eq!(parse_duration_s("5m").unwrap(), 300);
+        assert_eq!(parse_duration_s("90").unwrap(), 90);
+        assert!(parse_duration_s("-1s").is_err());
+        assert_eq!(parse_rate("150/5m").unwrap(), RateLimit::new(150, 300));
+        assert!(parse_rate("0/5m").is_err());
+        assert_eq!(
+            parse_instant("1970-01-02").unwrap(),
+            Timestamp::from_secs(86_400)
+        );
+        assert_eq!(
+            parse_instant("1970-01-01T01:00:00+01:00").unwrap(),
+            Timestamp::from_secs(0)
+        );
+    }
 }

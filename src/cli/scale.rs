@@ -1,18 +1,88 @@
-//! `crest scale` (not built yet).
+//! `crest scale`: bring an app to N replicas (0 to remove them all) through
+//! the configured backends (containerd + CNI), journaling every step, or print
+//! what would be done with `--dry-run`.
+//!
+//! Every run first reconciles the journal with what the backends hold, so
+//! re-running after a crash (even kill -9) finishes or undoes half-done work
+//! instead of duplicating or leaking anything. The report is one JSON line on
+//! stdout; exit code 1 when any instance failed.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Args;
+use crest_actuator::config::ScaleConfig;
+use crest_core::AppId;
 
 /// Arguments of `crest scale`.
 #[derive(Debug, Args)]
 pub struct ScaleCmd {
-    /// Arguments (ignored until this command is built).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+    /// The app (e.g. `web`).
+    pub app: String,
+    /// Desired number of replicas (0 removes them all).
+    pub replicas: u32,
+    /// Backend configuration (TOML: [containerd], [network], [fleet], journal).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The SQLite journal (overrides the config's `journal`).
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Plan id to label new containers with.
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// Print the steps that would be taken; touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: how many instances to pretend already run.
+    #[arg(long, default_value_t = 0)]
+    pub from: u32,
 }
 
 /// Run `crest scale`.
-pub fn run(_cmd: ScaleCmd) -> anyhow::Result<ExitCode> {
-    super::not_built("scale", 7)
+pub fn run(cmd: ScaleCmd) -> anyhow::Result<ExitCode> {
+    let app = AppId::try_new(cmd.app.clone()).context("invalid app id")?;
+    let cfg = match &cmd.config {
+        Some(p) => ScaleConfig::load(p)?,
+        None => ScaleConfig::default(),
+    };
+    let rt = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
+    if cmd.dry_run {
+        let (report, lines) = rt.block_on(crest_actuator::config::scale_dry(
+            &cfg,
+            &app,
+            cmd.from,
+            cmd.replicas,
+            cmd.plan.as_deref(),
+        ))?;
+        for l in lines {
+            println!("would: {l}");
+        }
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let journal = cmd
+        .journal
+        .clone()
+        .or_else(|| cfg.journal.clone())
+        .context("no journal: pass --journal PATH or set `journal` in the config")?;
+    let report = rt.block_on(crest_actuator::config::scale_real(
+        &cfg,
+        &journal,
+        &app,
+        cmd.replicas,
+        cmd.plan.as_deref(),
+    ))?;
+    println!("{}", serde_json::to_string(&report)?);
+    if report.failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "crest scale: {} instance(s) failed; {} of {} running",
+            report.failed.len(),
+            report.running,
+            report.to
+        );
+        Ok(ExitCode::from(1))
+    }
 }

@@ -1,0 +1,686 @@
+//! The containerd backend: containers and tasks over containerd's gRPC API
+//! (the `containerd-client` crate), in a namespace of crest's own.
+//!
+//! One instance is one container: a snapshot prepared from the image's
+//! unpacked layers (key = container id), a container record carrying the
+//! labels `crest.app`, `crest.version` and `crest.plan`, and a runc task whose
+//! OCI spec asks for a fresh network namespace (CNI then puts the IP in it).
+//! Every step is idempotent — `AlreadyExists` on create means a step that
+//! already happened before a crash or a lost reply, `NotFound` on delete means
+//! one already undone — which is what lets the journal replay safely.
+//!
+//! Stop is SIGTERM, the grace period, then SIGKILL (a PID 1 without a handler
+//! ignores SIGTERM). containerd keeps tasks alive across its own restarts; the
+//! gRPC channel reconnects by itself, and calls that failed while the daemon
+//! was down come back as `Unavailable` for the executor to retry.
+//!
+//! Images are imported beforehand (`ctr images import`, which unpacks them for
+//! the snapshotter); crest reads the image's manifest and config from the
+//! content store to compute the layer chain id that parents each snapshot.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use containerd_client::services::v1::container::Runtime as ContainerRuntime;
+use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
+use containerd_client::services::v1::snapshots::{
+    MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest,
+};
+use containerd_client::services::v1::{
+    Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
+    DeleteTaskRequest, GetImageRequest, GetRequest, KillRequest, ListContainersRequest,
+    ListTasksRequest, ReadContentRequest, StartRequest, WaitRequest,
+    containers_client::ContainersClient, content_client::ContentClient,
+    images_client::ImagesClient, tasks_client::TasksClient,
+};
+use containerd_client::tonic::transport::Channel;
+use containerd_client::tonic::{self, Code, Request, Status};
+use crest_core::seams::{SeamError, SeamErrorKind};
+use crest_core::{AppId, Clock};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::backend::{InstanceSpec, Runtime, RuntimeInstance, TaskStatus, labels};
+
+const BACKEND: &str = "containerd";
+
+/// Settings of the containerd backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerdConfig {
+    /// containerd's gRPC socket.
+    pub socket: PathBuf,
+    /// containerd namespace (use one per test: some runtime paths are global).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Image reference, already imported and unpacked.
+    pub image: String,
+    /// Snapshotter.
+    #[serde(default = "default_snapshotter")]
+    pub snapshotter: String,
+    /// The runtime shim.
+    #[serde(default = "default_runtime")]
+    pub runtime: String,
+    /// The process to run (argv).
+    pub command: Vec<String>,
+    /// Environment (`K=V`).
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// SIGTERM -> SIGKILL grace, ms.
+    #[serde(default = "default_grace")]
+    pub stop_grace_ms: u64,
+    /// Memory limit per container, bytes (none when absent).
+    #[serde(default)]
+    pub memory_limit_bytes: Option<i64>,
+    /// Containers sharing one runc shim (1 = a shim each, containerd's
+    /// default). Uses the runc v2 shim's `io.containerd.runc.v2.group`
+    /// annotation: fewer shim processes (~13 MB each) and no shim daemon spawn
+    /// for all but the first container of a group, at the price of a larger
+    /// blast radius when a shim dies.
+    #[serde(default = "default_group")]
+    pub shim_group_size: u32,
+}
+
+fn default_group() -> u32 {
+    1
+}
+
+/// The shim group of instance `id` (`<app>-<seq>`), when grouping is on.
+pub fn shim_group(id: &str, size: u32) -> Option<String> {
+    if size <= 1 {
+        return None;
+    }
+    let (app, seq) = id.rsplit_once('-')?;
+    let seq: u64 = seq.parse().ok()?;
+    Some(format!("{app}-shim{}", seq / u64::from(size)))
+}
+
+fn default_namespace() -> String {
+    "crest".into()
+}
+fn default_snapshotter() -> String {
+    "overlayfs".into()
+}
+fn default_runtime() -> String {
+    "io.containerd.runc.v2".into()
+}
+fn default_grace() -> u64 {
+    5_000
+}
+
+/// The containerd runtime backend.
+#[derive(Debug, Clone)]
+pub struct ContainerdRuntime<C> {
+    cfg: ContainerdConfig,
+    channel: Channel,
+    chain_id: String,
+    clock: C,
+}
+
+fn seam(what: String, s: &Status) -> SeamError {
+    let kind = match s.code() {
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::Unknown
+        | Code::Cancelled => SeamErrorKind::Unavailable,
+        Code::NotFound => SeamErrorKind::NotFound,
+        Code::ResourceExhausted => SeamErrorKind::Exhausted,
+        _ => SeamErrorKind::Rejected,
+    };
+    SeamError::new(
+        BACKEND,
+        kind,
+        format!("failed to {what}: {}: {}", s.code(), s.message()),
+    )
+}
+
+impl<C: Clock + Clone + 'static> ContainerdRuntime<C> {
+    /// Connect to containerd and resolve the image's layer chain.
+    ///
+    /// # Errors
+    /// `Unavailable` when the socket does not answer, `NotFound` when the
+    /// image is not imported, `Protocol` when its manifest does not parse.
+    pub async fn connect(cfg: ContainerdConfig, clock: C) -> Result<Self, SeamError> {
+        let channel = containerd_client::connect(&cfg.socket).await.map_err(|e| {
+            SeamError::new(
+                BACKEND,
+                SeamErrorKind::Unavailable,
+                format!("failed to connect to {}", cfg.socket.display()),
+            )
+            .with_source(e)
+        })?;
+        let mut rt = ContainerdRuntime {
+            cfg,
+            channel,
+            chain_id: String::new(),
+            clock,
+        };
+        rt.chain_id = rt.resolve_chain_id().await?;
+        Ok(rt)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ContainerdConfig {
+        &self.cfg
+    }
+
+    fn req<T>(&self, m: T) -> Request<T> {
+        let mut r = Request::new(m);
+        r.set_timeout(Duration::from_secs(60));
+        if let Ok(v) = self.cfg.namespace.parse() {
+            r.metadata_mut().insert("containerd-namespace", v);
+        }
+        r
+    }
+
+    async fn read_blob(&self, digest: &str) -> Result<Vec<u8>, SeamError> {
+        let mut stream = ContentClient::new(self.channel.clone())
+            .read(self.req(ReadContentRequest {
+                digest: digest.to_string(),
+                offset: 0,
+                size: 0,
+            }))
+            .await
+            .map_err(|s| seam(format!("read blob {digest}"), &s))?
+            .into_inner();
+        let mut out = Vec::new();
+        while let Some(chunk) = stream
+            .message()
+            .await
+            .map_err(|s| seam(format!("read blob {digest}"), &s))?
+        {
+            out.extend_from_slice(&chunk.data);
+        }
+        Ok(out)
+    }
+
+    async fn resolve_chain_id(&self) -> Result<String, SeamError> {
+        let image = ImagesClient::new(self.channel.clone())
+            .get(self.req(GetImageRequest {
+                name: self.cfg.image.clone(),
+            }))
+            .await
+            .map_err(|s| seam(format!("get image {}", self.cfg.image), &s))?
+            .into_inner()
+            .image
+            .and_then(|i| i.target)
+            .ok_or_else(|| proto_err(format!("image {} has no target", self.cfg.image)))?;
+        let mut digest = image.digest;
+        let mut media = image.media_type;
+        // An index points at manifests: take linux/amd64 (or the only one).
+        for _ in 0..3 {
+            let blob = self.read_blob(&digest).await?;
+            let v: serde_json::Value = serde_json::from_slice(&blob)
+                .map_err(|e| proto_err(format!("blob {digest} is not JSON: {e}")))?;
+            let is_index = media.contains("index") || media.contains("manifest.list");
+            if is_index {
+                let manifests = v["manifests"]
+                    .as_array()
+                    .ok_or_else(|| proto_err(format!("index {digest} has no manifests")))?;
+                let pick = manifests
+                    .iter()
+                    .find(|m| m["platform"]["architecture"] == "amd64")
+                    .or_else(|| manifests.first())
+                    .ok_or_else(|| proto_err(format!("index {digest} is empty")))?;
+                digest = pick["digest"].as_str().unwrap_or_default().to_string();
+                media = pick["mediaType"].as_str().unwrap_or_default().to_string();
+                continue;
+            }
+            let config = v["config"]["digest"]
+                .as_str()
+                .ok_or_else(|| proto_err(format!("manifest {digest} has no config")))?;
+            let cfg_blob = self.read_blob(config).await?;
+            let c: serde_json::Value = serde_json::from_slice(&cfg_blob)
+                .map_err(|e| proto_err(format!("config {config} is not JSON: {e}")))?;
+            let diff_ids: Vec<String> = c["rootfs"]["diff_ids"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|d| d.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            return chain_id(&diff_ids)
+                .ok_or_else(|| proto_err(format!("config {config} has no layers")));
+        }
+        Err(proto_err(format!(
+            "image {} nests indexes too deep",
+            self.cfg.image
+        )))
+    }
+
+    fn spec_json(&self, id: &str) -> Vec<u8> {
+        oci_spec(&self.cfg, id).to_string().into_bytes()
+    }
+
+    async fn mounts(&self, id: &str) -> Result<Vec<containerd_client::types::Mount>, SeamError> {
+        let mut snaps = SnapshotsClient::new(self.channel.clone());
+        let mut snap_labels = HashMap::new();
+        snap_labels.insert("containerd.io/gc.root".to_string(), "crest".to_string());
+        match snaps
+            .prepare(self.req(PrepareSnapshotRequest {
+                snapshotter: self.cfg.snapshotter.clone(),
+                key: id.to_string(),
+                parent: self.chain_id.clone(),
+                labels: snap_labels,
+            }))
+            .await
+        {
+            Ok(r) => Ok(r.into_inner().mounts),
+            Err(s) if s.code() == Code::AlreadyExists => snaps
+                .mounts(self.req(MountsRequest {
+                    snapshotter: self.cfg.snapshotter.clone(),
+                    key: id.to_string(),
+                }))
+                .await
+                .map(|r| r.into_inner().mounts)
+                .map_err(|s| seam(format!("get mounts of snapshot {id}"), &s)),
+            Err(s) => Err(seam(format!("prepare snapshot {id}"), &s)),
+        }
+    }
+
+    async fn wait_exit(&self, id: &str, within_ms: u64) -> Result<bool, SeamError> {
+        let mut tasks = TasksClient::new(self.channel.clone());
+        let wait = tasks.wait(self.req(WaitRequest {
+            container_id: id.to_string(),
+            exec_id: String::new(),
+        }));
+        let deadline = self
+            .clock
+            .now()
+            .add_millis(i64::try_from(within_ms).unwrap_or(i64::MAX));
+        tokio::select! {
+            r = wait => match r {
+                Ok(_) => Ok(true),
+                Err(s) if s.code() == Code::NotFound => Ok(true),
+                Err(s) => Err(seam(format!("wait for task {id}"), &s)),
+            },
+            () = self.clock.sleep_until(deadline) => Ok(false),
+        }
+    }
+
+    async fn kill(&self, id: &str, signal: u32) -> Result<bool, SeamError> {
+        let r = TasksClient::new(self.channel.clone())
+            .kill(self.req(KillRequest {
+                container_id: id.to_string(),
+                exec_id: String::new(),
+                signal,
+                all: signal == 9,
+            }))
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(s) if s.code() == Code::NotFound => Ok(false),
+            // Already exited: "process already finished".
+            Err(s) if s.code() == Code::FailedPrecondition => Ok(true),
+            Err(s) => Err(seam(format!("signal {signal} task {id}"), &s)),
+        }
+    }
+
+    async fn task_status(&self, id: &str) -> Result<Option<(TaskStatus, u32)>, SeamError> {
+        match TasksClient::new(self.channel.clone())
+            .get(self.req(GetRequest {
+                container_id: id.to_string(),
+                exec_id: String::new(),
+            }))
+            .await
+        {
+            Ok(r) => Ok(r
+                .into_inner()
+                .process
+                .map(|p| (task_status(p.status), p.pid))),
+            Err(s) if s.code() == Code::NotFound => Ok(None),
+            Err(s) => Err(seam(format!("get task {id}"), &s)),
+        }
+    }
+}
+
+fn proto_err(msg: String) -> SeamError {
+    SeamError::new(BACKEND, SeamErrorKind::Protocol, msg)
+}
+
+fn task_status(s: i32) -> TaskStatus {
+    match s {
+        1 => TaskStatus::Created,
+        2 => TaskStatus::Running,
+        _ => TaskStatus::Stopped,
+    }
+}
+
+/// The OCI chain id of a layer stack (what the snapshotter names an unpacked
+/// image by): `chain(L0) = diff(L0)`, `chain(Ln) = sha256(chain(Ln-1) + " " + diff(Ln))`.
+pub fn chain_id(diff_ids: &[String]) -> Option<String> {
+    let mut it = diff_ids.iter();
+    let mut chain = it.next()?.clone();
+    for d in it {
+        let h = Sha256::digest(format!("{chain} {d}").as_bytes());
+        let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+        chain = format!("sha256:{hex}");
+    }
+    Some(chain)
+}
+
+/// The OCI runtime spec for one container, mirroring containerd's default
+/// Unix spec (capabilities, masked paths, mounts) with a new network
+/// namespace for CNI.
+pub fn oci_spec(cfg: &ContainerdConfig, id: &str) -> serde_json::Value {
+    let caps = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE",
+    ];
+    let mut env =
+        vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
+    env.extend(cfg.env.iter().cloned());
+    let mut resources = serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]});
+    if let Some(m) = cfg.memory_limit_bytes {
+        resources["memory"] = serde_json::json!({"limit": m});
+    }
+    serde_json::json!({
+        "ociVersion": "1.0.2-dev",
+        "process": {
+            "user": {"uid": 0, "gid": 0},
+            "args": cfg.command,
+            "env": env,
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs"},
+        "hostname": id.chars().take(63).collect::<String>(),
+        "annotations": match shim_group(id, cfg.shim_group_size) {
+            Some(g) => serde_json::json!({"io.containerd.runc.v2.group": g}),
+            None => serde_json::json!({}),
+        },
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}
+        ],
+        "linux": {
+            "resources": resources,
+            "cgroupsPath": format!("/{}/{}", cfg.namespace, id),
+            "namespaces": [
+                {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}
+            ],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+            ]
+        }
+    })
+}
+
+impl<C: Clock + Clone + 'static> Runtime for ContainerdRuntime<C> {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn create(&self, spec: &InstanceSpec) -> Result<u32, SeamError> {
+        let id = spec.id.as_str();
+        let mounts = self.mounts(id).await?;
+        let mut lbls = HashMap::new();
+        lbls.insert(labels::APP.to_string(), spec.app.to_string());
+        lbls.insert(labels::VERSION.to_string(), self.cfg.image.clone());
+        if let Some(p) = &spec.plan_id {
+            lbls.insert(labels::PLAN.to_string(), p.clone());
+        }
+        let container = Container {
+            id: id.to_string(),
+            labels: lbls,
+            image: self.cfg.image.clone(),
+            runtime: Some(ContainerRuntime {
+                name: self.cfg.runtime.clone(),
+                options: None,
+            }),
+            spec: Some(prost_types::Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Spec".into(),
+                value: self.spec_json(id),
+            }),
+            snapshotter: self.cfg.snapshotter.clone(),
+            snapshot_key: id.to_string(),
+            ..Default::default()
+        };
+        match ContainersClient::new(self.channel.clone())
+            .create(self.req(CreateContainerRequest {
+                container: Some(container),
+            }))
+            .await
+        {
+            Ok(_) => {}
+            Err(s) if s.code() == Code::AlreadyExists => {}
+            Err(s) => return Err(seam(format!("create container {id}"), &s)),
+        }
+        match TasksClient::new(self.channel.clone())
+            .create(self.req(CreateTaskRequest {
+                container_id: id.to_string(),
+                rootfs: mounts,
+                ..Default::default()
+            }))
+            .await
+        {
+            Ok(r) => Ok(r.into_inner().pid),
+            Err(s) if s.code() == Code::AlreadyExists => match self.task_status(id).await? {
+                Some((_, pid)) => Ok(pid),
+                None => Err(SeamError::new(
+                    BACKEND,
+                    SeamErrorKind::Unavailable,
+                    format!("task {id} exists and vanished"),
+                )),
+            },
+            Err(s) => Err(seam(format!("create task {id}"), &s)),
+        }
+    }
+
+    fn netns_path(&self, pid: u32) -> String {
+        format!("/proc/{pid}/ns/net")
+    }
+
+    async fn start(&self, id: &str) -> Result<(), SeamError> {
+        match TasksClient::new(self.channel.clone())
+            .start(self.req(StartRequest {
+                container_id: id.to_string(),
+                exec_id: String::new(),
+            }))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(s) => {
+                // A start that happened before a lost reply: running is success.
+                if let Ok(Some((TaskStatus::Running, _))) = self.task_status(id).await {
+                    return Ok(());
+                }
+                Err(seam(format!("start task {id}"), &s))
+            }
+        }
+    }
+
+    async fn stop(&self, id: &str) -> Result<(), SeamError> {
+        let Some((status, _)) = self.task_status(id).await? else {
+            return Ok(());
+        };
+        if status == TaskStatus::Stopped {
+            return Ok(());
+        }
+        // A created-but-not-started init cannot handle SIGTERM: kill it.
+        if status == TaskStatus::Running {
+            if !self.kill(id, 15).await? {
+                return Ok(());
+            }
+            if self.wait_exit(id, self.cfg.stop_grace_ms).await? {
+                return Ok(());
+            }
+        }
+        if !self.kill(id, 9).await? {
+            return Ok(());
+        }
+        if self.wait_exit(id, 30_000).await? {
+            Ok(())
+        } else {
+            Err(SeamError::new(
+                BACKEND,
+                SeamErrorKind::Unavailable,
+                format!("task {id} did not exit 30 s after SIGKILL"),
+            ))
+        }
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), SeamError> {
+        let mut tasks = TasksClient::new(self.channel.clone());
+        match tasks
+            .delete(self.req(DeleteTaskRequest {
+                container_id: id.to_string(),
+            }))
+            .await
+        {
+            Ok(_) => {}
+            Err(s) if s.code() == Code::NotFound => {}
+            Err(s) if s.code() == Code::FailedPrecondition => {
+                // Still running (a stop that never happened): kill, then delete.
+                self.kill(id, 9).await?;
+                self.wait_exit(id, 30_000).await?;
+                match tasks
+                    .delete(self.req(DeleteTaskRequest {
+                        container_id: id.to_string(),
+                    }))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(s) if s.code() == Code::NotFound => {}
+                    Err(s) => return Err(seam(format!("delete task {id}"), &s)),
+                }
+            }
+            Err(s) => return Err(seam(format!("delete task {id}"), &s)),
+        }
+        match ContainersClient::new(self.channel.clone())
+            .delete(self.req(DeleteContainerRequest { id: id.to_string() }))
+            .await
+        {
+            Ok(_) => {}
+            Err(s) if s.code() == Code::NotFound => {}
+            Err(s) => return Err(seam(format!("delete container {id}"), &s)),
+        }
+        match SnapshotsClient::new(self.channel.clone())
+            .remove(self.req(RemoveSnapshotRequest {
+                snapshotter: self.cfg.snapshotter.clone(),
+                key: id.to_string(),
+            }))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == Code::NotFound => Ok(()),
+            Err(s) => Err(seam(format!("remove snapshot {id}"), &s)),
+        }
+    }
+
+    async fn list(&self, app: Option<&AppId>) -> Result<Vec<RuntimeInstance>, SeamError> {
+        let filter = match app {
+            Some(a) => format!("labels.\"{}\"=={}", labels::APP, a),
+            None => format!("labels.\"{}\"", labels::APP),
+        };
+        let containers = ContainersClient::new(self.channel.clone())
+            .list(self.req(ListContainersRequest {
+                filters: vec![filter],
+            }))
+            .await
+            .map_err(|s| seam("list containers".into(), &s))?
+            .into_inner()
+            .containers;
+        let tasks = TasksClient::new(self.channel.clone())
+            .list(self.req(ListTasksRequest {
+                filter: String::new(),
+            }))
+            .await
+            .map_err(|s| seam("list tasks".into(), &s))?
+            .into_inner()
+            .tasks;
+        let by_id: HashMap<String, (TaskStatus, u32)> = tasks
+            .into_iter()
+            .map(|t| (t.id, (task_status(t.status), t.pid)))
+            .collect();
+        let mut out: Vec<RuntimeInstance> = containers
+            .into_iter()
+            .map(|c| {
+                let t = by_id.get(&c.id).copied();
+                RuntimeInstance {
+                    labels: c.labels.into_iter().collect::<BTreeMap<_, _>>(),
+                    status: t.map_or(TaskStatus::None, |(s, _)| s),
+                    pid: t.map(|(_, p)| p),
+                    id: c.id,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+}
+
+// `tonic` is re-exported by containerd-client; keep the import used in docs.
+#[allow(unused_imports)]
+use tonic as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_id_of_one_layer_is_its_diff_id() {
+        assert_eq!(
+            chain_id(&["sha256:ab".into()]).as_deref(),
+            Some("sha256:ab")
+        );
+        assert_eq!(chain_id(&[]), None);
+        // Two layers: sha256("sha256:a sha256:b").
+        let c = chain_id(&["sha256:a".into(), "sha256:b".into()]).unwrap();
+        assert_eq!(c.len(), "sha256:".len() + 64);
+        assert_ne!(c, "sha256:b");
+    }
+
+    #[test]
+    fn spec_has_a_new_netns_and_labels_nothing_global() {
+        let cfg = ContainerdConfig {
+            socket: "/x".into(),
+            namespace: "crest-t".into(),
+            image: "img".into(),
+            snapshotter: default_snapshotter(),
+            runtime: default_runtime(),
+            command: vec!["/bin/sh".into()],
+            env: vec![],
+            stop_grace_ms: 100,
+            memory_limit_bytes: Some(64 << 20),
+            shim_group_size: 8,
+        };
+        let s = oci_spec(&cfg, "web-00001");
+        let ns = s["linux"]["namespaces"].as_array().unwrap();
+        assert!(
+            ns.iter()
+                .any(|n| n["type"] == "network" && n.get("path").is_none())
+        );
+        assert_eq!(s["linux"]["cgroupsPath"], "/crest-t/web-00001");
+        assert_eq!(s["linux"]["resources"]["memory"]["limit"], 64 << 20);
+        assert_eq!(s["annotations"]["io.containerd.runc.v2.group"], "web-shim0");
+        assert_eq!(shim_group("web-00017", 8).as_deref(), Some("web-shim2"));
+        assert_eq!(shim_group("web-00017", 1), None);
+    }
+}

@@ -1,0 +1,446 @@
+//! The HTTP side of the scheduler API: one long-lived SUBSCRIBE connection
+//! carrying the RecordIO event stream, and calls on other connections.
+//!
+//! The protocol demands that calls travel on a different connection from the
+//! subscription, each carrying the `Mesos-Stream-Id` the SUBSCRIBE answer gave.
+//! Calls reuse a small pool of keep-alive connections to the leader. A `307`
+//! (non-leading master) moves the client to the `Location` the master names —
+//! Mesos sends a protocol-relative `//host:port/api/v1/scheduler`, the docs show
+//! a bare `host:port`; both are understood. Plain HTTP only (no TLS), built on
+//! hyper 1's connection API so nothing heavier enters the build.
+
+use std::sync::Mutex;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Request, Response, header};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+use super::error::MesosError;
+use super::proto::{Call, CallType, Event, SchedulerEvent};
+use super::recordio::RecordIoDecoder;
+
+/// The scheduler endpoint on every master.
+pub const SCHEDULER_PATH: &str = "/api/v1/scheduler";
+/// Header carrying the subscription's stream id.
+pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
+/// Redirects followed before giving up.
+pub const MAX_REDIRECTS: u32 = 5;
+/// Idle call connections kept.
+const POOL_SIZE: usize = 8;
+
+/// Client for one Mesos cluster, following the leading master.
+#[derive(Debug)]
+pub struct MasterClient {
+    /// Known masters (`host:port`), tried in turn when the leader is unreachable.
+    masters: Vec<String>,
+    leader: Mutex<String>,
+    pool: Mutex<Vec<(String, SendRequest<Full<Bytes>>)>>,
+    max_record: u64,
+}
+
+/// `host:port` from a master URL (`http://host:port[/...]`, `//host:port/...`
+/// as Mesos sends in `Location`, or the docs' bare `host:port`).
+///
+/// # Errors
+/// [`MesosError::BadUrl`] for `https` or an empty authority.
+pub fn authority_of(url: &str) -> Result<String, MesosError> {
+    let bad = |reason| MesosError::BadUrl {
+        url: url.to_owned(),
+        reason,
+    };
+    let lower = url.to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        return Err(bad("https is not supported (plain http only)"));
+    } else if lower.starts_with("http://") {
+        &url[7..]
+    } else if let Some(r) = url.strip_prefix("//") {
+        r
+    } else if url.contains("://") {
+        return Err(bad("only http:// urls are supported"));
+    } else {
+        url
+    };
+    let auth = rest.split('/').next().unwrap_or("");
+    if auth.is_empty() {
+        return Err(bad("no host:port"));
+    }
+    Ok(auth.to_owned())
+}
+
+fn header_str<'a>(resp: &'a Response<Incoming>, name: &str) -> Option<&'a str> {
+    resp.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn call_name(kind: CallType) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{kind:?}"))
+}
+
+async fn connect(addr: &str) -> Result<(SendRequest<Full<Bytes>>, JoinHandle<()>), MesosError> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|source| MesosError::Connect {
+            addr: addr.to_owned(),
+            source,
+        })?;
+    // Small calls, latency matters more than packet count.
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|source| MesosError::Http {
+            what: "handshake",
+            addr: addr.to_owned(),
+            source,
+        })?;
+    let task = tokio::spawn(async move {
+        // Ends when both sides are done; errors show up on the request side.
+        let _ = conn.await;
+    });
+    Ok((sender, task))
+}
+
+fn request(
+    addr: &str,
+    stream_id: Option<&str>,
+    body: Vec<u8>,
+) -> Result<Request<Full<Bytes>>, MesosError> {
+    let mut b = Request::post(SCHEDULER_PATH)
+        .header(header::HOST, addr)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json");
+    if let Some(id) = stream_id {
+        b = b.header(STREAM_ID_HEADER, id);
+    }
+    b.body(Full::new(Bytes::from(body)))
+        .map_err(|_| MesosError::BadUrl {
+            url: addr.to_owned(),
+            reason: "not a valid http authority or stream id",
+        })
+}
+
+async fn body_text(resp: Response<Incoming>) -> String {
+    match resp.into_body().collect().await {
+        Ok(b) => {
+            let bytes = b.to_bytes();
+            String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned()
+        }
+        Err(e) => format!("<body unreadable: {e}>"),
+    }
+}
+
+impl MasterClient {
+    /// A client for `masters`: one URL (`http://host:port`) or several
+    /// separated by commas; the first is tried first, a `307` leads to the
+    /// leader, and [`MasterClient::rotate`] moves on when one is unreachable.
+    ///
+    /// # Errors
+    /// [`MesosError::BadUrl`] when a URL is not plain http, or none is given.
+    pub fn new(masters: &str) -> Result<Self, MesosError> {
+        let list = masters
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(authority_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = list.first().cloned() else {
+            return Err(MesosError::BadUrl {
+                url: masters.to_owned(),
+                reason: "no master given",
+            });
+        };
+        Ok(MasterClient {
+            masters: list,
+            leader: Mutex::new(first),
+            pool: Mutex::new(Vec::new()),
+            max_record: super::recordio::DEFAULT_MAX_RECORD_BYTES,
+        })
+    }
+
+    /// The master currently believed to lead (`host:port`).
+    pub fn leader(&self) -> String {
+        self.leader.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Try the next known master (after the current one failed to answer).
+    pub fn rotate(&self) {
+        if self.masters.len() < 2 {
+            return;
+        }
+        if let Ok(mut l) = self.leader.lock() {
+            let next = self
+                .masters
+                .iter()
+                .position(|m| m == &*l)
+                .map_or(0, |i| (i + 1) % self.masters.len());
+            l.clone_from(&self.masters[next]);
+        }
+        if let Ok(mut p) = self.pool.lock() {
+            p.clear();
+        }
+    }
+
+    fn follow(&self, location: &str) -> Result<String, MesosError> {
+        let auth = authority_of(location)?;
+        if let Ok(mut l) = self.leader.lock() {
+            l.clone_from(&auth);
+        }
+        if let Ok(mut p) = self.pool.lock() {
+            p.clear();
+        }
+        Ok(auth)
+    }
+
+    /// SUBSCRIBE on a fresh connection, following redirects to the leader.
+    ///
+    /// # Errors
+    /// Connection failures, non-200 answers, a missing stream id.
+    pub async fn subscribe(&self, call: &Call) -> Result<Subscription, MesosError> {
+        let body = serde_json::to_vec(call).map_err(|e| MesosError::BadEvent {
+            addr: String::new(),
+            detail: e.to_string(),
+        })?;
+        let mut addr = self.leader();
+        for _ in 0..=MAX_REDIRECTS {
+            let (mut sender, conn) = connect(&addr).await?;
+            // SUBSCRIBE never carries a stream id.
+            let req = request(&addr, None, body.clone())?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|source| MesosError::Http {
+                    what: "subscribe",
+                    addr: addr.clone(),
+                    source,
+                })?;
+            let status = resp.status().as_u16();
+            if status == 307 {
+                let location = header_str(&resp, "location").unwrap_or("").to_owned();
+                conn.abort();
+                addr = self.follow(&location)?;
+                continue;
+            }
+            if status != 200 {
+                let body = body_text(resp).await;
+                conn.abort();
+                return Err(MesosError::Status {
+                    call: "SUBSCRIBE".into(),
+                    addr,
+                    status,
+                    body,
+                });
+            }
+            let Some(stream_id) = header_str(&resp, STREAM_ID_HEADER).map(str::to_owned) else {
+                conn.abort();
+                return Err(MesosError::NoStreamId { addr });
+            };
+            return Ok(Subscription {
+                stream_id,
+                addr,
+                body: resp.into_body(),
+                decoder: RecordIoDecoder::new(self.max_record),
+                conn,
+                _sender: sender,
+            });
+        }
+        Err(MesosError::TooManyRedirects {
+            max: MAX_REDIRECTS,
+            last: addr,
+        })
+    }
+
+    /// Send a non-SUBSCRIBE call with the subscription's stream id.
+    ///
+    /// Returns the HTTP status (202, or 200 for calls answered at once).
+    ///
+    /// # Errors
+    /// [`MesosError::Redirected`] when the master is no longer the leader (the
+    /// client now points at the new one; the subscription must move too),
+    /// [`MesosError::Status`] for other non-2xx answers (403: not subscribed).
+    pub async fn call(&self, stream_id: &str, call: &Call) -> Result<u16, MesosError> {
+        let name = call_name(call.kind);
+        let body = serde_json::to_vec(call).map_err(|e| MesosError::BadEvent {
+            addr: String::new(),
+            detail: e.to_string(),
+        })?;
+        let addr = self.leader();
+        let mut sender = self.pooled(&addr).await?;
+        let req = request(&addr, Some(stream_id), body)?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|source| MesosError::Http {
+                what: "send a call",
+                addr: addr.clone(),
+                source,
+            })?;
+        let status = resp.status().as_u16();
+        let location = header_str(&resp, "location").map(str::to_owned);
+        let text = body_text(resp).await;
+        if let Ok(mut p) = self.pool.lock()
+            && p.len() < POOL_SIZE
+        {
+            p.push((addr.clone(), sender));
+        }
+        match status {
+            200 | 202 => Ok(status),
+            307 => {
+                let location = location.unwrap_or_default();
+                self.follow(&location)?;
+                Err(MesosError::Redirected {
+                    call: name,
+                    addr,
+                    location,
+                })
+            }
+            _ => Err(MesosError::Status {
+                call: name,
+                addr,
+                status,
+                body: text,
+            }),
+        }
+    }
+
+    async fn pooled(&self, addr: &str) -> Result<SendRequest<Full<Bytes>>, MesosError> {
+        loop {
+            let next = self.pool.lock().ok().and_then(|mut p| p.pop());
+            let Some((a, mut s)) = next else { break };
+            if a != addr || s.is_closed() {
+                continue;
+            }
+            if s.ready().await.is_ok() {
+                return Ok(s);
+            }
+        }
+        // The connection task ends on its own once the sender is dropped.
+        let (s, _task) = connect(addr).await?;
+        Ok(s)
+    }
+}
+
+/// An open SUBSCRIBE response: the event stream.
+#[derive(Debug)]
+pub struct Subscription {
+    /// The `Mesos-Stream-Id` to put on every call of this subscription.
+    pub stream_id: String,
+    addr: String,
+    body: Incoming,
+    decoder: RecordIoDecoder,
+    conn: JoinHandle<()>,
+    _sender: SendRequest<Full<Bytes>>,
+}
+
+impl Subscription {
+    /// The master this subscription is with.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The next event. Cancel-safe: bytes already read stay in the decoder.
+    ///
+    /// # Errors
+    /// [`MesosError::StreamClosed`] at the end of the stream, a typed
+    /// RecordIO or JSON error for a malformed stream.
+    pub async fn next_event(&mut self) -> Result<SchedulerEvent, MesosError> {
+        loop {
+            let record = self
+                .decoder
+                .next_record()
+                .map_err(|source| MesosError::RecordIo {
+                    addr: self.addr.clone(),
+                    source,
+                })?;
+            if let Some(rec) = record {
+                let ev: Event = serde_json::from_slice(&rec).map_err(|e| MesosError::BadEvent {
+                    addr: self.addr.clone(),
+                    detail: e.to_string(),
+                })?;
+                return ev.into_checked().map_err(|field| MesosError::BadEvent {
+                    addr: self.addr.clone(),
+                    detail: format!("event lacks the `{field}` field its type names"),
+                });
+            }
+            match self.body.frame().await {
+                None => {
+                    self.decoder
+                        .finish()
+                        .map_err(|source| MesosError::RecordIo {
+                            addr: self.addr.clone(),
+                            source,
+                        })?;
+                    return Err(MesosError::StreamClosed {
+                        addr: self.addr.clone(),
+                    });
+                }
+                Some(Err(source)) => {
+                    return Err(MesosError::Http {
+                        what: "read the event stream",
+                        addr: self.addr.clone(),
+                        source,
+                    });
+                }
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        self.decoder.push(data);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        // Close the subscription connection for sure: the master treats the
+        // open connection as "scheduler connected".
+        self.conn.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorities() {
+        assert_eq!(
+            authority_of("http://127.0.0.1:5050").unwrap(),
+            "127.0.0.1:5050"
+        );
+        assert_eq!(
+            authority_of("http://m:5050/api/v1/scheduler").unwrap(),
+            "m:5050"
+        );
+        assert_eq!(
+            authority_of("//m2:5050/api/v1/scheduler").unwrap(),
+            "m2:5050"
+        );
+        assert_eq!(
+            authority_of("masterhost2:5050").unwrap(),
+            "masterhost2:5050"
+        );
+        assert!(authority_of("https://m:5050").is_err());
+        assert!(authority_of("ftp://m:5050").is_err());
+        assert!(authority_of("http://").is_err());
+    }
+
+    #[test]
+    fn rotates_through_known_masters() {
+        let c = MasterClient::new("http://a:5050, http://b:5050,").unwrap();
+        assert_eq!(c.leader(), "a:5050");
+        c.rotate();
+        assert_eq!(c.leader(), "b:5050");
+        c.rotate();
+        assert_eq!(c.leader(), "a:5050");
+        c.follow("//elsewhere:5050/api/v1/scheduler").unwrap();
+        c.rotate();
+        assert_eq!(c.leader(), "a:5050");
+        assert!(MasterClient::new(" , ").is_err());
+    }
+}

@@ -1,0 +1,502 @@
+//! End-to-end tests of the actuator against real services: a containerd of
+//! the test's own (temp root, state and socket), runc, and the CNI bridge +
+//! host-local plugins on a bridge and subnet of the test's own.
+//!
+//! They need root and the Debian packages containerd, runc and
+//! containernetworking-plugins (CI installs them); when a binary is missing
+//! they skip with a message. Each test gets a unique containerd namespace,
+//! bridge and subnet, and cleans up everything, also on failure.
+//!
+//! Invariants checked after every scale, crash or fault ("consistent"):
+//! tasks running == desired; every container has exactly one IP and every
+//! allocated IP belongs to a live container; no two containers share an IP;
+//! the journal's live instances are exactly the containers.
+
+// The harness helpers panic on purpose: a broken environment fails the test loudly.
+#![allow(clippy::unwrap_used)]
+// Fault injection is timed against real daemons on the wall clock.
+#![allow(clippy::disallowed_methods)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crest_actuator::backend::{Network, Runtime, TaskStatus};
+use crest_actuator::cni::{CniConfig, CniNetwork};
+use crest_actuator::config::ScaleConfig;
+use crest_actuator::containerd::{ContainerdConfig, ContainerdRuntime};
+use crest_actuator::exec::RetryPolicy;
+use crest_actuator::fleet::{FleetActuator, FleetOptions, NoLoadBalancer};
+use crest_actuator::journal::Journal;
+use crest_core::{AppId, WallClock};
+use rand::{Rng, SeedableRng};
+
+/// One test at a time: each starts its own containerd and the machine has 2 cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const IMAGE: &str = "docker.io/crest/busybox:test";
+const CMD: &str = "trap 'exit 0' TERM; busybox httpd -f -p 8080 -h /www & wait";
+
+fn missing_tools() -> Option<String> {
+    for b in [
+        "/usr/bin/containerd",
+        "/usr/bin/ctr",
+        "/usr/sbin/runc",
+        "/usr/lib/cni/bridge",
+        "/usr/lib/cni/host-local",
+        "/bin/busybox",
+    ] {
+        if !Path::new(b).exists() {
+            return Some(format!("{b} is missing"));
+        }
+    }
+    // SAFETY-free root check: /proc/self/status Uid line.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("1");
+    if uid != "0" {
+        return Some("not root".into());
+    }
+    None
+}
+
+macro_rules! need_services {
+    () => {
+        if let Some(why) = missing_tools() {
+            eprintln!(
+                "SKIP: real-service test needs containerd, runc, CNI plugins and root: {why}"
+            );
+            return;
+        }
+    };
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    ns: String,
+    bridge: String,
+    subnet: String,
+    cni_path: PathBuf,
+    containerd: Option<Child>,
+}
+
+impl Env {
+    fn new(tag: &str, k: u8) -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("crest-e2e-")
+            .tempdir()
+            .unwrap();
+        let pid = std::process::id();
+        let env = Env {
+            ns: format!("crest-e2e-{tag}-{pid}"),
+            bridge: format!("cre{}{k}", pid % 10_000),
+            subnet: format!("10.215.{}.0/24", k),
+            cni_path: PathBuf::from("/usr/lib/cni"),
+            containerd: None,
+            dir,
+        };
+        std::fs::write(
+            env.path("containerd.toml"),
+            format!(
+                "version = 2\nroot = \"{r}\"\nstate = \"{s}\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"{a}\"\n[ttrpc]\n  address = \"{a}.ttrpc\"\n",
+                r = env.path("root").display(),
+                s = env.path("state").display(),
+                a = env.sock().display()
+            ),
+        )
+        .unwrap();
+        let mut env = env;
+        env.start_containerd();
+        let image = env.path("image.tar");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/build-test-image.sh");
+        let ok = Command::new("bash")
+            .arg(&script)
+            .arg(&image)
+            .arg(IMAGE)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "build-test-image.sh failed");
+        env.ctr(&["images", "import", image.to_str().unwrap()]);
+        env
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.path("containerd.sock")
+    }
+
+    fn start_containerd(&mut self) {
+        let _ = std::fs::remove_file(self.sock());
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(self.path("containerd.toml"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.path("containerd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        self.containerd = Some(child);
+        for _ in 0..200 {
+            if self.sock().exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("containerd did not create its socket");
+    }
+
+    fn kill_containerd(&mut self) {
+        if let Some(mut c) = self.containerd.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn ctr(&self, args: &[&str]) -> String {
+        let out = Command::new("ctr")
+            .arg("-a")
+            .arg(self.sock())
+            .arg("-n")
+            .arg(&self.ns)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn ctd_config(&self) -> ContainerdConfig {
+        ContainerdConfig {
+            socket: self.sock(),
+            namespace: self.ns.clone(),
+            image: IMAGE.into(),
+            snapshotter: "overlayfs".into(),
+            runtime: "io.containerd.runc.v2".into(),
+            command: vec!["/bin/sh".into(), "-c".into(), CMD.into()],
+            env: vec![],
+            stop_grace_ms: 2_000,
+            memory_limit_bytes: None,
+            shim_group_size: 1,
+        }
+    }
+
+    fn cni_config(&self) -> CniConfig {
+        CniConfig {
+            cni_path: self.cni_path.clone(),
+            name: self.ns.clone(),
+            bridge: self.bridge.clone(),
+            subnet: self.subnet.clone(),
+            data_dir: self.path("cni"),
+            ifname: "eth0".into(),
+        }
+    }
+
+    fn options(&self) -> FleetOptions {
+        FleetOptions {
+            concurrency: 8,
+            ramp_steps: 1,
+            drain_ms: 0,
+            retry: RetryPolicy {
+                attempts: 10,
+                base_ms: 100,
+                max_ms: 1_000,
+            },
+            ..FleetOptions::default()
+        }
+    }
+
+    fn config_file(&self) -> PathBuf {
+        let p = self.path("scale.toml");
+        let mut cfg = ScaleConfig {
+            journal: Some(self.path("journal.sqlite")),
+            containerd: Some(self.ctd_config()),
+            network: Some(self.cni_config()),
+            fleet: self.options(),
+        };
+        cfg.fleet.concurrency = 4;
+        std::fs::write(&p, toml::to_string(&cfg).unwrap()).unwrap();
+        p
+    }
+
+    async fn fleet(
+        &self,
+        opts: FleetOptions,
+    ) -> FleetActuator<ContainerdRuntime<WallClock>, CniNetwork, NoLoadBalancer, WallClock> {
+        let rt = ContainerdRuntime::connect(self.ctd_config(), WallClock)
+            .await
+            .unwrap();
+        let net = CniNetwork::new(self.cni_config()).unwrap();
+        net.prepare().await.unwrap();
+        FleetActuator::new(
+            rt,
+            Some(net),
+            None,
+            Journal::open(self.path("journal.sqlite")).unwrap(),
+            WallClock,
+            opts,
+        )
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if self.containerd.is_some() {
+            for id in self.ctr(&["tasks", "ls", "-q"]).lines() {
+                self.ctr(&["tasks", "kill", "-s", "SIGKILL", id]);
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            for id in self.ctr(&["containers", "ls", "-q"]).lines() {
+                self.ctr(&["tasks", "delete", "-f", id]);
+                self.ctr(&["containers", "delete", id]);
+            }
+            self.ctr(&["images", "rm", IMAGE]);
+            let _ = Command::new("ctr")
+                .arg("-a")
+                .arg(self.sock())
+                .args(["namespaces", "remove", &self.ns])
+                .output();
+        }
+        self.kill_containerd();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+        let root = self.path("root");
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg(&root)
+            .stderr(Stdio::null())
+            .output();
+    }
+}
+
+/// Check the invariants; returns the running container ids.
+async fn assert_consistent(
+    env: &Env,
+    fleet: &FleetActuator<ContainerdRuntime<WallClock>, CniNetwork, NoLoadBalancer, WallClock>,
+    app: &AppId,
+    want: usize,
+) -> Vec<String> {
+    let containers = fleet.runtime().list(None).await.unwrap();
+    let ids: BTreeSet<String> = containers.iter().map(|c| c.id.clone()).collect();
+    assert_eq!(containers.len(), want, "containers: {ids:?}");
+    assert!(
+        containers.iter().all(|c| c.status == TaskStatus::Running),
+        "all running: {containers:?}"
+    );
+    let net = CniNetwork::new(env.cni_config()).unwrap();
+    let allocs = net.allocations().await.unwrap();
+    let alloc_ids: BTreeSet<String> = allocs.keys().cloned().collect();
+    assert_eq!(alloc_ids, ids, "IPs belong exactly to live containers");
+    let mut seen = BTreeMap::new();
+    for (id, ips) in &allocs {
+        assert_eq!(ips.len(), 1, "{id} has one IP: {ips:?}");
+        assert!(
+            seen.insert(ips[0].clone(), id.clone()).is_none(),
+            "IP {} twice",
+            ips[0]
+        );
+    }
+    let live: BTreeSet<String> = fleet
+        .journal()
+        .live(app)
+        .unwrap()
+        .into_keys()
+        .map(|i| i.0)
+        .collect();
+    assert_eq!(live, ids, "journal agrees with containerd");
+    ids.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_out_and_in_leaves_nothing_behind() {
+    need_services!();
+    let _g = SERIAL.lock().await;
+    let env = Env::new("basic", 1);
+    let fleet = env.fleet(env.options()).await;
+    let app = AppId::try_new("web").unwrap();
+
+    let r = fleet.scale(&app, 8, Some("plan-7")).await.unwrap();
+    assert_eq!(r.started.len(), 8, "{r:?}");
+    assert!(r.failed.is_empty());
+    let ids = assert_consistent(&env, &fleet, &app, 8).await;
+    // Labels land on the containers.
+    let info = env.ctr(&["containers", "info", &ids[0]]);
+    assert!(info.contains("\"crest.plan\": \"plan-7\"") && info.contains("\"crest.app\": \"web\""));
+    // Re-applying the same count is a no-op.
+    let r = fleet.scale(&app, 8, None).await.unwrap();
+    assert!(r.started.is_empty() && r.stopped.is_empty());
+
+    let r = fleet.scale(&app, 3, None).await.unwrap();
+    assert_eq!(r.stopped.len(), 5);
+    assert_consistent(&env, &fleet, &app, 3).await;
+    fleet.scale(&app, 0, None).await.unwrap();
+    assert_consistent(&env, &fleet, &app, 0).await;
+    assert!(
+        env.ctr(&["snapshots", "ls"]).lines().count() <= 2,
+        "only the image's snapshot remains"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cni_failure_for_one_container_is_reported_cleaned_and_rolled_back() {
+    need_services!();
+    let _g = SERIAL.lock().await;
+    let mut env = Env::new("cnifail", 2);
+    // A CNI path whose `bridge` fails ADD for exactly one container id.
+    let cni = env.path("cni-bin");
+    std::fs::create_dir_all(&cni).unwrap();
+    for p in std::fs::read_dir("/usr/lib/cni").unwrap().flatten() {
+        if p.file_name() != "bridge" {
+            std::os::unix::fs::symlink(p.path(), cni.join(p.file_name())).unwrap();
+        }
+    }
+    std::fs::write(
+        cni.join("bridge"),
+        "#!/bin/sh\ncase \"$CNI_COMMAND:$CNI_CONTAINERID\" in\n  ADD:web-00003|ADD:api-00002) echo '{\"cniVersion\":\"1.0.0\",\"code\":7,\"msg\":\"injected failure\"}'; exit 1;;\nesac\nexec /usr/lib/cni/bridge\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(cni.join("bridge"))
+        .status()
+        .unwrap();
+    env.cni_path = cni;
+
+    let fleet = env.fleet(env.options()).await;
+    let app = AppId::try_new("web").unwrap();
+    let r = fleet.scale(&app, 5, None).await.unwrap();
+    assert_eq!(
+        r.failed.keys().collect::<Vec<_>>(),
+        vec!["web-00003"],
+        "{r:?}"
+    );
+    assert!(r.failed["web-00003"].contains("injected failure"));
+    assert_eq!(r.running, 4);
+    assert_consistent(&env, &fleet, &app, 4).await;
+    // The next scale fills the gap with a new instance.
+    let r = fleet.scale(&app, 5, None).await.unwrap();
+    assert_eq!(r.started, vec!["web-00006"]);
+    assert_consistent(&env, &fleet, &app, 5).await;
+    fleet.scale(&app, 0, None).await.unwrap();
+
+    // With rollback, one failure undoes the whole scale-out.
+    let mut opts = env.options();
+    opts.rollback = true;
+    let fleet = env.fleet(opts).await;
+    let api = AppId::try_new("api").unwrap();
+    let r = fleet.scale(&api, 4, None).await.unwrap();
+    assert!(r.failed.contains_key("api-00002"), "{r:?}");
+    assert_eq!(r.rolled_back.len(), 3, "{r:?}");
+    assert!(r.started.is_empty());
+    assert_consistent(&env, &fleet, &api, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containerd_restart_mid_scale_out_ends_consistent() {
+    need_services!();
+    let _g = SERIAL.lock().await;
+    let mut env = Env::new("restart", 3);
+    let mut opts = env.options();
+    opts.concurrency = 2;
+    let fleet = env.fleet(opts).await;
+    let app = AppId::try_new("web").unwrap();
+    let f2 = fleet.clone();
+    let a2 = app.clone();
+    let job = tokio::spawn(async move { f2.scale(&a2, 12, None).await });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    env.kill_containerd();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    env.start_containerd();
+    let r = job.await.unwrap().unwrap();
+    eprintln!(
+        "during restart: started {} failed {:?}",
+        r.started.len(),
+        r.failed
+    );
+    // Whatever failed mid-restart, the next scale reconciles and completes.
+    let r = fleet.scale(&app, 12, None).await.unwrap();
+    assert!(r.failed.is_empty(), "{r:?}");
+    assert_consistent(&env, &fleet, &app, 12).await;
+    fleet.scale(&app, 0, None).await.unwrap();
+    assert_consistent(&env, &fleet, &app, 0).await;
+}
+
+/// The child side of the kill -9 test: runs one `scale` from env vars.
+#[test]
+fn kill9_child() {
+    let (Ok(cfg), Ok(n)) = (std::env::var("CREST_E2E_CFG"), std::env::var("CREST_E2E_N")) else {
+        return; // not a child run
+    };
+    let cfg = ScaleConfig::load(Path::new(&cfg)).unwrap();
+    let app = AppId::try_new("web").unwrap();
+    let journal = cfg.journal.clone().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(crest_actuator::config::scale_real(
+        &cfg,
+        &journal,
+        &app,
+        n.parse().unwrap(),
+        None,
+    ))
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_at_random_points_never_leaks_or_duplicates() {
+    need_services!();
+    let _g = SERIAL.lock().await;
+    let env = Env::new("kill9", 4);
+    let cfg = env.config_file();
+    let app = AppId::try_new("web").unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed_0007);
+    let trials: u32 = std::env::var("CREST_KILL9_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let mut killed_mid_run = 0;
+    for trial in 0..trials {
+        let target: usize = rng.random_range(0..=8);
+        let delay_ms: u64 = rng.random_range(20..260);
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "kill9_child", "--nocapture", "--test-threads=1"])
+            .env("CREST_E2E_CFG", &cfg)
+            .env("CREST_E2E_N", target.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_run += 1;
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // Let plugin processes orphaned by the kill finish their call.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let fleet = env.fleet(env.options()).await;
+        let r = fleet
+            .scale(&app, u32::try_from(target).unwrap(), None)
+            .await
+            .unwrap();
+        assert!(r.failed.is_empty(), "trial {trial}: {r:?}");
+        assert_consistent(&env, &fleet, &app, target).await;
+        eprintln!(
+            "trial {trial}: target {target} kill at {delay_ms} ms; torn down {:?}, released {:?}",
+            r.reconcile.torn_down, r.reconcile.released_ips
+        );
+    }
+    eprintln!("{killed_mid_run} of {trials} trials killed crest mid-run");
+    assert!(
+        killed_mid_run >= trials / 3,
+        "too few kills landed mid-run: {killed_mid_run}"
+    );
+    let fleet = env.fleet(env.options()).await;
+    fleet.scale(&app, 0, None).await.unwrap();
+    assert_consistent(&env, &fleet, &app, 0).await;
+}

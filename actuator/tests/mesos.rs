@@ -1,0 +1,13 @@
+//! Mesos framework tests: message shapes against the official docs' examples,
+//! the RecordIO decoder, and the framework against a protocol-level double of
+//! a Mesos master (`mesos/double.rs`) — not a real master, which cannot run here.
+
+#![cfg(feature = "mesos")]
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "mesos/double.rs"]
+mod double;
+#[path = "mesos/framework.rs"]
+mod framework;
+#[path = "mesos/protocol.rs"]
+mod protocol;

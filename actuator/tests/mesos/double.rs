@@ -1,0 +1,788 @@
+//! A protocol-level double of a Mesos master cluster (NOT a real master).
+//!
+//! It speaks the scheduler HTTP API as `docs/scheduler-http-api.md` describes
+//! it: SUBSCRIBE answered with `200`, `Mesos-Stream-Id` and a RecordIO event
+//! stream; other calls checked for the stream id (403 otherwise), the
+//! content type and the framework id, then answered `202`. It models agents
+//! with cpus/mem, offers, tasks and shared default executors, reliable status
+//! updates (a `uuid` per update, re-sent on re-subscription until
+//! acknowledged), reconciliation, and HA: several masters share one state,
+//! non-leaders answer `307` with a protocol-relative `Location` as Mesos does.
+//! Everything the scheduler does wrong is recorded in `violations`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Response, StatusCode};
+use axum::routing::post;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub id: String,
+    pub cpus: f64,
+    pub mem: f64,
+    pub used_cpus: f64,
+    pub used_mem: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct DTask {
+    pub agent: String,
+    pub executor: Option<String>,
+    pub state: String,
+    pub cpus: f64,
+    pub mem: f64,
+    /// Reliable updates not yet acknowledged, oldest first; only the head is
+    /// on the wire (an agent forwards a task's next update after the ack).
+    pub pending: std::collections::VecDeque<(String, Value)>,
+}
+
+#[derive(Debug, Clone)]
+struct DExec {
+    agent: String,
+    cpus: f64,
+    mem: f64,
+    tasks: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct St {
+    pub framework_id: Option<String>,
+    seq: u64,
+    pub leader: usize,
+    stream: Option<(String, mpsc::UnboundedSender<Bytes>)>,
+    pub stream_ids: Vec<String>,
+    pub subscribes: Vec<Value>,
+    pub calls: Vec<Value>,
+    pub rejected: Vec<String>,
+    pub violations: Vec<String>,
+    pub agents: Vec<Agent>,
+    offers: BTreeMap<String, (String, f64, f64)>,
+    pub tasks: BTreeMap<String, DTask>,
+    executors: BTreeMap<String, DExec>,
+    pub suppressed: bool,
+    pub heartbeats: bool,
+    pub auto_offer: bool,
+    pub heartbeat_s: f64,
+    pub torn_down: bool,
+    role: String,
+    /// A subscription the master forgot while its connection stays open.
+    zombie: Option<(String, mpsc::UnboundedSender<Bytes>)>,
+}
+
+impl St {
+    fn next(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn uuid(&mut self) -> String {
+        // 16 characters of the Base64 alphabet: valid Base64 for 12 raw bytes.
+        format!("{:016x}", 0xabcd_0000_0000_u64 + self.next())
+    }
+
+    fn emit(&mut self, ev: &Value) {
+        if let Some((_, tx)) = &self.stream {
+            let rec = serde_json::to_vec(ev).unwrap();
+            let mut out = format!("{}\n", rec.len()).into_bytes();
+            out.extend(rec);
+            let _ = tx.send(Bytes::from(out));
+        }
+    }
+
+    fn update(&mut self, id: &str, state: &str, reliable: bool, reason: Option<&str>) {
+        let uuid = if reliable { Some(self.uuid()) } else { None };
+        let Some(t) = self.tasks.get_mut(id) else {
+            // unknown task: master-generated, unreliable
+            let mut st =
+                json!({"task_id": {"value": id}, "state": state, "source": "SOURCE_MASTER"});
+            if let Some(r) = reason {
+                st["reason"] = json!(r);
+            }
+            self.emit(&json!({"type": "UPDATE", "update": {"status": st}}));
+            return;
+        };
+        t.state = state.to_owned();
+        let n = id.bytes().map(u64::from).sum::<u64>() % 250 + 1;
+        let mut st = json!({
+            "task_id": {"value": id},
+            "state": state,
+            "source": if reliable { "SOURCE_EXECUTOR" } else { "SOURCE_MASTER" },
+            "agent_id": {"value": t.agent},
+            "timestamp": 1_700_000_000.5,
+            "container_status": {"network_infos": [{"ip_addresses": [{"protocol": "IPv4", "ip_address": format!("127.0.1.{n}")}]}]},
+        });
+        if let Some(e) = &t.executor {
+            st["executor_id"] = json!({"value": e});
+        }
+        if let Some(u) = &uuid {
+            st["uuid"] = json!(u);
+        }
+        if let Some(r) = reason {
+            st["reason"] = json!(r);
+        }
+        let terminal = matches!(
+            state,
+            "TASK_FINISHED" | "TASK_FAILED" | "TASK_KILLED" | "TASK_ERROR" | "TASK_LOST"
+        );
+        let ev = json!({"type": "UPDATE", "update": {"status": st}});
+        let send_now = match uuid {
+            Some(u) => {
+                let t = self.tasks.get_mut(id).unwrap();
+                t.pending.push_back((u, ev.clone()));
+                t.pending.len() == 1
+            }
+            None => true,
+        };
+        if terminal {
+            self.release(id);
+        }
+        if send_now {
+            self.emit(&ev);
+        }
+    }
+
+    fn release(&mut self, id: &str) {
+        let Some(t) = self.tasks.get(id).cloned() else {
+            return;
+        };
+        if let Some(a) = self.agents.iter_mut().find(|a| a.id == t.agent) {
+            a.used_cpus -= t.cpus;
+            a.used_mem -= t.mem;
+        }
+        if let Some(eid) = &t.executor {
+            let gone = self.executors.get_mut(eid).is_some_and(|e| {
+                e.tasks.remove(id);
+                e.tasks.is_empty()
+            });
+            if gone {
+                let e = self.executors.remove(eid).unwrap();
+                if let Some(a) = self.agents.iter_mut().find(|a| a.id == e.agent) {
+                    a.used_cpus -= e.cpus;
+                    a.used_mem -= e.mem;
+                }
+            }
+        }
+    }
+
+    pub fn offer_round(&mut self) {
+        if self.stream.is_none() || self.suppressed || self.framework_id.is_none() {
+            return;
+        }
+        let fw = self.framework_id.clone().unwrap();
+        let mut offers = Vec::new();
+        for i in 0..self.agents.len() {
+            let a = self.agents[i].clone();
+            let (fc, fm) = (a.cpus - a.used_cpus, a.mem - a.used_mem);
+            if fc < 0.01 || fm < 1.0 || self.offers.values().any(|o| o.0 == a.id) {
+                continue;
+            }
+            let oid = format!("{fw}-O{}", self.next());
+            self.offers.insert(oid.clone(), (a.id.clone(), fc, fm));
+            let execs: Vec<Value> = self
+                .executors
+                .iter()
+                .filter(|(_, e)| e.agent == a.id)
+                .map(|(k, _)| json!({"value": k}))
+                .collect();
+            let role = self.role.clone();
+            offers.push(json!({
+                "allocation_info": {"role": role},
+                "id": {"value": oid},
+                "framework_id": {"value": fw},
+                "agent_id": {"value": a.id},
+                "hostname": format!("{}.agent.host", a.id),
+                "resources": [
+                    {"allocation_info": {"role": role}, "name": "cpus", "type": "SCALAR", "scalar": {"value": fc}, "role": "*"},
+                    {"allocation_info": {"role": role}, "name": "mem", "type": "SCALAR", "scalar": {"value": fm}, "role": "*"}
+                ],
+                "attributes": [{"name": "os", "type": "TEXT", "text": {"value": "debian"}}],
+                "executor_ids": execs,
+            }));
+        }
+        if !offers.is_empty() {
+            // scheduler.proto's shape (the docs' example shows the bare list)
+            self.emit(&json!({"type": "OFFERS", "offers": {"offers": offers}}));
+        }
+    }
+
+    fn scalar(resources: &Value, name: &str) -> f64 {
+        resources
+            .as_array()
+            .map(|rs| {
+                rs.iter()
+                    .filter(|r| r["name"] == name)
+                    .filter_map(|r| r["scalar"]["value"].as_f64())
+                    .sum()
+            })
+            .unwrap_or(0.0)
+    }
+
+    fn check_resource_shape(&mut self, resources: &Value, what: &str) {
+        for r in resources.as_array().into_iter().flatten() {
+            if r["type"] != "SCALAR"
+                || r["scalar"]["value"].as_f64().is_none()
+                || r["name"].as_str().is_none()
+            {
+                self.violations
+                    .push(format!("{what}: malformed resource {r}"));
+            }
+            if r["allocation_info"]["role"] != json!(self.role) {
+                self.violations.push(format!(
+                    "{what}: resource without allocation_info.role {}",
+                    self.role
+                ));
+            }
+        }
+    }
+
+    fn accept(&mut self, call: &Value) {
+        let acc = &call["accept"];
+        let ids: Vec<String> = acc["offer_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o["value"].as_str().map(str::to_owned))
+            .collect();
+        let mut agent = None;
+        let (mut cap_c, mut cap_m) = (0.0, 0.0);
+        let mut valid = !ids.is_empty();
+        for id in &ids {
+            match self.offers.remove(id) {
+                Some((a, c, m)) => {
+                    if agent.as_ref().is_some_and(|x| x != &a) {
+                        valid = false;
+                    }
+                    agent = Some(a);
+                    cap_c += c;
+                    cap_m += m;
+                }
+                None => {
+                    self.violations
+                        .push(format!("ACCEPT of unknown or used offer {id}"));
+                    valid = false;
+                }
+            }
+        }
+        if acc["filters"]["refuse_seconds"].as_f64().is_none() {
+            self.violations
+                .push("ACCEPT without filters.refuse_seconds".into());
+        }
+        // Collect tasks: (task json, executor json if group)
+        let mut launches: Vec<(Value, Option<Value>)> = Vec::new();
+        for op in acc["operations"].as_array().into_iter().flatten() {
+            match op["type"].as_str() {
+                Some("LAUNCH") => {
+                    for t in op["launch"]["task_infos"].as_array().into_iter().flatten() {
+                        launches.push((t.clone(), None));
+                    }
+                }
+                Some("LAUNCH_GROUP") => {
+                    let ex = op["launch_group"]["executor"].clone();
+                    if ex["type"] != "DEFAULT" {
+                        self.violations.push(format!(
+                            "LAUNCH_GROUP executor type {} (must be set, DEFAULT here)",
+                            ex["type"]
+                        ));
+                    }
+                    if ex.get("command").is_some() {
+                        self.violations
+                            .push("default executor with a command".into());
+                    }
+                    for t in op["launch_group"]["task_group"]["tasks"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                    {
+                        if t["container"].get("network_infos").is_some() {
+                            self.violations
+                                .push("network_infos inside a task-group task".into());
+                        }
+                        launches.push((t.clone(), Some(ex.clone())));
+                    }
+                }
+                other => self
+                    .violations
+                    .push(format!("unexpected operation {other:?}")),
+            }
+        }
+        let agent = agent.unwrap_or_default();
+        let (mut need_c, mut need_m) = (0.0, 0.0);
+        let mut new_execs: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        for (t, ex) in &launches {
+            let tid = t["task_id"]["value"].as_str().unwrap_or("");
+            if tid.is_empty() || t["name"].as_str().is_none() {
+                self.violations
+                    .push(format!("task without name or task_id: {t}"));
+            }
+            if t["agent_id"]["value"].as_str() != Some(agent.as_str()) {
+                self.violations.push(format!(
+                    "task {tid} for agent {} on an offer of {agent}",
+                    t["agent_id"]
+                ));
+            }
+            if self.tasks.get(tid).is_some_and(|x| {
+                !matches!(
+                    x.state.as_str(),
+                    "TASK_KILLED" | "TASK_FAILED" | "TASK_FINISHED" | "TASK_LOST" | "TASK_ERROR"
+                )
+            }) {
+                self.violations.push(format!("duplicate task id {tid}"));
+            }
+            if t["command"]["value"].as_str().is_none() {
+                self.violations.push(format!("task {tid} without command"));
+            }
+            self.check_resource_shape(&t["resources"], tid);
+            need_c += Self::scalar(&t["resources"], "cpus");
+            need_m += Self::scalar(&t["resources"], "mem");
+            if let Some(ex) = ex {
+                let eid = ex["executor_id"]["value"].as_str().unwrap_or("").to_owned();
+                if !self.executors.contains_key(&eid) && !new_execs.contains_key(&eid) {
+                    self.check_resource_shape(&ex["resources"], &eid);
+                    let c = Self::scalar(&ex["resources"], "cpus");
+                    let m = Self::scalar(&ex["resources"], "mem");
+                    new_execs.insert(eid, (c, m));
+                    need_c += c;
+                    need_m += m;
+                }
+            }
+        }
+        if need_c > cap_c + 1e-6 || need_m > cap_m + 1e-6 {
+            self.violations.push(format!(
+                "ACCEPT uses cpus {need_c}/{cap_c} mem {need_m}/{cap_m}"
+            ));
+            valid = false;
+        }
+        for (t, ex) in launches {
+            let tid = t["task_id"]["value"].as_str().unwrap_or("").to_owned();
+            if !valid {
+                self.update(&tid, "TASK_DROPPED", false, Some("REASON_INVALID_OFFERS"));
+                continue;
+            }
+            let c = Self::scalar(&t["resources"], "cpus");
+            let m = Self::scalar(&t["resources"], "mem");
+            let executor = ex
+                .as_ref()
+                .map(|e| e["executor_id"]["value"].as_str().unwrap_or("").to_owned());
+            if let Some(eid) = &executor {
+                let (ec, em) = new_execs.get(eid).copied().unwrap_or((0.0, 0.0));
+                let e = self.executors.entry(eid.clone()).or_insert_with(|| DExec {
+                    agent: agent.clone(),
+                    cpus: ec,
+                    mem: em,
+                    tasks: BTreeSet::new(),
+                });
+                e.tasks.insert(tid.clone());
+                if new_execs.remove(eid).is_some()
+                    && let Some(a) = self.agents.iter_mut().find(|a| a.id == agent)
+                {
+                    a.used_cpus += ec;
+                    a.used_mem += em;
+                }
+            }
+            if let Some(a) = self.agents.iter_mut().find(|a| a.id == agent) {
+                a.used_cpus += c;
+                a.used_mem += m;
+            }
+            self.tasks.insert(
+                tid.clone(),
+                DTask {
+                    agent: agent.clone(),
+                    executor,
+                    state: "TASK_STAGING".into(),
+                    cpus: c,
+                    mem: m,
+                    pending: std::collections::VecDeque::new(),
+                },
+            );
+            self.update(&tid, "TASK_RUNNING", true, None);
+        }
+    }
+
+    fn handle_call(&mut self, call: &Value) {
+        match call["type"].as_str().unwrap_or("") {
+            "ACCEPT" => self.accept(call),
+            "DECLINE" => {
+                for o in call["decline"]["offer_ids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let id = o["value"].as_str().unwrap_or("");
+                    if self.offers.remove(id).is_none() {
+                        self.violations
+                            .push(format!("DECLINE of unknown offer {id}"));
+                    }
+                }
+            }
+            "KILL" => {
+                let id = call["kill"]["task_id"]["value"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned();
+                match self.tasks.get(&id).map(|t| t.state.clone()) {
+                    Some(s) if s == "TASK_RUNNING" || s == "TASK_STAGING" => {
+                        // Killing one task of a group kills the group; ours are groups of one.
+                        self.update(&id, "TASK_KILLED", true, None);
+                    }
+                    Some(_) => {}
+                    None => self.update(&id, "TASK_LOST", false, Some("REASON_RECONCILIATION")),
+                }
+            }
+            "ACKNOWLEDGE" => {
+                let a = &call["acknowledge"];
+                let id = a["task_id"]["value"].as_str().unwrap_or("");
+                let uuid = a["uuid"].as_str().unwrap_or("");
+                if a["agent_id"]["value"].as_str().is_none() {
+                    self.violations
+                        .push(format!("ACKNOWLEDGE without agent_id for {id}"));
+                }
+                let next = match self.tasks.get_mut(id) {
+                    Some(t) if t.pending.front().is_some_and(|p| p.0 == uuid) => {
+                        t.pending.pop_front();
+                        t.pending.front().map(|p| p.1.clone())
+                    }
+                    _ => {
+                        self.violations
+                            .push(format!("ACKNOWLEDGE of unknown update {id}/{uuid}"));
+                        None
+                    }
+                };
+                if let Some(ev) = next {
+                    self.emit(&ev);
+                }
+            }
+            "RECONCILE" => {
+                let listed: Vec<String> = call["reconcile"]["tasks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t["task_id"]["value"].as_str().map(str::to_owned))
+                    .collect();
+                let ids: Vec<String> = if listed.is_empty() {
+                    self.tasks
+                        .iter()
+                        .filter(|(_, t)| t.state == "TASK_RUNNING")
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                } else {
+                    listed
+                };
+                for id in ids {
+                    let state = self.tasks.get(&id).map(|t| t.state.clone());
+                    match state {
+                        Some(s) if s == "TASK_RUNNING" => {
+                            self.update(&id, &s, false, Some("REASON_RECONCILIATION"))
+                        }
+                        _ => {
+                            let st = json!({"task_id": {"value": id}, "state": "TASK_LOST", "source": "SOURCE_MASTER", "reason": "REASON_RECONCILIATION"});
+                            self.emit(&json!({"type": "UPDATE", "update": {"status": st}}));
+                        }
+                    }
+                }
+            }
+            "REVIVE" => {
+                self.suppressed = false;
+                self.offer_round();
+            }
+            "SUPPRESS" => self.suppressed = true,
+            "TEARDOWN" => {
+                self.tasks.clear();
+                self.executors.clear();
+                for a in &mut self.agents {
+                    a.used_cpus = 0.0;
+                    a.used_mem = 0.0;
+                }
+                self.torn_down = true;
+                self.framework_id = None;
+                self.stream = None;
+            }
+            other => self
+                .violations
+                .push(format!("unexpected call type {other:?}")),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Ctx {
+    st: Arc<Mutex<St>>,
+    me: usize,
+    addrs: Arc<Vec<SocketAddr>>,
+}
+
+fn resp(status: StatusCode, body: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+async fn scheduler(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response<Body> {
+    let mut st = ctx.st.lock().unwrap();
+    if st.leader != ctx.me {
+        let loc = format!("//{}/api/v1/scheduler", ctx.addrs[st.leader]);
+        return Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header("Location", loc)
+            .body(Body::empty())
+            .unwrap();
+    }
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    if h("content-type").as_deref() != Some("application/json") {
+        st.violations
+            .push(format!("Content-Type {:?}", h("content-type")));
+        return resp(StatusCode::UNSUPPORTED_MEDIA_TYPE, "json only");
+    }
+    let Ok(call) = serde_json::from_slice::<Value>(&body) else {
+        st.violations.push("body is not JSON".into());
+        return resp(StatusCode::BAD_REQUEST, "bad json");
+    };
+    if call["type"] == "SUBSCRIBE" {
+        if h("mesos-stream-id").is_some() {
+            st.violations
+                .push("SUBSCRIBE carries Mesos-Stream-Id".into());
+        }
+        if h("accept").as_deref() != Some("application/json") {
+            st.violations
+                .push(format!("SUBSCRIBE Accept {:?}", h("accept")));
+        }
+        let info = &call["subscribe"]["framework_info"];
+        if info["name"].as_str().is_none() || info["user"].as_str().is_none() {
+            st.violations
+                .push("framework_info without user or name".into());
+        }
+        st.subscribes.push(call.clone());
+        st.role = info["roles"][0].as_str().unwrap_or("*").to_owned();
+        let asked = info["id"]["value"].as_str().map(str::to_owned);
+        let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+        let sid = format!("{:08x}-6b13-4ef4-baa9-9f2e85c3e9af", st.next());
+        // only one subscription per framework: the old connection closes
+        st.stream = Some((sid.clone(), tx));
+        st.stream_ids.push(sid.clone());
+        match asked {
+            Some(id) if st.framework_id.as_deref() != Some(id.as_str()) => {
+                st.emit(&json!({"type": "ERROR", "error": {"message": format!("framework {id} is unknown")}}));
+                st.stream = None;
+            }
+            Some(_) => {}
+            None => {
+                let n = st.next();
+                st.framework_id = Some(format!("12220-3440-12532-{n:04}"));
+                st.tasks.clear();
+                st.executors.clear();
+            }
+        }
+        if st.stream.is_some() {
+            let fw = st.framework_id.clone().unwrap();
+            let hb = st.heartbeat_s;
+            st.emit(&json!({"type": "SUBSCRIBED", "subscribed": {"framework_id": {"value": fw}, "heartbeat_interval_seconds": hb}}));
+            st.suppressed = false;
+            st.offers.clear();
+            // reliable updates not yet acknowledged are sent again
+            let pending: Vec<Value> = st
+                .tasks
+                .values()
+                .filter_map(|t| t.pending.front().map(|p| p.1.clone()))
+                .collect();
+            for ev in pending {
+                st.emit(&ev);
+            }
+            st.offer_round();
+        }
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| (Ok::<Bytes, Infallible>(b), rx))
+        });
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header("Content-Type", "application/json")
+            .header("Mesos-Stream-Id", sid)
+            .body(Body::from_stream(stream))
+            .unwrap();
+    }
+    let current = st.stream.as_ref().map(|s| s.0.clone());
+    if h("mesos-stream-id").is_none() || h("mesos-stream-id") != current {
+        st.rejected.push(format!(
+            "{} with stream id {:?}",
+            call["type"],
+            h("mesos-stream-id")
+        ));
+        return resp(StatusCode::FORBIDDEN, "Framework is not subscribed");
+    }
+    if call["framework_id"]["value"].as_str() != st.framework_id.as_deref() {
+        st.violations.push(format!(
+            "{} with framework_id {}",
+            call["type"], call["framework_id"]
+        ));
+        return resp(StatusCode::BAD_REQUEST, "wrong framework id");
+    }
+    st.calls.push(call.clone());
+    st.handle_call(&call);
+    resp(StatusCode::ACCEPTED, "")
+}
+
+/// A cluster of `n` doubled masters sharing one state; master 0 leads at first.
+pub struct Cluster {
+    pub st: Arc<Mutex<St>>,
+    pub addrs: Arc<Vec<SocketAddr>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Cluster {
+    pub async fn start(masters: usize, agents: &[(f64, f64)], heartbeat_s: f64) -> Cluster {
+        let st = Arc::new(Mutex::new(St {
+            heartbeats: true,
+            auto_offer: true,
+            heartbeat_s,
+            agents: agents
+                .iter()
+                .enumerate()
+                .map(|(i, &(cpus, mem))| Agent {
+                    id: format!("12220-3440-12532-S{i}"),
+                    cpus,
+                    mem,
+                    used_cpus: 0.0,
+                    used_mem: 0.0,
+                })
+                .collect(),
+            ..St::default()
+        }));
+        let mut listeners = Vec::new();
+        for _ in 0..masters {
+            listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+        }
+        let addrs: Arc<Vec<SocketAddr>> =
+            Arc::new(listeners.iter().map(|l| l.local_addr().unwrap()).collect());
+        let mut tasks = Vec::new();
+        for (me, l) in listeners.into_iter().enumerate() {
+            let app = Router::new()
+                .route("/api/v1/scheduler", post(scheduler))
+                .with_state(Ctx {
+                    st: st.clone(),
+                    me,
+                    addrs: addrs.clone(),
+                });
+            tasks.push(tokio::spawn(async move {
+                axum::serve(l, app).await.unwrap();
+            }));
+        }
+        // heartbeats and offer rounds
+        let tick = st.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut iv = tokio::time::interval(Duration::from_millis(20));
+            let mut n: u64 = 0;
+            loop {
+                iv.tick().await;
+                n += 1;
+                let mut s = tick.lock().unwrap();
+                let every = ((s.heartbeat_s * 1000.0 / 20.0).round() as u64).max(1);
+                if s.heartbeats && n.is_multiple_of(every) {
+                    s.emit(&json!({"type": "HEARTBEAT"}));
+                }
+                if s.auto_offer {
+                    s.offer_round();
+                }
+            }
+        }));
+        Cluster { st, addrs, tasks }
+    }
+
+    pub fn url(&self, i: usize) -> String {
+        format!("http://{}", self.addrs[i])
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&mut St) -> R) -> R {
+        f(&mut self.st.lock().unwrap())
+    }
+
+    /// Close the subscription connection (network blip or master restart).
+    pub fn drop_stream(&self) {
+        self.with(|s| s.stream = None);
+    }
+
+    /// Another master takes over: the old one closes the stream and redirects.
+    pub fn elect(&self, leader: usize) {
+        self.with(|s| {
+            s.leader = leader;
+            s.stream = None;
+        });
+    }
+
+    /// The master forgets the subscription but leaves the connection open
+    /// (calls with its stream id now get 403).
+    pub fn forget_subscription(&self) {
+        self.with(|s| s.zombie = s.stream.take());
+    }
+
+    /// A new leader is elected but the old master keeps the stream open:
+    /// the scheduler learns it from a 307 on its next call.
+    pub fn elect_quietly(&self, leader: usize) {
+        self.with(|s| s.leader = leader);
+    }
+
+    /// Write raw bytes into the event stream.
+    pub fn send_raw(&self, bytes: &[u8]) {
+        self.with(|s| {
+            if let Some((_, tx)) = &s.stream {
+                let _ = tx.send(Bytes::copy_from_slice(bytes));
+            }
+        });
+    }
+
+    /// A running task fails (reliable TASK_FAILED update).
+    pub fn fail_task(&self, id: &str) {
+        self.with(|s| {
+            s.update(
+                id,
+                "TASK_FAILED",
+                true,
+                Some("REASON_COMMAND_EXECUTOR_FAILED"),
+            )
+        });
+    }
+
+    pub fn running(&self) -> Vec<String> {
+        self.with(|s| {
+            s.tasks
+                .iter()
+                .filter(|(_, t)| t.state == "TASK_RUNNING")
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+    }
+
+    pub fn calls_of(&self, kind: &str) -> Vec<Value> {
+        self.with(|s| {
+            s.calls
+                .iter()
+                .filter(|c| c["type"] == kind)
+                .cloned()
+                .collect()
+        })
+    }
+
+    pub fn violations(&self) -> Vec<String> {
+        self.with(|s| s.violations.clone())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! Predictive scaling: follow the plan, corrected by what is happening now.
+//!
+//! A plan is made a day or a week ahead. By the time the crest arrives there is
+//! a fresher forecast, and live demand may already be running above it. This
+//! policy asks for the most of:
+//!
+//! - the plan's step in force, scaled up by the current *deviation* when that
+//!   exceeds the tolerance: live demand over the forecast *at the planned
+//!   quantile* (the band the plan was sized for — demand merely above the
+//!   mean is already paid for), or a deviation alert's ratio. Corrections only
+//!   ever raise the plan, and are held for `deviation_hold_s`; a live
+//!   deviation must be seen by two evaluations in a row (one odd sample, such
+//!   as a rate measured over a near-empty interval, is not a trend);
+//! - the latest forecast at the risk quantile over the next lead time (so a
+//!   revised forecast starts provisioning early enough), times the same
+//!   correction.
+//!
+//! It never asks for less than the plan: scale-in below the plan is not its
+//! call.
+
+use std::collections::VecDeque;
+
+use crest_core::{Capacity, Forecast, PlanReason, Replicas, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::planner::demand_at;
+use crate::{AutoscalerError, Decision, Observation, Policy};
+
+/// Settings of a [`PredictivePolicy`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictiveConfig {
+    /// Per-instance capacity.
+    pub capacity: Capacity,
+    /// Highest planned utilisation of an instance (0..1].
+    pub target_utilisation: f64,
+    /// Quantile of the latest forecast to provision for.
+    pub risk: f64,
+    /// Seconds from asking for an instance to it serving (look-ahead).
+    pub lead_time_s: i64,
+    /// Deviations within this fraction are ignored (default 0.05).
+    pub deviation_tolerance: f64,
+    /// How long a deviation keeps correcting, seconds (default 900).
+    pub deviation_hold_s: i64,
+    /// Upper bound.
+    pub max: Replicas,
+}
+
+impl PredictiveConfig {
+    /// Defaults: 80 % utilisation, p90, 5 min lead, 5 % tolerance, 15 min hold.
+    pub fn new(capacity: Capacity) -> Self {
+        PredictiveConfig {
+            capacity,
+            target_utilisation: 0.8,
+            risk: 0.9,
+            lead_time_s: 300,
+            deviation_tolerance: 0.05,
+            deviation_hold_s: 900,
+            max: Replicas(10_000),
+        }
+    }
+}
+
+/// A deviation alert: actual demand over forecast demand, at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Deviation {
+    /// When observed.
+    pub at: Timestamp,
+    /// Actual over forecast (1.3 = 30 % above forecast).
+    pub ratio: f64,
+}
+
+/// Follow the plan, corrected by the latest forecast and by deviations.
+#[derive(Debug, Clone)]
+pub struct PredictivePolicy {
+    cfg: PredictiveConfig,
+    forecast: Option<(Forecast, Vec<f64>)>,
+    deviations: VecDeque<Deviation>,
+    /// The previous live ratio: a live deviation counts only when two
+    /// evaluations in a row see it (a single odd sample is not a trend).
+    last_live: Option<f64>,
+}
+
+impl PredictivePolicy {
+    /// A policy with validated settings.
+    ///
+    /// # Errors
+    /// [`AutoscalerError`] naming an invalid setting.
+    pub fn try_new(cfg: PredictiveConfig) -> Result<Self, AutoscalerError> {
+        if !(cfg.target_utilisation > 0.0 && cfg.target_utilisation <= 1.0) {
+            return Err(AutoscalerError::setting(
+                "predictive target utilisation",
+                "a fraction in (0, 1]",
+                cfg.target_utilisation,
+            ));
+        }
+        if !(cfg.risk > 0.0 && cfg.risk < 1.0) {
+            return Err(AutoscalerError::setting(
+                "predictive risk",
+                "a quantile in (0, 1)",
+                cfg.risk,
+            ));
+        }
+        if !(cfg.deviation_tolerance.is_finite() && cfg.deviation_tolerance >= 0.0) {
+            return Err(AutoscalerError::setting(
+                "predictive deviation tolerance",
+                "a fraction >= 0",
+                cfg.deviation_tolerance,
+            ));
+        }
+        if cfg.lead_time_s < 0 || cfg.deviation_hold_s < 0 {
+            return Err(AutoscalerError::setting(
+                "predictive lead time / hold",
+                "seconds >= 0",
+                format!("{} / {}", cfg.lead_time_s, cfg.deviation_hold_s),
+            ));
+        }
+        Ok(PredictivePolicy {
+            cfg,
+            forecast: None,
+            deviations: VecDeque::new(),
+            last_live: None,
+        })
+    }
+
+    /// Put the latest forecast in force.
+    ///
+    /// # Errors
+    /// [`AutoscalerError::Forecast`] when it cannot be read at the risk quantile.
+    pub fn set_forecast(&mut self, forecast: Forecast) -> Result<(), AutoscalerError> {
+        let path = demand_at(&forecast, self.cfg.risk)?;
+        self.forecast = Some((forecast, path));
+        Ok(())
+    }
+
+    /// A deviation alert arrived (e.g. from `crest-forecast`'s deviation detector).
+    pub fn on_deviation(&mut self, d: Deviation) {
+        if d.ratio.is_finite() && d.ratio > 0.0 {
+            self.deviations.push_back(d);
+        }
+    }
+
+    /// The correction factor in force at `now` (>= 1).
+    pub fn correction(&self, now: Timestamp) -> f64 {
+        let cut = now.add_secs(-self.cfg.deviation_hold_s);
+        self.deviations
+            .iter()
+            .filter(|d| d.at > cut && d.at <= now)
+            .map(|d| d.ratio)
+            .filter(|r| *r > 1.0 + self.cfg.deviation_tolerance)
+            .fold(1.0, f64::max)
+    }
+
+    fn index(f: &Forecast, t: Timestamp) -> Option<usize> {
+        let d = t.millis() - f.start.millis();
+        if d < 0 {
+            return None;
+        }
+        let i = usize::try_from(d / (f.step_s * 1000)).ok()?;
+        (i < f.horizon()).then_some(i)
+    }
+
+    /// Live deviation: observed demand over the forecast at the risk quantile now.
+    fn observe_deviation(&mut self, obs: &Observation<'_>) {
+        let cut = obs.now.add_secs(-self.cfg.deviation_hold_s);
+        while self.deviations.front().is_some_and(|d| d.at <= cut) {
+            self.deviations.pop_front();
+        }
+        let Some((f, path)) = &self.forecast else {
+            return;
+        };
+        let Some(i) = Self::index(f, obs.now) else {
+            return;
+        };
+        let expected = path[i];
+        let actual = obs.metrics.demand_rps;
+        if expected > 0.0 && actual.is_finite() && actual >= 0.0 {
+            let ratio = actual / expected;
+            if let Some(prev) = self.last_live {
+                self.on_deviation(Deviation {
+                    at: obs.now,
+                    ratio: ratio.min(prev),
+                });
+            }
+            self.last_live = Some(ratio);
+        } else {
+            self.last_live = None;
+        }
+    }
+}
+
+impl Policy for PredictivePolicy {
+    fn name(&self) -> &str {
+        "predictive"
+    }
+
+    fn decide(&mut self, obs: &Observation<'_>) -> Decision {
+        self.recommend(obs).unwrap_or(Decision {
+            desired: obs.fleet.desired,
+            reason: PlanReason::Baseline,
+            evaluate_next: None,
+        })
+    }
+
+    fn recommend(&mut self, obs: &Observation<'_>) -> Option<Decision> {
+        self.observe_deviation(obs);
+        let now = obs.now;
+        let k = self.correction(now);
+        let mut best: Option<(u32, PlanReason)> = None;
+        let mut consider = |n: u32, why: PlanReason| {
+            if best.as_ref().is_none_or(|(b, _)| n > *b) {
+                best = Some((n, why));
+            }
+        };
+        if let Some(step) = obs.plan.and_then(|p| p.step_at(now)) {
+            let scaled = (f64::from(step.replicas.0) * k).ceil();
+            let n = if scaled >= f64::from(u32::MAX) {
+                u32::MAX
+            } else {
+                scaled as u32
+            };
+            let why = if k > 1.0 {
+                PlanReason::Alert {
+                    name: format!("demand {:.0}% above forecast", (k - 1.0) * 100.0),
+                }
+            } else {
+                step.reason.clone()
+            };
+            consider(n, why);
+        }
+        if let Some((f, path)) = &self.forecast {
+            let from = Self::index(f, now);
+            let to = Self::index(f, now.add_secs(self.cfg.lead_time_s))
+                .or_else(|| from.map(|_| f.horizon() - 1));
+            if let (Some(a), Some(b)) = (from.or(to.map(|_| 0)), to) {
+                let d = path[a..=b.max(a)].iter().copied().fold(0.0, f64::max) * k;
+                let n = self
+                    .cfg
+                    .capacity
+                    .instances_for(d, self.cfg.target_utilisation);
+                consider(
+                    n,
+                    PlanReason::Forecast {
+                        demand_rps: d,
+                        quantile: self.cfg.risk,
+                    },
+                );
+            }
+        }
+        let (n, reason) = best?;
+        let desired = n.min(self.cfg.max.0);
+        Some(Decision {
+            desired: Replicas(desired),
+            reason: if desired < n {
+                PlanReason::Bound {
+                    which: "max".into(),
+                }
+            } else {
+                reason
+            },
+            evaluate_next: obs.plan.and_then(|p| p.next_change_after(now)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policies::testutil::{fleet, metrics};
+    use crest_core::series::Quantile;
+    use crest_core::{AppId, PlanStep, ScalingPlan};
+    use std::collections::BTreeMap;
+
+    fn plan() -> ScalingPlan {
+        ScalingPlan::try_new(
+            AppId::try_new("app").unwrap(),
+            "p",
+            vec![
+                PlanStep {
+                    at: Timestamp::from_secs(0),
+                    replicas: Replicas(10),
+                    reason: PlanReason::Baseline,
+                },
+                PlanStep {
+                    at: Timestamp::from_secs(3600),
+                    replicas: Replicas(5),
+                    reason: PlanReason::Baseline,
+                },
+            ],
+        )
+        .unwrap()
+    }
+
+    fn policy() -> PredictivePolicy {
+        PredictivePolicy::try_new(PredictiveConfig::new(Capacity::given(10.0, 100.0).unwrap()))
+            .unwrap()
+    }
+
+    fn at(p: &mut PredictivePolicy, plan: Option<&ScalingPlan>, t: i64, demand: f64) -> u32 {
+        let f = fleet(t, 10, 10);
+        let m = metrics(t, demand, 0.5, 10);
+        p.decide(&Observation {
+            now: Timestamp::from_secs(t),
+            fleet: &f,
+            metrics: &m,
+            plan,
+        })
+        .desired
+        .0
+    }
+
+    #[test]
+    fn follows_the_plan_and_deviation_alerts_raise_it() {
+        let plan = plan();
+        let mut p = policy();
+        assert_eq!(at(&mut p, Some(&plan), 10, 50.0), 10);
+        p.on_deviation(Deviation {
+            at: Timestamp::from_secs(20),
+            ratio: 1.5,
+        });
+        assert_eq!(at(&mut p, Some(&plan), 30, 50.0), 15);
+        // Held for 900 s, then released.
+        assert_eq!(at(&mut p, Some(&plan), 900, 50.0), 15);
+        assert_eq!(at(&mut p, Some(&plan), 921, 50.0), 10);
+        // Small deviations are ignored.
+        p.on_deviation(Deviation {
+            at: Timestamp::from_secs(1000),
+            ratio: 1.05,
+        });
+        assert_eq!(at(&mut p, Some(&plan), 1001, 50.0), 10);
+    }
+
+    #[test]
+    fn latest_forecast_and_live_deviation_correct_the_plan() {
+        let plan = plan();
+        let mut p = policy();
+        let mut q = BTreeMap::new();
+        // p90 path: 40 rps, then 400 rps from 3600 s.
+        q.insert(
+            Quantile::try_new(0.9).unwrap(),
+            vec![40.0, 40.0, 400.0, 400.0],
+        );
+        let f = Forecast::try_new(
+            "x",
+            Timestamp::from_secs(0),
+            1800,
+            vec![30.0, 30.0, 300.0, 300.0],
+            q,
+        )
+        .unwrap();
+        p.set_forecast(f).unwrap();
+        // At 3400 s the 300 s look-ahead sees 400 rps: 400 / 8 = 50 instances.
+        assert_eq!(at(&mut p, Some(&plan), 3400, 30.0), 50);
+        // Live demand 1.5× the p90 path raises the look-ahead by 1.5 once two
+        // evaluations in a row have seen it.
+        assert_eq!(at(&mut p, Some(&plan), 3990, 600.0), 50);
+        assert_eq!(at(&mut p, Some(&plan), 4000, 600.0), 75);
+        // Demand above the mean but inside the p90 band corrects nothing.
+        assert_eq!(at(&mut p, Some(&plan), 5800, 390.0), 50);
+        // No plan, no forecast: no opinion.
+        let mut idle = policy();
+        let f = fleet(0, 3, 3);
+        let m = metrics(0, 1.0, 0.5, 3);
+        let obs = Observation {
+            now: Timestamp::from_secs(0),
+            fleet: &f,
+            metrics: &m,
+            plan: None,
+        };
+        assert!(idle.recommend(&obs).is_none());
+        assert_eq!(idle.decide(&obs).desired, Replicas(3));
+    }
+}

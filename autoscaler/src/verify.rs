@@ -1,0 +1,208 @@
+//! The verification gate: replay a plan against Monte Carlo demand.
+//!
+//! A plan is executed only if, across scenarios drawn from the forecast's
+//! quantiles ([`crate::scenarios`]), the probability that it breaches the SLO
+//! is at most the gate's threshold. This module runs the gate on the fluid
+//! model ([`crate::replay`]); the binary can run the same scenarios through
+//! the discrete-event simulator when it is available. Seeded: same inputs,
+//! same verdict.
+
+use crest_core::{AppId, Forecast, ScalingPlan, Series, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::AutoscalerError;
+use crate::policies::SchedulePolicy;
+use crate::replay::{FluidModel, replay};
+use crate::scenarios::ScenarioSampler;
+
+/// Settings of the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GateConfig {
+    /// Scenarios drawn.
+    pub scenarios: usize,
+    /// Seed of the draw.
+    pub seed: u64,
+    /// Step-to-step correlation of demand surprises (0..1).
+    pub rho: f64,
+    /// A scenario breaches when it has more SLO-violation minutes than this.
+    pub allowed_violation_minutes: f64,
+    /// The plan passes when P(breach) <= this.
+    pub max_breach_probability: f64,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            scenarios: 200,
+            seed: 42,
+            rho: 0.95,
+            allowed_violation_minutes: 0.0,
+            max_breach_probability: 0.05,
+        }
+    }
+}
+
+/// The gate's verdict and the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateReport {
+    /// The model the scenarios ran on ("fluid" or "sim").
+    pub engine: String,
+    /// Scenarios run.
+    pub scenarios: usize,
+    /// Fraction of scenarios with an SLO breach.
+    pub breach_probability: f64,
+    /// Mean SLO-violation minutes per scenario.
+    pub mean_violation_minutes: f64,
+    /// 95th percentile of SLO-violation minutes.
+    pub p95_violation_minutes: f64,
+    /// Mean instance-hours.
+    pub mean_instance_hours: f64,
+    /// Mean cost.
+    pub mean_cost: f64,
+    /// The threshold applied.
+    pub max_breach_probability: f64,
+    /// Whether the plan passed.
+    pub passed: bool,
+}
+
+impl GateReport {
+    /// Summarise per-scenario (violation minutes, instance-hours, cost).
+    pub fn from_runs(engine: &str, runs: &[(f64, f64, f64)], gate: &GateConfig) -> Self {
+        let n = runs.len().max(1) as f64;
+        let breaches = runs
+            .iter()
+            .filter(|r| r.0 > gate.allowed_violation_minutes)
+            .count();
+        let mut v: Vec<f64> = runs.iter().map(|r| r.0).collect();
+        v.sort_by(f64::total_cmp);
+        let p95 = if v.is_empty() {
+            0.0
+        } else {
+            v[((v.len() as f64 * 0.95).ceil() as usize).clamp(1, v.len()) - 1]
+        };
+        let p = breaches as f64 / n;
+        GateReport {
+            engine: engine.into(),
+            scenarios: runs.len(),
+            breach_probability: p,
+            mean_violation_minutes: v.iter().sum::<f64>() / n,
+            p95_violation_minutes: p95,
+            mean_instance_hours: runs.iter().map(|r| r.1).sum::<f64>() / n,
+            mean_cost: runs.iter().map(|r| r.2).sum::<f64>() / n,
+            max_breach_probability: gate.max_breach_probability,
+            passed: !runs.is_empty() && p <= gate.max_breach_probability,
+        }
+    }
+}
+
+/// Demand scenarios as series aligned with the forecast.
+///
+/// # Errors
+/// [`AutoscalerError::Forecast`] when the forecast cannot be sampled.
+pub fn scenario_series(
+    forecast: &Forecast,
+    gate: &GateConfig,
+) -> Result<Vec<Series>, AutoscalerError> {
+    let sampler = ScenarioSampler::try_new(forecast, gate.rho)?;
+    sampler
+        .draw_n(gate.scenarios, gate.seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            Series::try_new(format!("scenario-{i}"), forecast.start, forecast.step_s, v).map_err(
+                |e| AutoscalerError::Forecast {
+                    reason: e.to_string(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Run the gate on the fluid model: the plan (followed by a
+/// [`SchedulePolicy`]) against each scenario, from the plan's first step to
+/// the forecast's end.
+///
+/// # Errors
+/// [`AutoscalerError::Forecast`] when the forecast cannot be sampled.
+pub fn verify_plan(
+    plan: &ScalingPlan,
+    forecast: &Forecast,
+    model: &FluidModel,
+    gate: &GateConfig,
+) -> Result<GateReport, AutoscalerError> {
+    let scenarios = scenario_series(forecast, gate)?;
+    let from = plan
+        .steps()
+        .first()
+        .map_or(forecast.start, |s| s.at.min(forecast.start));
+    let to = forecast.time_at(forecast.horizon());
+    let initial = plan.desired_at(from).map_or(0, |r| r.0);
+    let app: &AppId = &plan.app;
+    let runs: Vec<(f64, f64, f64)> = scenarios
+        .iter()
+        .map(|s| {
+            let mut p = SchedulePolicy::new();
+            let r = replay(app, &mut p, Some(plan), s, from, to, initial, model);
+            (r.slo_violation_minutes, r.instance_hours, r.cost)
+        })
+        .collect();
+    Ok(GateReport::from_runs("fluid", &runs, gate))
+}
+
+/// When the plan starts: its first step (or `fallback`).
+pub fn plan_start(plan: &ScalingPlan, fallback: Timestamp) -> Timestamp {
+    plan.steps().first().map_or(fallback, |s| s.at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::{PlannerConfig, RateLimit, plan};
+    use crest_core::Capacity;
+    use crest_core::series::Quantile;
+    use std::collections::BTreeMap;
+
+    fn forecast() -> Forecast {
+        let mean: Vec<f64> = (0..48)
+            .map(|i| if (20..26).contains(&i) { 1000.0 } else { 200.0 })
+            .collect();
+        let mut q = BTreeMap::new();
+        for (l, f) in [(0.1, 0.85), (0.9, 1.15), (0.99, 1.3)] {
+            q.insert(
+                Quantile::try_new(l).unwrap(),
+                mean.iter().map(|m| m * f).collect(),
+            );
+        }
+        Forecast::try_new("x", Timestamp::from_secs(1_000_000 * 3600), 1800, mean, q).unwrap()
+    }
+
+    #[test]
+    fn p90_plan_passes_and_a_short_plan_fails() {
+        let f = forecast();
+        let cap = Capacity::given(10.0, 200.0).unwrap();
+        let mut cfg = PlannerConfig::new(AppId::try_new("app").unwrap(), "p");
+        cfg.scale_out_rate = RateLimit::new(20, 60);
+        cfg.current = Replicas(25);
+        let o = plan(&f, &cap, &cfg).unwrap();
+        let mut model = FluidModel::new(cap.clone());
+        model.scale_out_rate = cfg.scale_out_rate;
+        model.evaluate_every_s = 60;
+        model.tick_s = 60;
+        let gate = GateConfig {
+            scenarios: 100,
+            ..GateConfig::default()
+        };
+        let ok = verify_plan(&o.plan, &f, &model, &gate).unwrap();
+        assert!(ok.passed, "{ok:?}");
+        assert_eq!(ok, verify_plan(&o.plan, &f, &model, &gate).unwrap());
+        // Planning for the median with no headroom breaches about half the time.
+        cfg.risk = 0.5;
+        cfg.target_utilisation = 1.0;
+        let short = plan(&f, &cap, &cfg).unwrap();
+        let bad = verify_plan(&short.plan, &f, &model, &gate).unwrap();
+        assert!(!bad.passed);
+        assert!(bad.breach_probability > 0.3, "{bad:?}");
+    }
+
+    use crest_core::Replicas;
+}

@@ -1,0 +1,313 @@
+//! Reading CSV and Parquet into regular series.
+//!
+//! polars does the file-format work (quoting, Parquet decoding); we read every
+//! CSV column as text and validate row by row ourselves, because the error a
+//! user needs is "line 17, column timestamp", not a type-inference failure
+//! somewhere in a chunk. UTF-8 is checked before polars sees the bytes, for the
+//! same reason: to name the line.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+
+use crest_core::{TimeFormat, Timestamp};
+use polars::prelude::*;
+
+use crate::regular::{regularize, RegularizationReport};
+use crate::time::{parse_timestamp, EXPECTED_TIMESTAMP};
+use crate::{DatasetError, LoadOptions, Place};
+
+/// The series and report read from one input.
+pub(crate) struct Loaded {
+    pub long_format: bool,
+    pub series: Vec<crest_core::Series>,
+    pub report: RegularizationReport,
+}
+
+/// One column of cells, as polars gave it to us.
+enum Cells {
+    Str(StringChunked),
+    Int(Int64Chunked),
+    Float(Float64Chunked),
+    /// Date-times: the integer values, their unit, and the format to report.
+    Time(Int64Chunked, TimeUnit, TimeFormat),
+}
+
+impl Cells {
+    fn from_column(file: &str, col: &Column) -> Result<Cells, DatasetError> {
+        let fmt_err = |e: PolarsError| DatasetError::Format {
+            file: file.to_string(),
+            message: format!("column \"{}\": {e}", col.name()),
+        };
+        Ok(match col.dtype() {
+            DataType::String => Cells::Str(col.str().map_err(fmt_err)?.clone()),
+            DataType::Datetime(unit, tz) => {
+                let fmt = if tz.is_some() {
+                    TimeFormat::Rfc3339 { offset_s: 0 }
+                } else {
+                    TimeFormat::Naive
+                };
+                let ints = col.cast(&DataType::Int64).map_err(fmt_err)?;
+                Cells::Time(ints.i64().map_err(fmt_err)?.clone(), *unit, fmt)
+            }
+            d if d.is_float() => {
+                let c = col.cast(&DataType::Float64).map_err(fmt_err)?;
+                Cells::Float(c.f64().map_err(fmt_err)?.clone())
+            }
+            d if d.is_integer() => {
+                let c = col.cast(&DataType::Int64).map_err(fmt_err)?;
+                Cells::Int(c.i64().map_err(fmt_err)?.clone())
+            }
+            other => {
+                return Err(DatasetError::Format {
+                    file: file.to_string(),
+                    message: format!(
+                        "column \"{}\" has type {other}; expected text, numbers or date-times",
+                        col.name()
+                    ),
+                });
+            }
+        })
+    }
+
+    /// The cell as text, for messages and id columns.
+    fn text(&self, i: usize) -> Option<String> {
+        match self {
+            Cells::Str(c) => c.get(i).map(str::to_string),
+            Cells::Int(c) | Cells::Time(c, _, _) => c.get(i).map(|v| v.to_string()),
+            Cells::Float(c) => c.get(i).map(|v| v.to_string()),
+        }
+    }
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 40 {
+        let head: String = s.chars().take(40).collect();
+        format!("{head}...")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Read a CSV file's bytes.
+pub(crate) fn read_csv(file: &str, bytes: &[u8], opts: &LoadOptions) -> Result<Loaded, DatasetError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(DatasetError::Empty {
+            file: file.to_string(),
+            what: "the file is empty",
+        });
+    }
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let at = e.valid_up_to();
+        let before = &bytes[..at];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        return Err(DatasetError::NotUtf8 {
+            file: file.to_string(),
+            place: Place::Line(line),
+            col: at - line_start + 1,
+            byte: bytes[at],
+        });
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let df = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .into_reader_with_file_handle(Cursor::new(bytes))
+        .finish()
+        .map_err(|e| DatasetError::Format {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+    // Line numbers: polars skips blank lines, so map data rows onto the
+    // non-blank lines after the header. (Quoted fields spanning lines would
+    // break the mapping; then fall back to "row + 1".)
+    let lines: Vec<usize> = bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+        .map(|(i, _)| i + 1)
+        .skip(1)
+        .collect();
+    let place = |i: usize| {
+        if lines.len() == df.height() {
+            Place::Line(lines[i])
+        } else {
+            Place::Line(i + 2)
+        }
+    };
+    from_frame(file, &df, &place, opts)
+}
+
+/// Read a Parquet file's bytes.
+pub(crate) fn read_parquet(
+    file: &str,
+    bytes: &[u8],
+    opts: &LoadOptions,
+) -> Result<Loaded, DatasetError> {
+    if bytes.is_empty() {
+        return Err(DatasetError::Empty {
+            file: file.to_string(),
+            what: "the file is empty",
+        });
+    }
+    let df = ParquetReader::new(Cursor::new(bytes))
+        .finish()
+        .map_err(|e| DatasetError::Format {
+            file: file.to_string(),
+            message: format!("not a readable Parquet file: {e}"),
+        })?;
+    from_frame(file, &df, &|i| Place::Row(i + 1), opts)
+}
+
+fn find_column<'a>(df: &'a DataFrame, name: &str) -> Option<&'a Column> {
+    df.columns()
+        .iter()
+        .find(|c| c.name().trim().eq_ignore_ascii_case(name))
+}
+
+fn from_frame(
+    file: &str,
+    df: &DataFrame,
+    place: &dyn Fn(usize) -> Place,
+    opts: &LoadOptions,
+) -> Result<Loaded, DatasetError> {
+    let found = || {
+        df.columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let missing = |column: &str| DatasetError::MissingColumn {
+        file: file.to_string(),
+        column: column.to_string(),
+        found: found(),
+    };
+    let tcol = find_column(df, "timestamp").ok_or_else(|| missing("timestamp"))?;
+    let vcol = find_column(df, "value").ok_or_else(|| missing("value"))?;
+    let icol = find_column(df, "series_id");
+    if df.height() == 0 {
+        return Err(DatasetError::Empty {
+            file: file.to_string(),
+            what: "no data rows after the header",
+        });
+    }
+    let tcells = Cells::from_column(file, tcol)?;
+    let vcells = Cells::from_column(file, vcol)?;
+    let icells = icol.map(|c| Cells::from_column(file, c)).transpose()?;
+
+    let parse_err = |i: usize, column: &str, found: String, expected: &'static str| {
+        DatasetError::Parse {
+            file: file.to_string(),
+            place: place(i),
+            column: column.to_string(),
+            found: shorten(&found),
+            expected,
+        }
+    };
+
+    // Rows grouped per series, in order of first appearance.
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<(String, TimeFormat, Vec<(Timestamp, f64, usize)>)> = Vec::new();
+    for i in 0..df.height() {
+        let id = match &icells {
+            None => String::new(),
+            Some(c) => match c.text(i) {
+                Some(s) if !s.trim().is_empty() => s.trim().to_string(),
+                _ => {
+                    return Err(parse_err(i, "series_id", String::new(), "a series id"));
+                }
+            },
+        };
+        let (t, fmt) = match &tcells {
+            Cells::Str(c) => {
+                let s = c.get(i).unwrap_or("");
+                parse_timestamp(s).ok_or_else(|| {
+                    parse_err(i, "timestamp", s.to_string(), EXPECTED_TIMESTAMP)
+                })?
+            }
+            Cells::Int(c) => match c.get(i) {
+                Some(s) => (Timestamp::from_secs(s), TimeFormat::EpochSeconds),
+                None => return Err(parse_err(i, "timestamp", String::new(), EXPECTED_TIMESTAMP)),
+            },
+            Cells::Time(c, unit, fmt) => match c.get(i) {
+                Some(v) => {
+                    let ms = match unit {
+                        TimeUnit::Nanoseconds => v.div_euclid(1_000_000),
+                        TimeUnit::Microseconds => v.div_euclid(1_000),
+                        TimeUnit::Milliseconds => v,
+                    };
+                    (Timestamp::from_millis(ms), *fmt)
+                }
+                None => return Err(parse_err(i, "timestamp", String::new(), EXPECTED_TIMESTAMP)),
+            },
+            Cells::Float(c) => {
+                let s = c.get(i).map(|v| v.to_string()).unwrap_or_default();
+                return Err(parse_err(i, "timestamp", s, EXPECTED_TIMESTAMP));
+            }
+        };
+        let v = match &vcells {
+            Cells::Float(c) => c.get(i).unwrap_or(f64::NAN),
+            Cells::Int(c) => c.get(i).map_or(f64::NAN, |v| v as f64),
+            Cells::Str(c) => {
+                let s = c.get(i).unwrap_or("").trim();
+                match s {
+                    "" | "NaN" | "nan" | "NA" | "N/A" | "null" | "NULL" => f64::NAN,
+                    _ => match s.parse::<f64>() {
+                        Ok(x) if x.is_finite() => x,
+                        _ => return Err(parse_err(i, "value", s.to_string(), "a finite number")),
+                    },
+                }
+            }
+            Cells::Time(..) => {
+                let s = vcells.text(i).unwrap_or_default();
+                return Err(parse_err(i, "value", s, "a number"));
+            }
+        };
+        if v.is_infinite() {
+            return Err(parse_err(i, "value", v.to_string(), "a finite number"));
+        }
+        let g = *index.entry(id.clone()).or_insert_with(|| {
+            groups.push((id.clone(), fmt, Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].2.push((t, v, i));
+    }
+
+    let mut series = Vec::with_capacity(groups.len());
+    let mut reports = Vec::with_capacity(groups.len());
+    for (id, fmt, mut rows) in groups {
+        rows.sort_by_key(|r| r.0);
+        // The duplicate reported is the one whose second occurrence comes first in the file.
+        let dup = rows
+            .windows(2)
+            .filter(|w| w[0].0 == w[1].0)
+            .map(|w| (w[0].2.min(w[1].2), w[0].2.max(w[1].2), w[0].0))
+            .min_by_key(|d| d.1);
+        if let Some((first, second, t)) = dup {
+            return Err(DatasetError::Duplicate {
+                file: file.to_string(),
+                place: place(second),
+                first: place(first),
+                found: tcells.text(second).unwrap_or_else(|| t.format(fmt)),
+                series: if id.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in series \"{id}\"")
+                },
+            });
+        }
+        let points: Vec<(Timestamp, f64)> = rows.iter().map(|r| (r.0, r.1)).collect();
+        let (s, r) = regularize(file, &id, &points, opts.step_s, opts.fill, fmt)?;
+        series.push(s);
+        reports.push(r);
+    }
+    Ok(Loaded {
+        long_format: icells.is_some(),
+        series,
+        report: RegularizationReport {
+            fill: opts.fill,
+            series: reports,
+        },
+    })
+}

@@ -1,0 +1,308 @@
+//! Preparing a series for the models: the variance-stabilising transform,
+//! gap filling, outlier clipping and the calendar facts of every step.
+//!
+//! Every model sees the same [`Context`], so a backtest compares models on
+//! equal terms and the calendar is consulted once per day, not once per model.
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use crest_core::{Calendar, DayFeatures, Series, TimeFormat, Timestamp};
+
+/// Seconds in a day.
+const DAY_S: i64 = 86_400;
+
+/// Log transform for positive series (multiplicative seasonality becomes
+/// additive, errors become relative), identity otherwise.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Transform {
+    /// `ln(y + offset)`.
+    Log {
+        /// Keeps zeros finite.
+        offset: f64,
+    },
+    /// `y`.
+    Identity,
+}
+
+impl Transform {
+    fn choose(values: &[f64]) -> Transform {
+        let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        if finite.is_empty() || finite.iter().any(|v| *v < 0.0) {
+            return Transform::Identity;
+        }
+        let mean = finite.iter().sum::<f64>() / finite.len() as f64;
+        if mean <= 0.0 {
+            return Transform::Identity;
+        }
+        let zeros = finite.iter().filter(|v| **v == 0.0).count() as f64 / finite.len() as f64;
+        // Many zeros: a larger offset so the log does not amplify noise near zero.
+        let offset = if zeros > 0.05 { 0.1 * mean } else { 0.01 * mean };
+        Transform::Log { offset }
+    }
+
+    pub(crate) fn fwd(self, y: f64) -> f64 {
+        match self {
+            Transform::Log { offset } => (y + offset).ln(),
+            Transform::Identity => y,
+        }
+    }
+
+    pub(crate) fn inv(self, z: f64) -> f64 {
+        match self {
+            Transform::Log { offset } => z.exp() - offset,
+            Transform::Identity => z,
+        }
+    }
+
+    /// True when the original series cannot go below zero.
+    pub(crate) fn non_negative(self) -> bool {
+        matches!(self, Transform::Log { .. })
+    }
+}
+
+/// Calendar facts of one step.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StepInfo {
+    /// Slot within the day (0 for daily or coarser data).
+    pub slot: usize,
+    /// Day type 0..7 (Mon..Sun); holidays count as Sunday, make-up workdays as Wednesday.
+    pub day_type: usize,
+    /// The calendar's features of the step's local date.
+    pub feats: DayFeatures,
+    /// Day of year as a fraction of the year (for yearly Fourier terms).
+    pub year_phase: f64,
+}
+
+/// A prepared series, shared by every model.
+#[derive(Debug, Clone)]
+pub(crate) struct Context {
+    /// History length.
+    pub n: usize,
+    /// Transformed history with outliers clipped; `NaN` where missing.
+    pub y: Vec<f64>,
+    /// Like `y` but with gaps filled (for models that need a dense series).
+    pub filled: Vec<f64>,
+    /// Steps per day when the step divides a day (1 for daily data), else `None`.
+    pub per_day: Option<usize>,
+    /// Calendar facts for steps `0..n + horizon`.
+    pub info: Vec<StepInfo>,
+    /// The transform in use.
+    pub transform: Transform,
+}
+
+impl Context {
+    /// The seasonal period to use for naive forecasts and scaling: a week
+    /// when there are at least two, else a day, else 1.
+    pub fn season(&self) -> usize {
+        match self.per_day {
+            Some(pd) if pd >= 2 && self.n >= 14 * pd => 7 * pd,
+            Some(pd) if pd >= 2 && self.n >= 2 * pd => pd,
+            Some(1) if self.n >= 14 => 7,
+            _ => 1,
+        }
+    }
+
+    pub(crate) fn new(series: &Series, calendar: &Calendar, horizon: usize) -> Context {
+        let step = series.step_s();
+        let per_day = if step <= DAY_S && DAY_S % step == 0 {
+            Some((DAY_S / step) as usize)
+        } else {
+            None
+        };
+        let n = series.len();
+        let transform = Transform::choose(series.values());
+        let offset_ms = match series.time_format() {
+            TimeFormat::Rfc3339 { offset_s } => i64::from(offset_s) * 1000,
+            _ => 0,
+        };
+        let info = step_infos(series, calendar, n + horizon, offset_ms);
+        let raw: Vec<f64> = series
+            .values()
+            .iter()
+            .map(|v| if v.is_finite() { transform.fwd(*v) } else { f64::NAN })
+            .collect();
+        let mut ctx = Context {
+            n,
+            y: raw,
+            filled: Vec::new(),
+            per_day,
+            info,
+            transform,
+        };
+        ctx.filled = fill_gaps(&ctx.y, ctx.season());
+        ctx.clip_outliers();
+        ctx
+    }
+
+    /// Clip points far from the same slot of recent seasons (a robust baseline)
+    /// to that baseline +- 5 robust standard deviations, unless the calendar
+    /// explains the day. Gaps stay gaps in `y`.
+    fn clip_outliers(&mut self) {
+        let p = self.season();
+        if p < 2 || self.n < 3 * p {
+            return;
+        }
+        let mut dev = vec![f64::NAN; self.n];
+        let mut base = vec![f64::NAN; self.n];
+        let mut buf = Vec::with_capacity(4);
+        for i in p..self.n {
+            buf.clear();
+            for k in 1..=4 {
+                if let Some(j) = i.checked_sub(k * p) {
+                    buf.push(self.filled[j]);
+                }
+            }
+            let b = median(&mut buf);
+            base[i] = b;
+            if self.y[i].is_finite() {
+                dev[i] = self.y[i] - b;
+            }
+        }
+        let mut abs: Vec<f64> = dev.iter().copied().filter(|d| d.is_finite()).collect();
+        let m = median(&mut abs);
+        let mut absdev: Vec<f64> = abs.iter().map(|d| (d - m).abs()).collect();
+        let scale = 1.4826 * median(&mut absdev);
+        if !(scale > 0.0) {
+            return;
+        }
+        let limit = 5.0 * scale;
+        for i in p..self.n {
+            let f = self.info[i].feats;
+            if f.holiday || f.eve || f.day_after || f.event || f.makeup_workday {
+                continue;
+            }
+            if dev[i].is_finite() && (dev[i] - m).abs() > limit {
+                let v = base[i] + m + limit * (dev[i] - m).signum();
+                self.y[i] = v;
+                self.filled[i] = v;
+            }
+        }
+    }
+}
+
+/// Median of a slice (reorders it); `NaN` when empty.
+pub(crate) fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        0.5 * (v[m - 1] + v[m])
+    }
+}
+
+/// Fill `NaN` gaps: short gaps (up to 3 steps) linearly, longer ones from the
+/// same slot one season earlier (or later at the very start), edges by the
+/// nearest value.
+pub(crate) fn fill_gaps(y: &[f64], season: usize) -> Vec<f64> {
+    let n = y.len();
+    let mut out = y.to_vec();
+    let Some(first) = y.iter().position(|v| v.is_finite()) else {
+        return vec![0.0; n];
+    };
+    let mut i = 0;
+    while i < n {
+        if out[i].is_finite() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < n && !out[i].is_finite() {
+            i += 1;
+        }
+        let end = i; // exclusive
+        let len = end - start;
+        let left = start.checked_sub(1).map(|j| out[j]);
+        let right = (end < n).then(|| out[end]);
+        for k in start..end {
+            let seasonal = if season > 1 {
+                k.checked_sub(season)
+                    .map(|j| out[j])
+                    .filter(|v| v.is_finite())
+                    .or_else(|| y.get(k + season).copied().filter(|v| v.is_finite()))
+            } else {
+                None
+            };
+            out[k] = match (left, right, seasonal) {
+                (Some(l), Some(r), _) if len <= 3 => {
+                    let t = (k - start + 1) as f64 / (len + 1) as f64;
+                    l + t * (r - l)
+                }
+                (_, _, Some(s)) => s,
+                (Some(l), _, None) => l,
+                (None, Some(r), None) => r,
+                (None, None, None) => y[first],
+            };
+        }
+    }
+    out
+}
+
+fn step_infos(series: &Series, calendar: &Calendar, len: usize, offset_ms: i64) -> Vec<StepInfo> {
+    let step_ms = series.step_s() * 1000;
+    let start = series.start().millis() + offset_ms;
+    let mut out = Vec::with_capacity(len);
+    let mut cached: Option<(i64, usize, DayFeatures, f64)> = None;
+    for i in 0..len {
+        let t = start + step_ms * i as i64;
+        let day = t.div_euclid(DAY_S * 1000);
+        let ms_of_day = t.rem_euclid(DAY_S * 1000);
+        let slot = (ms_of_day / step_ms.clamp(1, DAY_S * 1000)) as usize;
+        let (day_type, feats, year_phase) = match cached {
+            Some((d, dt, f, yp)) if d == day => (dt, f, yp),
+            _ => {
+                let date = Timestamp::from_millis(day * DAY_S * 1000)
+                    .to_datetime()
+                    .map(|dt| dt.date_naive())
+                    .unwrap_or(NaiveDate::MIN);
+                let feats = calendar.features(date);
+                let dow = date.weekday().num_days_from_monday() as usize;
+                let dt = if feats.holiday {
+                    6
+                } else if feats.makeup_workday && matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+                    2
+                } else {
+                    dow
+                };
+                let yp = f64::from(date.ordinal0()) / 365.25;
+                cached = Some((day, dt, feats, yp));
+                (dt, feats, yp)
+            }
+        };
+        out.push(StepInfo {
+            slot,
+            day_type,
+            feats,
+            year_phase,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_short_gaps_linearly_and_long_ones_seasonally() {
+        let mut y: Vec<f64> = (0..40).map(|i| (i % 10) as f64).collect();
+        y[12] = f64::NAN;
+        for v in &mut y[25..30] {
+            *v = f64::NAN;
+        }
+        let f = fill_gaps(&y, 10);
+        assert_eq!(f[12], 2.0);
+        assert_eq!(&f[25..30], &[5.0, 6.0, 7.0, 8.0, 9.0]);
+    }
+
+    #[test]
+    fn log_transform_round_trips() {
+        let t = Transform::choose(&[1.0, 2.0, 0.0, 5.0]);
+        for v in [0.0, 1.0, 123.4] {
+            assert!((t.inv(t.fwd(v)) - v).abs() < 1e-9);
+        }
+        assert_eq!(Transform::choose(&[-1.0, 2.0]), Transform::Identity);
+    }
+}

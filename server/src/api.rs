@@ -1,0 +1,523 @@
+//! The HTTP API: routes, bearer-token auth, JSON errors.
+//!
+//! | route | auth | what |
+//! | --- | --- | --- |
+//! | `POST /v1/alerts/alertmanager` | bearer | Alertmanager webhook (payload v4) |
+//! | `POST /v1/alerts/grafana` | bearer | Grafana alerting webhook |
+//! | `POST /v1/plans` | bearer | store a `ScalingPlan` or a `crest plan --output` file (same id: replaced) |
+//! | `GET /v1/decisions?app=&since=&after=&limit=` | — | decisions, oldest first, keyset pages |
+//! | `GET /v1/plans?app=`, `GET /v1/plans/{id}` | — | stored plans |
+//! | `GET /healthz` | — | liveness + database check |
+//! | `GET /metrics` | — | Prometheus text 0.0.4 (OpenMetrics if the `Accept` header asks) |
+//!
+//! Auth runs as middleware before the body is read, so an unauthenticated
+//! sender cannot make the server buffer a body. Every 4xx carries
+//! `{"error": "...", "field": ...}`. A 2xx on an alert route means the alerts
+//! and their decisions are committed to disk; a 503 means nothing of that
+//! request was kept and the sender should retry (Alertmanager does).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::DateTime;
+use crest_core::{AppId, ScalingPlan, Timestamp};
+use serde::Serialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use crate::config::ServerConfig;
+use crate::engine::map_alert;
+use crate::metrics::{self, Metrics};
+use crate::payload::{self, Source};
+use crate::store::{DecisionQuery, Incoming, Outcome, Store, StoreFailure};
+
+/// Default and largest page size of `GET /v1/decisions`.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest page size of `GET /v1/decisions`.
+pub const MAX_LIMIT: usize = 1000;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The state database.
+    pub store: Store,
+    /// The validated config.
+    pub config: Arc<ServerConfig>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// A JSON error response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    error: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: impl Into<String>, field: Option<String>) -> Self {
+        ApiError {
+            status,
+            error: error.into(),
+            field,
+        }
+    }
+
+    fn bad(error: impl Into<String>, field: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, Some(field.into()))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (
+            self.status,
+            Json(json!({ "error": self.error, "field": self.field })),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+impl From<StoreFailure> for ApiError {
+    fn from(e: StoreFailure) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string(), None)
+    }
+}
+
+/// The route name used in metrics (a fixed set: never request data).
+fn route_name(path: &str) -> &'static str {
+    match path {
+        "/v1/alerts/alertmanager" => "alerts_alertmanager",
+        "/v1/alerts/grafana" => "alerts_grafana",
+        "/v1/decisions" => "decisions",
+        "/v1/plans" => "plans",
+        "/healthz" => "healthz",
+        "/metrics" => "metrics",
+        p if p.starts_with("/v1/plans/") => "plan",
+        _ => "other",
+    }
+}
+
+/// Build the router.
+pub fn router(state: AppState) -> Router {
+    let writes = Router::new()
+        .route("/v1/alerts/alertmanager", post(alertmanager))
+        .route("/v1/alerts/grafana", post(grafana))
+        .route("/v1/plans", post(put_plan).get(list_plans))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let reads = Router::new()
+        .route("/v1/decisions", get(list_decisions))
+        .route("/v1/plans/{id}", get(get_plan))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text));
+    writes
+        .merge(reads)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route", None)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+        None,
+    )
+}
+
+/// Count and time every request.
+async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let route = route_name(req.uri().path());
+    let start = tokio::time::Instant::now();
+    let resp = next.run(req).await;
+    st.metrics
+        .request(route, resp.status().as_u16(), start.elapsed().as_secs_f64());
+    resp
+}
+
+/// Bearer-token check on write routes (GET on `/v1/plans` passes through).
+async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() == axum::http::Method::GET {
+        return next.run(req).await;
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().as_bytes());
+    // Constant time in the token's content (subtle); a length mismatch fails at once.
+    let ok = presented.is_some_and(|t| bool::from(t.ct_eq(st.config.token.as_bytes())));
+    if !ok {
+        st.metrics
+            .rejected(route_name(req.uri().path()), "unauthorized");
+        let msg = if presented.is_none() {
+            "missing bearer token (Authorization: Bearer <token>)"
+        } else {
+            "invalid bearer token"
+        };
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            msg,
+            Some("Authorization".to_string()),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+fn body_error(st: &AppState, route: &'static str, e: &BytesRejection) -> ApiError {
+    let status = e.status();
+    let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "too_large"
+    } else {
+        "bad_payload"
+    };
+    st.metrics.rejected(route, reason);
+    let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "request body larger than the limit of {} bytes",
+            st.config.max_body_bytes
+        )
+    } else {
+        format!("failed to read the request body: {e}")
+    };
+    ApiError::new(status, msg, None)
+}
+
+/// What one alert request did, as answered to the sender.
+#[derive(Debug, Serialize)]
+struct AlertsResponse {
+    received: usize,
+    decisions: Vec<crate::store::DecisionRecord>,
+    duplicates: usize,
+    ignored: Vec<Ignored>,
+}
+
+#[derive(Debug, Serialize)]
+struct Ignored {
+    fingerprint: String,
+    reason: String,
+}
+
+async fn alertmanager(
+    State(st): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<AlertsResponse>, ApiError> {
+    receive(st, Source::Alertmanager, "alerts_alertmanager", body).await
+}
+
+async fn grafana(
+    State(st): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<AlertsResponse>, ApiError> {
+    receive(st, Source::Grafana, "alerts_grafana", body).await
+}
+
+async fn receive(
+    st: AppState,
+    source: Source,
+    route: &'static str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<AlertsResponse>, ApiError> {
+    let body = body.map_err(|e| body_error(&st, route, &e))?;
+    let events = payload::parse(source, &body).map_err(|e| {
+        st.metrics.rejected(route, "bad_payload");
+        ApiError::new(StatusCode::BAD_REQUEST, e.message, e.field)
+    })?;
+    let received = events.len();
+    let items: Vec<Incoming> = events
+        .into_iter()
+        .map(|event| {
+            st.metrics
+                .alert_received(source.as_str(), event.status.as_str());
+            let target = map_alert(&st.config.mapping, &event);
+            Incoming { event, target }
+        })
+        .collect();
+    let fingerprints: Vec<String> = items.iter().map(|i| i.event.fingerprint.clone()).collect();
+    let outcomes = if items.is_empty() {
+        Vec::new()
+    } else {
+        st.store.record_alerts(items).await.inspect_err(|_| {
+            st.metrics.rejected(route, "unavailable");
+        })?
+    };
+    let mut resp = AlertsResponse {
+        received,
+        decisions: Vec::new(),
+        duplicates: 0,
+        ignored: Vec::new(),
+    };
+    for (o, fingerprint) in outcomes.into_iter().zip(fingerprints) {
+        match o {
+            Outcome::Decision(d) => {
+                st.metrics.decision(source.as_str());
+                resp.decisions.push(*d);
+            }
+            Outcome::Duplicate => {
+                st.metrics.duplicate(source.as_str());
+                resp.duplicates += 1;
+            }
+            Outcome::Ignored(reason) => {
+                st.metrics.ignored(source.as_str());
+                resp.ignored.push(Ignored {
+                    fingerprint,
+                    reason,
+                });
+            }
+            Outcome::NothingToResolve => {
+                st.metrics.ignored(source.as_str());
+                resp.ignored.push(Ignored {
+                    fingerprint,
+                    reason: "resolved, but it held no step (never seen firing, or already ended)"
+                        .into(),
+                });
+            }
+            Outcome::Stale => {
+                st.metrics.ignored(source.as_str());
+                resp.ignored.push(Ignored {
+                    fingerprint,
+                    reason: "older than the alert episode already recorded".into(),
+                });
+            }
+        }
+    }
+    Ok(Json(resp))
+}
+
+fn parse_since(s: &str) -> Option<Timestamp> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Some(Timestamp::from_millis(ms));
+    }
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| Timestamp::from_datetime(&d))
+}
+
+async fn list_decisions(
+    State(st): State<AppState>,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad(format!("invalid query string: {e}"), "query"))?;
+    let mut query = DecisionQuery {
+        limit: DEFAULT_LIMIT,
+        ..DecisionQuery::default()
+    };
+    for (k, v) in &q {
+        match k.as_str() {
+            "app" => {
+                query.app = Some(
+                    AppId::try_new(v.clone()).map_err(|e| ApiError::bad(e.to_string(), "app"))?,
+                );
+            }
+            "since" => {
+                query.since = Some(parse_since(v).ok_or_else(|| {
+                    ApiError::bad(
+                        format!("expected an RFC 3339 time or epoch milliseconds, found {v:?}"),
+                        "since",
+                    )
+                })?);
+            }
+            "after" => {
+                query.after = Some(v.parse::<i64>().ok().filter(|&a| a >= 0).ok_or_else(|| {
+                    ApiError::bad(
+                        format!("expected a decision id (integer >= 0), found {v:?}"),
+                        "after",
+                    )
+                })?);
+            }
+            "limit" => {
+                query.limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .ok_or_else(|| {
+                        ApiError::bad(
+                            format!("expected a page size between 1 and {MAX_LIMIT}, found {v:?}"),
+                            "limit",
+                        )
+                    })?;
+            }
+            other => {
+                return Err(ApiError::bad(
+                    format!(
+                        "unknown query parameter {other:?} (expected app, since, after, limit)"
+                    ),
+                    other.to_string(),
+                ));
+            }
+        }
+    }
+    let limit = query.limit;
+    let decisions = st.store.decisions(query).await?;
+    let next_after = (decisions.len() == limit)
+        .then(|| decisions.last().map(|d| d.id))
+        .flatten();
+    Ok(Json(
+        json!({ "decisions": decisions, "next_after": next_after }),
+    ))
+}
+
+async fn list_plans(
+    State(st): State<AppState>,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad(format!("invalid query string: {e}"), "query"))?;
+    let mut app = None;
+    for (k, v) in &q {
+        match k.as_str() {
+            "app" => {
+                app = Some(
+                    AppId::try_new(v.clone()).map_err(|e| ApiError::bad(e.to_string(), "app"))?,
+                )
+            }
+            other => {
+                return Err(ApiError::bad(
+                    format!("unknown query parameter {other:?} (expected app)"),
+                    other.to_string(),
+                ));
+            }
+        }
+    }
+    let plans = st.store.plans(app).await?;
+    Ok(Json(json!({ "plans": plans })))
+}
+
+async fn get_plan(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::store::PlanRecord>, ApiError> {
+    st.store.plan(id.clone()).await?.map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no plan with id {id:?}"),
+            Some("id".into()),
+        )
+    })
+}
+
+async fn put_plan(
+    State(st): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let body = body.map_err(|e| body_error(&st, "plans", &e))?;
+    let mut value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        st.metrics.rejected("plans", "bad_payload");
+        ApiError::new(StatusCode::BAD_REQUEST, format!("invalid plan: {e}"), None)
+    })?;
+    // A plan file written by `crest plan --output` (a PlanDocument) carries
+    // the plan under `plan`; a bare ScalingPlan has `steps` at the top.
+    let prefix = if value.get("steps").is_none() && value.get("plan").is_some() {
+        value = value["plan"].take();
+        "plan."
+    } else {
+        ""
+    };
+    let plan: ScalingPlan = serde_path_to_error::deserialize(value).map_err(|e| {
+        st.metrics.rejected("plans", "bad_payload");
+        let path = e.path().to_string();
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid plan: {}", e.into_inner()),
+            (path != ".").then(|| format!("{prefix}{path}")),
+        )
+    })?;
+    // Deserialising skips the constructor's checks; run them.
+    let plan = ScalingPlan::try_new(plan.app.clone(), plan.id.clone(), plan.steps().to_vec())
+        .map_err(|e| ApiError::bad(format!("invalid plan: {e}"), "steps"))?;
+    if plan.id.is_empty() || plan.id.len() > 200 || plan.id.chars().any(char::is_control) {
+        return Err(ApiError::bad(
+            "invalid plan: expected an id of 1-200 printable characters",
+            "id",
+        ));
+    }
+    let id = plan.id.clone();
+    let created = st.store.put_plan(plan).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!({ "id": id, "created": created }))))
+}
+
+async fn healthz(State(st): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    if !st.store.writer_alive() {
+        return Err(StoreFailure::WriterGone.into());
+    }
+    let (alerts, decisions) = st.store.counts().await?;
+    Ok(Json(json!({
+        "status": "ok",
+        "alerts_recorded": alerts,
+        "decisions_recorded": decisions,
+    })))
+}
+
+/// OpenMetrics for scrapers that ask for it (Prometheus does), the classic
+/// Prometheus text format otherwise.
+async fn metrics_text(State(st): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let wants_openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    if wants_openmetrics {
+        (
+            [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+            st.metrics.encode(),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, metrics::PROMETHEUS_CONTENT_TYPE)],
+            st.metrics.encode_prometheus(),
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload::AlertStatus;
+
+    #[test]
+    fn route_names_are_a_fixed_set() {
+        assert_eq!(route_name("/v1/plans/abc"), "plan");
+        assert_eq!(route_name("/v1/alerts/grafana"), "alerts_grafana");
+        assert_eq!(route_name("/anything/else?x"), "other");
+    }
+
+    #[test]
+    fn since_accepts_rfc3339_and_millis() {
+        assert_eq!(parse_since("1000"), Some(Timestamp(1000)));
+        assert_eq!(parse_since("1970-01-01T00:00:01Z"), Some(Timestamp(1000)));
+        assert_eq!(parse_since("yesterday"), None);
+    }
+
+    #[test]
+    fn alert_status_spelling() {
+        assert_eq!(AlertStatus::Firing.as_str(), "firing");
+    }
+}

@@ -1,0 +1,265 @@
+//! Behaviour of the models: balancers, provisioner, failures, autoscaler
+//! seam, determinism, fluid mode; Little's law on every run (proptest).
+
+use crest_autoscaler::{FixedPolicy, Policy, SchedulePolicy};
+use crest_core::{AppId, PlanReason, PlanStep, Replicas, ScalingPlan, Series, Timestamp};
+use crest_sim::{
+    ApiMode, Burst, Failures, Fleet, LbPolicy, Mode, PolicySpec, Provisioner, RateLimit, Scenario,
+    ServiceDist, ZoneOutage, theory,
+};
+use proptest::prelude::*;
+
+fn mmc(lb: LbPolicy) -> Scenario {
+    Scenario::poisson(9.0)
+        .with_fleet(Fleet::new(10, 1, ServiceDist::exp(1.0)))
+        .with_lb(lb)
+        .with_requests(300_000)
+}
+
+#[test]
+fn same_seed_same_report_different_seed_different_report() {
+    let sc = mmc(LbPolicy::SharedQueue);
+    let mut a = crest_sim::run(&sc, 5).unwrap();
+    let mut b = crest_sim::run(&sc, 5).unwrap();
+    a.wall_s = 0.0;
+    b.wall_s = 0.0;
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
+    let c = crest_sim::run(&sc, 6).unwrap();
+    assert_ne!(a.mean_wait_s, c.mean_wait_s);
+}
+
+#[test]
+fn per_server_balancers_wait_longer_than_a_shared_queue() {
+    // Queueing at each server (no work conservation) is worse than one
+    // shared queue; join-the-shortest (least-connections) is close to it and
+    // far better than random.
+    let shared = crest_sim::run(&mmc(LbPolicy::SharedQueue), 1).unwrap().mean_wait_s;
+    let lc = crest_sim::run(&mmc(LbPolicy::LeastConnections), 1).unwrap().mean_wait_s;
+    let rr = crest_sim::run(&mmc(LbPolicy::RoundRobin), 1).unwrap().mean_wait_s;
+    let random = crest_sim::run(&mmc(LbPolicy::Random), 1).unwrap().mean_wait_s;
+    assert!(shared < lc && lc < rr && rr < random, "{shared} {lc} {rr} {random}");
+    // Random split = 10 independent M/M/1 at rho 0.9: Wq = 9 s.
+    assert!((random - 9.0).abs() / 9.0 < 0.15, "random {random}");
+}
+
+#[test]
+fn timeouts_and_queue_limits_drop_requests() {
+    let mut sc = mmc(LbPolicy::SharedQueue);
+    sc.traffic.demand = crest_sim::Demand::Constant { rate_per_s: 12.0 };
+    sc.fleet.timeout_s = Some(2.0);
+    let r = crest_sim::run(&sc, 1).unwrap();
+    assert!(r.dropped_timeout > 0);
+    assert!(r.mean_wait_s <= 2.0 + 1e-9, "served requests waited at most the timeout");
+    sc.fleet.timeout_s = None;
+    sc.fleet.max_queue = Some(5);
+    let r = crest_sim::run(&sc, 1).unwrap();
+    assert!(r.dropped_refused > 0);
+    assert_eq!(r.requests_arrived, r.requests_completed + r.requests_dropped);
+}
+
+fn app() -> AppId {
+    AppId::try_new("scenario").unwrap()
+}
+
+#[test]
+fn the_real_schedule_policy_drives_the_fleet_through_the_seams() {
+    // 2 instances, then a plan asks for 20 at t = 600 s; VMs take 600 s.
+    let plan = ScalingPlan::try_new(
+        app(),
+        "p",
+        vec![
+            PlanStep {
+                at: Timestamp::from_secs(0),
+                replicas: Replicas(2),
+                reason: PlanReason::Baseline,
+            },
+            PlanStep {
+                at: Timestamp::from_secs(600),
+                replicas: Replicas(20),
+                reason: PlanReason::LeadTime { lead_s: 600 },
+            },
+        ],
+    )
+    .unwrap();
+    let mut vm = Provisioner::vm();
+    vm.lead_jitter_cv = 0.0;
+    let sc = Scenario::poisson(10.0)
+        .with_fleet(Fleet::new(2, 4, ServiceDist::exp(0.2)))
+        .with_provisioner(vm)
+        .with_duration_s(3600.0);
+    let r = crest_sim::run_with_policy(&sc, Box::new(SchedulePolicy::new()), Some(plan), 1).unwrap();
+    assert_eq!(r.policy, "schedule");
+    assert!(r.evaluations > 100);
+    let at = |t: f64| r.timeline.iter().find(|p| p.t_s >= t).unwrap();
+    assert_eq!(at(600.0).desired, 20);
+    assert_eq!(at(600.0).instances, 2, "VMs are not ready yet");
+    assert_eq!(at(1260.0).instances, 20, "ready after the 600 s lead time");
+    // 2 instances for 1200 s + 18 more booting from 600 s: 2 h + 18 * 3000 s.
+    let expect_h = (2.0 * 3600.0 + 18.0 * 3000.0) / 3600.0;
+    assert!((r.instance_hours - expect_h).abs() < 0.05, "{} vs {expect_h}", r.instance_hours);
+}
+
+#[test]
+fn sync_rate_limit_batches_wait_for_each_other() {
+    let run = |mode| {
+        let mut p = Provisioner::vm();
+        p.lead_jitter_cv = 0.0;
+        p.rate_limit = Some(RateLimit {
+            instances: 10,
+            per_s: 60.0,
+            mode,
+        });
+        let sc = Scenario::poisson(1.0)
+            .with_fleet(Fleet::new(1, 1, ServiceDist::exp(0.1)))
+            .with_provisioner(p)
+            .with_policy(PolicySpec::Fixed { replicas: 31 })
+            .with_duration_s(3.0 * 3600.0);
+        let r = crest_sim::run(&sc, 1).unwrap();
+        // Time at which all 31 were serving.
+        r.timeline.iter().find(|p| p.instances == 31).map(|p| p.t_s)
+    };
+    // Async: batches at 15, 75, 135 s, all ready ~600 s later -> ~735 s.
+    // Sync: each batch waits for the previous one to boot: 15, 615, 1215 -> ~1815 s.
+    let a = run(ApiMode::Async).unwrap();
+    let s = run(ApiMode::Sync).unwrap();
+    assert!((700.0..=800.0).contains(&a), "async {a}");
+    assert!((1800.0..=1900.0).contains(&s), "sync {s}");
+}
+
+#[test]
+fn zone_outage_loses_a_third_and_replacements_come_back() {
+    let mut p = Provisioner::container();
+    p.lead_jitter_cv = 0.0;
+    let mut fleet = Fleet::new(30, 2, ServiceDist::exp(0.1));
+    fleet.zones = 3;
+    let sc = Scenario::poisson(100.0)
+        .with_fleet(fleet)
+        .with_provisioner(p)
+        .with_policy(PolicySpec::Fixed { replicas: 30 })
+        .with_failures(Failures {
+            crash_rate_per_hour: 0.0,
+            zone_outages: vec![ZoneOutage {
+                at_s: 600.0,
+                zone: 1,
+            }],
+        })
+        .with_duration_s(1800.0);
+    let r = crest_sim::run(&sc, 1).unwrap();
+    assert_eq!(r.instances_failed, 10);
+    let at = |t: f64| r.timeline.iter().find(|p| p.t_s >= t).unwrap();
+    assert_eq!(at(540.0).instances, 30);
+    assert_eq!(at(1200.0).instances, 30, "replaced in the two healthy zones");
+    assert!((r.littles_law.relative_error) < 0.01);
+}
+
+#[test]
+fn flash_crowd_raises_demand_for_its_duration() {
+    let mut sc = Scenario::poisson(50.0)
+        .with_fleet(Fleet::new(20, 4, ServiceDist::exp(0.1)))
+        .with_duration_s(1800.0);
+    sc.traffic.bursts = vec![Burst {
+        at_s: 600.0,
+        duration_s: 300.0,
+        multiplier: 3.0,
+    }];
+    let r = crest_sim::run(&sc, 1).unwrap();
+    let d = |t: f64| r.timeline.iter().find(|p| p.t_s >= t).unwrap().demand;
+    assert!((d(60.0) - 50.0).abs() < 5.0);
+    assert!((d(660.0) - 150.0).abs() < 10.0, "{}", d(660.0));
+    assert!((r.requests_arrived as f64 - 50.0 * (1800.0 + 2.0 * 300.0)).abs() < 1000.0);
+}
+
+#[test]
+fn nhpp_follows_the_series_and_fluid_agrees_with_exact() {
+    // Two hours: 200 req/s then 600 req/s, 100 instances of concurrency 1
+    // with 0.1 s service.
+    let mut values = vec![200.0; 60];
+    values.extend(vec![600.0; 60]);
+    let s = Series::try_new("d", Timestamp::from_secs(1_700_000_000), 60, values).unwrap();
+    let sc = Scenario::from_demand(s).with_fleet(Fleet::new(80, 1, ServiceDist::exp(0.1)));
+    let exact = crest_sim::run(&sc.clone().with_mode(Mode::Exact), 1).unwrap();
+    let fluid = crest_sim::run(&sc.with_mode(Mode::Fluid), 1).unwrap();
+    assert_eq!(exact.mode, Mode::Exact);
+    assert_eq!(fluid.mode, Mode::Fluid);
+    let expect = 200.0 * 3600.0 + 600.0 * 3600.0;
+    for r in [&exact, &fluid] {
+        assert!((r.requests_arrived as f64 - expect).abs() / expect < 0.01);
+    }
+    let w = theory::mmc_mean_wait(600.0, 10.0, 80);
+    assert!(w > 0.0);
+    let rel = (fluid.mean_latency_s - exact.mean_latency_s).abs() / exact.mean_latency_s;
+    assert!(rel < 0.05, "fluid {} exact {}", fluid.mean_latency_s, exact.mean_latency_s);
+    let rel99 = (fluid.p99_latency_s - exact.p99_latency_s).abs() / exact.p99_latency_s;
+    assert!(rel99 < 0.1, "fluid p99 {} exact {}", fluid.p99_latency_s, exact.p99_latency_s);
+    assert!(fluid.events_processed * 20 < exact.events_processed);
+}
+
+#[test]
+fn replications_give_a_confidence_interval_covering_erlang_c() {
+    let sc = mmc(LbPolicy::SharedQueue).with_requests(500_000);
+    let reps = crest_sim::replicate(&sc, 11, 8).unwrap();
+    assert_eq!(reps.replications, 8);
+    let i = reps.ci95["mean_wait_s"];
+    let w = theory::mmc_mean_wait(9.0, 1.0, 10);
+    assert!(i.half_width > 0.0);
+    assert!((i.mean - w).abs() < 3.0 * i.half_width.max(0.01), "{i:?} vs {w}");
+    let seeds: std::collections::BTreeSet<u64> = reps.runs.iter().map(|r| r.seed).collect();
+    assert_eq!(seeds.len(), 8);
+}
+
+#[test]
+fn a_boxed_policy_runs_unchanged() {
+    let sc = mmc(LbPolicy::SharedQueue).with_requests(50_000);
+    let p: Box<dyn Policy> = Box::new(FixedPolicy::new(Replicas(12)));
+    let r = crest_sim::run_with_policy(&sc, p, None, 1).unwrap();
+    assert_eq!(r.peak_instances, 12);
+    assert_eq!(r.scale_changes, 1);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Little's law holds on every run, whatever the balancer, service
+    /// distribution, timeouts or failures: exactly when the run drains,
+    /// up to the boundary term otherwise.
+    #[test]
+    fn littles_law_on_every_run(
+        rate in 1.0f64..40.0,
+        instances in 1u32..8,
+        conc in 1u32..4,
+        mean in 0.05f64..0.5,
+        lb in prop_oneof![Just(LbPolicy::SharedQueue), Just(LbPolicy::RoundRobin), Just(LbPolicy::LeastConnections), Just(LbPolicy::Random)],
+        dist in 0u8..3,
+        timeout in proptest::option::of(0.2f64..3.0),
+        crash in prop_oneof![Just(0.0), Just(5.0)],
+        seed in 0u64..1000,
+    ) {
+        let service = match dist {
+            0 => ServiceDist::exp(mean),
+            1 => ServiceDist::Deterministic { mean_s: mean },
+            _ => ServiceDist::Lognormal { mean_s: mean, cv: 1.5 },
+        };
+        let mut fleet = Fleet::new(instances, conc, service);
+        fleet.timeout_s = timeout;
+        let sc = Scenario::poisson(rate)
+            .with_fleet(fleet)
+            .with_lb(lb)
+            .with_failures(Failures { crash_rate_per_hour: crash, zone_outages: vec![] })
+            .with_requests(20_000);
+        let r = crest_sim::run(&sc, seed).unwrap();
+        prop_assert_eq!(r.requests_arrived, r.requests_completed + r.requests_dropped + r.requests_in_flight_at_end);
+        if r.requests_in_flight_at_end == 0 {
+            prop_assert!(r.littles_law.relative_error < 1e-6, "{:?}", r.littles_law);
+        }
+        let d = sc.clone().with_duration_s(600.0);
+        let mut d = d;
+        d.run.requests = None;
+        let r = crest_sim::run(&d, seed).unwrap();
+        // Boundary term: requests still in the system at the end.
+        let bound = (r.requests_in_flight_at_end as f64 + 1.0) * 20.0 / (r.littles_law.l * r.sim_duration_s).max(1e-9);
+        prop_assert!(r.littles_law.relative_error <= bound.max(0.02), "{:?} in flight {}", r.littles_law, r.requests_in_flight_at_end);
+    }
+}

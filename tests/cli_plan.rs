@@ -1,0 +1,269 @@
+//! `crest plan` and `crest run` as a user runs them: a forecast in, a plan
+//! table / JSON / document out, the verification gate refusing a plan sized
+//! for the median (exit 3, nothing written) unless `--force`, and `crest run
+//! --dry-run` executing a plan document through the driver after re-verifying
+//! it.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns: a panic is the failure report
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crest_autoscaler::PlanDocument;
+use crest_core::series::Quantile;
+use crest_core::{Forecast, Timestamp};
+
+fn crest(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_crest"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// A 12-hour forecast at 30 min steps with a 4× crest in the middle.
+fn write_forecast(dir: &Path, hours: usize) -> PathBuf {
+    let n = hours * 2;
+    let mean: Vec<f64> = (0..n)
+        .map(|i| {
+            if (n / 2..n / 2 + 4).contains(&i) {
+                800.0
+            } else {
+                200.0
+            }
+        })
+        .collect();
+    let mut q = BTreeMap::new();
+    for (l, f) in [(0.1, 0.85), (0.5, 1.0), (0.9, 1.15), (0.975, 1.25)] {
+        q.insert(
+            Quantile::try_new(l).unwrap(),
+            mean.iter().map(|m| m * f).collect(),
+        );
+    }
+    let f =
+        Forecast::try_new("orders", Timestamp::from_secs(1_417_046_400), 1800, mean, q).unwrap();
+    let path = dir.join("forecast.json");
+    std::fs::write(&path, serde_json::to_string(&f).unwrap()).unwrap();
+    path
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn plan_table_verify_and_document() {
+    let dir = tempfile::tempdir().unwrap();
+    write_forecast(dir.path(), 12);
+    let o = crest(
+        &[
+            "plan",
+            "--forecast",
+            "forecast.json",
+            "--per-instance-qps",
+            "20",
+            "--verify",
+            "--output",
+            "plan.json",
+            "--plot",
+            "plan.png",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    // p90 crest 920 rps at 80 % of 20 rps per instance = 58 instances.
+    assert!(out.contains("peak instances        58"), "{out}");
+    assert!(out.contains("-> PASS"), "{out}");
+    let doc: PlanDocument =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    assert!(doc.verification.unwrap().passed);
+    assert!(!doc.forced);
+    // Forecast values are step averages, read as linear between step
+    // midpoints: the crest's full height is at the middle of step 12 (6 h 15 m).
+    // The capacity for it must be asked for at least the 5 min lead time before.
+    let crest_at = Timestamp::from_secs(1_417_046_400 + 6 * 3600 + 900 - 300);
+    let first_big = doc
+        .plan
+        .steps()
+        .iter()
+        .find(|s| s.replicas.0 >= 58)
+        .unwrap();
+    assert!(first_big.at <= crest_at, "{} !< {crest_at}", first_big.at);
+    let png = std::fs::read(dir.path().join("plan.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+}
+
+#[test]
+fn json_output_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    write_forecast(dir.path(), 12);
+    let args = [
+        "plan",
+        "--forecast",
+        "forecast.json",
+        "--per-instance-qps",
+        "20",
+        "--verify",
+        "--format",
+        "json",
+        "--seed",
+        "7",
+    ];
+    let a = crest(&args, dir.path());
+    let b = crest(&args, dir.path());
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(a.stdout, b.stdout);
+    let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(v["peak"], 58);
+    assert!(v["plan"]["steps"].as_array().unwrap().len() > 3);
+    assert_eq!(v["verification"]["passed"], true);
+}
+
+#[test]
+fn gate_refuses_a_median_plan_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    write_forecast(dir.path(), 12);
+    let base = [
+        "plan",
+        "--forecast",
+        "forecast.json",
+        "--per-instance-qps",
+        "20",
+        "--risk",
+        "p50",
+        "--utilisation",
+        "1.0",
+        "--verify",
+        "--output",
+        "median.json",
+    ];
+    let o = crest(&base, dir.path());
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stdout(&o).contains("-> FAIL"));
+    assert!(stderr(&o).contains("plan not written"));
+    assert!(!dir.path().join("median.json").exists());
+
+    let mut forced = base.to_vec();
+    forced.push("--force");
+    let o = crest(&forced, dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: PlanDocument =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("median.json")).unwrap())
+            .unwrap();
+    assert!(doc.forced);
+
+    // `crest run` re-verifies and refuses it too.
+    let o = crest(
+        &[
+            "run",
+            "--schedule",
+            "median.json",
+            "--dry-run",
+            "--start-now",
+            "--speed",
+            "100000",
+            "--reverify-before",
+            "1m",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stdout(&o).contains("not executed"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("dry-run: set"));
+}
+
+#[test]
+fn run_dry_run_follows_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    write_forecast(dir.path(), 4);
+    let o = crest(
+        &[
+            "plan",
+            "--forecast",
+            "forecast.json",
+            "--per-instance-qps",
+            "20",
+            "--output",
+            "p.json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(
+        dir.path().join("schedule.json"),
+        r#"{"runs":[{"plan":"p.json"}]}"#,
+    )
+    .unwrap();
+    let o = crest(
+        &[
+            "run",
+            "--schedule",
+            "schedule.json",
+            "--dry-run",
+            "--start-now",
+            "--speed",
+            "20000",
+            "--reverify-before",
+            "1m",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("-> PASS"), "{out}");
+    assert!(out.contains("dry-run: set app replicas"), "{out}");
+    assert!(out.contains("-> 58"), "{out}");
+    assert!(out.contains("done"), "{out}");
+
+    // Without --dry-run nothing is done.
+    let o = crest(&["run", "--schedule", "schedule.json"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--dry-run"));
+}
+
+#[test]
+fn bad_inputs_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write_forecast(dir.path(), 4);
+    let o = crest(&["plan", "--forecast", "forecast.json"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--per-instance-qps"), "{}", stderr(&o));
+    let o = crest(
+        &[
+            "plan",
+            "--forecast",
+            "forecast.json",
+            "--per-instance-qps",
+            "20",
+            "--rate",
+            "lots",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("failed to read rate \"lots\""),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(dir.path().join("broken.json"), "{").unwrap();
+    let o = crest(
+        &[
+            "plan",
+            "--forecast",
+            "broken.json",
+            "--per-instance-qps",
+            "20",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("broken.json"), "{}", stderr(&o));
+}
