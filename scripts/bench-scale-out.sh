@@ -11,7 +11,8 @@
 # built by scripts/build-test-image.sh; cleans everything up on exit.
 # Env: CREST (binary, default target/debug/crest), CONCURRENCY (default 64),
 # SHIM_GROUP (containers per runc shim, default 1 = containerd's default),
-# KEEP=1 keeps the temp dir.
+# BENCH_DIR (where the temp dir goes, default /tmp; /dev/shm takes disk fsyncs
+# of containerd's metadata out of the picture), KEEP=1 keeps the temp dir.
 set -euo pipefail
 N=${1:-100}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +24,7 @@ for b in containerd ctr runc haproxy socat ip /usr/lib/cni/bridge /usr/lib/cni/h
 done
 [ -x "$CREST" ] || (cd "$here" && cargo build -q --bin crest)
 
-T=$(mktemp -d /tmp/crest-bench.XXXXXX)
+T=$(mktemp -d "${BENCH_DIR:-/tmp}/crest-bench.XXXXXX")
 NS=crest-bench-$$
 BR=crb$(( $$ % 100000 ))
 cleanup() {
@@ -70,6 +71,7 @@ PORT=$(( 20000 + $$ % 20000 ))
 cat > "$T/haproxy.cfg" <<CFG
 global
     stats socket $T/haproxy.sock mode 600 level admin
+    stats maxconn 64
     maxconn 4096
 defaults
     mode http
@@ -98,6 +100,9 @@ subnet = "10.214.0.0/20"
 bridge = "$BR"
 name = "$NS"
 data_dir = "$T/cni"
+[haproxy]
+socket = "$T/haproxy.sock"
+check_inter_ms = 2000
 [fleet]
 concurrency = $CONCURRENCY
 ramp_steps = 1
@@ -106,20 +111,27 @@ TOML
 
 now() { date +%s.%N; }
 t0=$(now)
-"$CREST" scale web "$N" --config "$T/scale.toml" > "$T/out.json"
+out_rc=0; "$CREST" scale web "$N" --config "$T/scale.toml" > "$T/out.json" || out_rc=$?
 t1=$(now)
 running=$(ctr -a "$T/containerd.sock" -n "$NS" tasks ls -q | wc -l)
 lb_registered=$(echo "show servers state web" | socat stdio "UNIX-CONNECT:$T/haproxy.sock" | awk 'NR>2 && $4 ~ /^web-/' | wc -l)
 shim_kb=$(ps -C containerd-shim-runc-v2 -o rss= | awk '{s+=$1} END {print s+0}')
 shims=$(ps -C containerd-shim-runc-v2 -o pid= | wc -l)
 t2=$(now)
-"$CREST" scale web 0 --config "$T/scale.toml" > "$T/in.json"
+in_rc=0; "$CREST" scale web 0 --config "$T/scale.toml" > "$T/in.json" || in_rc=$?
+failed=$(cat "$T/out.json" "$T/in.json" | python3 -c 'import json,sys; print(sum(len(json.loads(l)["failed"]) for l in sys.stdin if l.strip()))' 2>/dev/null || echo -1)
+if [ "$out_rc$in_rc" != 00 ]; then
+  echo "bench-scale-out: crest scale exited $out_rc (out) / $in_rc (in); failures:" >&2
+  cat "$T/out.json" "$T/in.json" | python3 -c 'import json,sys
+for l in sys.stdin:
+    for k,v in json.loads(l)["failed"].items(): print("  ",k,v)' >&2 || true
+fi
 t3=$(now)
 leaked_containers=$(ctr -a "$T/containerd.sock" -n "$NS" containers ls -q | wc -l)
 leaked_ips=$(find "$T/cni/$NS" -maxdepth 1 -name '10.*' 2>/dev/null | wc -l)
 leaked_lb=$(echo "show servers state web" | socat stdio "UNIX-CONNECT:$T/haproxy.sock" | awk 'NR>2 && $4 ~ /^web-/' | wc -l)
 awk -v n="$N" -v o="$(echo "$t1 - $t0" | bc)" -v i="$(echo "$t3 - $t2" | bc)" -v lb="$lb_registered" \
     -v lc="$leaked_containers" -v li="$leaked_ips" -v ll="$leaked_lb" -v r="$running" \
-    -v skb="$shim_kb" -v sh="$shims" 'BEGIN {
-  printf "{\"containers\":%d,\"scale_out_s\":%.2f,\"scale_in_s\":%.2f,\"lb_registered\":%d,\"leaked_containers\":%d,\"leaked_ips\":%d,\"leaked_lb_entries\":%d,\"running_after_scale_out\":%d,\"shims\":%d,\"shim_rss_mb_avg\":%.1f}\n",
-    n, o, i, lb, lc, li, ll, r, sh, (sh > 0 ? skb / sh / 1024 : 0) }'
+    -v skb="$shim_kb" -v sh="$shims" -v f="$failed" 'BEGIN {
+  printf "{\"containers\":%d,\"scale_out_s\":%.2f,\"scale_in_s\":%.2f,\"lb_registered\":%d,\"leaked_containers\":%d,\"leaked_ips\":%d,\"leaked_lb_entries\":%d,\"running_after_scale_out\":%d,\"failed\":%d,\"shims\":%d,\"shim_rss_mb_avg\":%.1f}\n",
+    n, o, i, lb, lc, li, ll, r, f, sh, (sh > 0 ? skb / sh / 1024 : 0) }'

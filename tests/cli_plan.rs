@@ -68,6 +68,8 @@ fn plan_table_verify_and_document() {
             "--per-instance-qps",
             "20",
             "--verify",
+            "--scenarios",
+            "20",
             "--output",
             "plan.json",
             "--plot",
@@ -79,6 +81,7 @@ fn plan_table_verify_and_document() {
     let out = stdout(&o);
     // p90 crest 920 rps at 80 % of 20 rps per instance = 58 instances.
     assert!(out.contains("peak instances        58"), "{out}");
+    assert!(out.contains("(sim engine, 20 scenarios)"), "{out}");
     assert!(out.contains("-> PASS"), "{out}");
     let doc: PlanDocument =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
@@ -111,6 +114,8 @@ fn json_output_is_deterministic() {
         "--per-instance-qps",
         "20",
         "--verify",
+        "--engine",
+        "fluid",
         "--format",
         "json",
         "--seed",
@@ -141,6 +146,8 @@ fn gate_refuses_a_median_plan_unless_forced() {
         "--utilisation",
         "1.0",
         "--verify",
+        "--engine",
+        "fluid",
         "--output",
         "median.json",
     ];
@@ -171,6 +178,8 @@ fn gate_refuses_a_median_plan_unless_forced() {
             "100000",
             "--reverify-before",
             "1m",
+            "--engine",
+            "fluid",
         ],
         dir.path(),
     );
@@ -212,6 +221,8 @@ fn run_dry_run_follows_the_plan() {
             "20000",
             "--reverify-before",
             "1m",
+            "--engine",
+            "fluid",
         ],
         dir.path(),
     );
@@ -266,4 +277,42 @@ fn bad_inputs_are_named() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("broken.json"), "{}", stderr(&o));
+}
+
+#[test]
+fn plan_from_bundled_history_with_the_us_calendar() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = crest(
+        &[
+            "plan",
+            "--history",
+            "nyc_taxi",
+            "--from",
+            "2014-12-31",
+            "--to",
+            "2015-01-02",
+            "--calendar",
+            "us",
+            "--per-step",
+            "--requests-per-unit",
+            "100",
+            "--per-instance-qps",
+            "50",
+            "--verify",
+            "--scenarios",
+            "20",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verification"]["engine"], "sim");
+    let peak = v["peak"].as_u64().unwrap();
+    assert!((20..60).contains(&peak), "peak {peak}");
+    // Scale-out for the evening starts on the 31st, before the window's crest.
+    let starts = v["scale_out_starts"].as_i64().unwrap();
+    assert!(starts < 1_420_070_400_000, "{starts}");
+    assert_eq!(v["verification"]["passed"], true, "{v}");
 }

@@ -10,6 +10,8 @@
 //! [network]                    # CniConfig (optional: no network when absent)
 //! subnet = "10.213.0.0/20"
 //! data_dir = "/var/lib/crest/cni"
+//! [haproxy]                    # HaproxyLbConfig (optional: backend = app id)
+//! socket = "/run/haproxy/admin.sock"
 //! [fleet]                      # FleetOptions (all optional)
 //! concurrency = 64
 //! ```
@@ -25,8 +27,9 @@ use serde::{Deserialize, Serialize};
 use crate::cni::{CniConfig, CniNetwork};
 use crate::dryrun::{DryRunLoadBalancer, DryRunNetwork, DryRunRuntime, Sink};
 use crate::error::ActuatorError;
-use crate::fleet::{FleetActuator, FleetOptions, NoLoadBalancer, ScaleReport};
+use crate::fleet::{FleetActuator, FleetOptions, ScaleReport};
 use crate::journal::Journal;
+use crate::lb::{HaproxyLb, HaproxyLbConfig};
 
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -42,6 +45,9 @@ pub struct ScaleConfig {
     /// The CNI network (none when absent).
     #[serde(default)]
     pub network: Option<CniConfig>,
+    /// The HAProxy load balancer (none when absent).
+    #[serde(default)]
+    pub haproxy: Option<HaproxyLbConfig>,
     /// Execution options.
     #[serde(default)]
     pub fleet: FleetOptions,
@@ -143,7 +149,7 @@ pub async fn scale_real(
     let fleet = FleetActuator::new(
         runtime,
         network,
-        None::<NoLoadBalancer>,
+        cfg.haproxy.as_ref().map(HaproxyLb::new),
         journal,
         WallClock,
         cfg.fleet.clone(),

@@ -55,6 +55,9 @@ pub struct FleetOptions {
     pub network_rate_per_s: f64,
     /// Load-balancer calls per second (0 = unlimited).
     pub lb_rate_per_s: f64,
+    /// Load-balancer calls in flight at once (HAProxy's stats socket accepts
+    /// few connections at a time: `stats maxconn`, 10 by default).
+    pub lb_concurrency: usize,
     /// Burst allowed above the rates.
     pub burst: u32,
     /// Retries.
@@ -80,6 +83,7 @@ impl Default for FleetOptions {
             runtime_rate_per_s: 0.0,
             network_rate_per_s: 0.0,
             lb_rate_per_s: 0.0,
+            lb_concurrency: 8,
             burst: 64,
             retry: RetryPolicy::default(),
             port: 8080,
@@ -162,6 +166,7 @@ struct Inner<R, N, L, C> {
     clock: C,
     opts: FleetOptions,
     sem: Semaphore,
+    lb_sem: Semaphore,
     rl_runtime: RateLimiter,
     rl_network: RateLimiter,
     rl_lb: RateLimiter,
@@ -218,6 +223,7 @@ where
                 rl_network: RateLimiter::new(opts.network_rate_per_s, burst),
                 rl_lb: RateLimiter::new(opts.lb_rate_per_s, burst),
                 sem: Semaphore::new(opts.concurrency.max(1)),
+                lb_sem: Semaphore::new(opts.lb_concurrency.max(1)),
                 runtime,
                 network,
                 lb,
@@ -352,7 +358,7 @@ where
             None => BTreeMap::new(),
         };
         let lb_names: BTreeSet<String> = match &inner.lb {
-            Some(lb) => match self.call(&inner.rl_lb, || lb.servers(app.as_str())).await {
+            Some(lb) => match self.lb_call(|| lb.servers(app.as_str())).await {
                 Ok(s) => s
                     .into_iter()
                     .map(|s| s.name)
@@ -436,7 +442,16 @@ where
             }
             for (id, ip) in reregister {
                 let Some(ip) = ip else { continue };
-                match self.lb_add(lb, app, &id, &ip, inner.opts.weight).await {
+                match self
+                    .lb_add(
+                        lb,
+                        app,
+                        &id,
+                        &format!("{ip}:{}", inner.opts.port),
+                        inner.opts.weight,
+                    )
+                    .await
+                {
                     Ok(()) => report.reregistered.push(id),
                     Err(e) => report.errors.push(format!("register {id} again: {e}")),
                 }
@@ -483,6 +498,22 @@ where
         let inner = &self.inner;
         retry(&inner.opts.retry, &inner.clock, || async {
             rl.acquire(&inner.clock).await;
+            op().await
+        })
+        .await
+    }
+
+    /// A load-balancer call: its own concurrency limit, then rate limit and retries.
+    async fn lb_call<T, F, Fut>(&self, op: F) -> Result<T, SeamError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, SeamError>>,
+    {
+        let inner = &self.inner;
+        retry(&inner.opts.retry, &inner.clock, || async {
+            // Never closed, so acquire cannot fail.
+            let _permit = inner.lb_sem.acquire().await.ok();
+            inner.rl_lb.acquire(&inner.clock).await;
             op().await
         })
         .await
@@ -584,7 +615,7 @@ where
         if let (Some(lb), Some(addr)) = (&inner.lb, &ip) {
             self.log(app, id, "register", StepMark::Intent, addr, None)?;
             let first = first_weight(inner.opts.weight, inner.opts.ramp_steps);
-            self.lb_add(lb, app, id, addr, first)
+            self.lb_add(lb, app, id, &format!("{addr}:{}", inner.opts.port), first)
                 .await
                 .map_err(|e| e.to_string())?;
             self.log(app, id, "register", StepMark::Done, addr, None)?;
@@ -600,20 +631,17 @@ where
         Ok(ip)
     }
 
+    /// Register `id` at `addr` (`ip:port`) with health checks, set its
+    /// weight, make it ready. Idempotent.
     async fn lb_add(
         &self,
         lb: &L,
         app: &AppId,
         id: &str,
-        ip: &str,
+        addr: &str,
         weight: u16,
     ) -> Result<(), SeamError> {
-        let inner = &self.inner;
-        let addr = format!("{ip}:{}", inner.opts.port);
-        match self
-            .call(&inner.rl_lb, || lb.add_server(app.as_str(), id, &addr))
-            .await
-        {
+        match self.lb_call(|| lb.add_server(app.as_str(), id, addr)).await {
             Ok(()) => {}
             // Registered before a crash or a lost reply: carry on.
             Err(e)
@@ -621,26 +649,18 @@ where
             }
             Err(e) => return Err(e),
         }
-        self.call(&inner.rl_lb, || lb.set_weight(app.as_str(), id, weight))
+        self.lb_call(|| lb.set_weight(app.as_str(), id, weight))
             .await?;
-        self.call(&inner.rl_lb, || {
-            lb.set_state(app.as_str(), id, ServerAdminState::Ready)
-        })
-        .await
+        self.lb_call(|| lb.set_state(app.as_str(), id, ServerAdminState::Ready))
+            .await
     }
 
     async fn lb_remove(&self, lb: &L, app: &AppId, id: &str) -> Result<(), SeamError> {
-        let inner = &self.inner;
         ignore_not_found(
-            self.call(&inner.rl_lb, || {
-                lb.set_state(app.as_str(), id, ServerAdminState::Maint)
-            })
-            .await,
-        )?;
-        ignore_not_found(
-            self.call(&inner.rl_lb, || lb.remove_server(app.as_str(), id))
+            self.lb_call(|| lb.set_state(app.as_str(), id, ServerAdminState::Maint))
                 .await,
-        )
+        )?;
+        ignore_not_found(self.lb_call(|| lb.remove_server(app.as_str(), id)).await)
     }
 
     async fn stop_many(
@@ -674,10 +694,8 @@ where
         if let Some(lb) = &inner.lb {
             self.log(app, id, "drain", StepMark::Intent, "", None)?;
             let drained = ignore_not_found(
-                self.call(&inner.rl_lb, || {
-                    lb.set_state(app.as_str(), id, ServerAdminState::Drain)
-                })
-                .await,
+                self.lb_call(|| lb.set_state(app.as_str(), id, ServerAdminState::Drain))
+                    .await,
             );
             match drained {
                 Ok(()) => {
@@ -727,7 +745,9 @@ where
 
     async fn ramp(&self, app: &AppId, started: &[(String, Option<String>)]) {
         let inner = &self.inner;
-        let Some(lb) = &inner.lb else { return };
+        if inner.lb.is_none() {
+            return;
+        }
         let steps = inner.opts.ramp_steps.max(1);
         for k in 2..=steps {
             let until = inner
@@ -738,14 +758,13 @@ where
             let w = ramp_weight(inner.opts.weight, steps, k);
             let ids: Vec<String> = started.iter().map(|(id, _)| id.clone()).collect();
             let app2 = app.clone();
-            let _ = lb;
             self.for_each(ids, move |me, id| {
                 let app = app2.clone();
                 async move {
                     if let Some(lb) = &me.inner.lb {
-                        let _ = me
-                            .call(&me.inner.rl_lb, || lb.set_weight(app.as_str(), &id, w))
-                            .await;
+                        // A missed ramp step is not fatal: the next one or
+                        // the final weight catches up.
+                        let _ = me.lb_call(|| lb.set_weight(app.as_str(), &id, w)).await;
                     }
                 }
             })
@@ -862,9 +881,7 @@ where
                 addr,
             } => {
                 let lb = inner.lb.as_ref().ok_or_else(no_lb)?;
-                let (ip, port) = addr.rsplit_once(':').unwrap_or((addr.as_str(), ""));
-                let _ = port;
-                self.lb_add(lb, app, &instance.0, ip, inner.opts.weight)
+                self.lb_add(lb, app, &instance.0, addr, inner.opts.weight)
                     .await?;
                 format!("registered {instance} at {addr}")
             }
@@ -879,18 +896,14 @@ where
                 weight,
             } => {
                 let lb = inner.lb.as_ref().ok_or_else(no_lb)?;
-                self.call(&inner.rl_lb, || {
-                    lb.set_weight(app.as_str(), &instance.0, *weight)
-                })
-                .await?;
+                self.lb_call(|| lb.set_weight(app.as_str(), &instance.0, *weight))
+                    .await?;
                 format!("weight of {instance} set to {weight}")
             }
             Action::Drain { app, instance } => {
                 let lb = inner.lb.as_ref().ok_or_else(no_lb)?;
-                self.call(&inner.rl_lb, || {
-                    lb.set_state(app.as_str(), &instance.0, ServerAdminState::Drain)
-                })
-                .await?;
+                self.lb_call(|| lb.set_state(app.as_str(), &instance.0, ServerAdminState::Drain))
+                    .await?;
                 format!("draining {instance}")
             }
             other => {

@@ -23,11 +23,14 @@ pub mod cni;
 pub mod config;
 #[cfg(feature = "containerd")]
 pub mod containerd;
+#[cfg(feature = "containerd")]
+pub mod cron;
 pub mod dryrun;
 pub mod error;
 pub mod exec;
 pub mod fleet;
 pub mod journal;
+pub mod lb;
 pub mod mesos;
 
 pub use error::ActuatorError;

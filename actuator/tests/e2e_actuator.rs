@@ -27,9 +27,12 @@ use crest_actuator::cni::{CniConfig, CniNetwork};
 use crest_actuator::config::ScaleConfig;
 use crest_actuator::containerd::{ContainerdConfig, ContainerdRuntime};
 use crest_actuator::exec::RetryPolicy;
-use crest_actuator::fleet::{FleetActuator, FleetOptions, NoLoadBalancer};
+use crest_actuator::fleet::{FleetActuator, FleetOptions, is_instance_of};
 use crest_actuator::journal::Journal;
+use crest_actuator::lb::{HaproxyLb, HaproxyLbConfig};
+use crest_core::seams::LoadBalancer;
 use crest_core::{AppId, WallClock};
+use crest_haproxy::process::{HaproxyConfig, HaproxyProcess};
 use rand::{Rng, SeedableRng};
 
 /// One test at a time: each starts its own containerd and the machine has 2 cores.
@@ -82,6 +85,7 @@ struct Env {
     subnet: String,
     cni_path: PathBuf,
     containerd: Option<Child>,
+    haproxy: Option<HaproxyProcess>,
 }
 
 impl Env {
@@ -97,6 +101,7 @@ impl Env {
             subnet: format!("10.215.{}.0/24", k),
             cni_path: PathBuf::from("/usr/lib/cni"),
             containerd: None,
+            haproxy: None,
             dir,
         };
         std::fs::write(
@@ -123,6 +128,25 @@ impl Env {
         assert!(ok.success(), "build-test-image.sh failed");
         env.ctr(&["images", "import", image.to_str().unwrap()]);
         env
+    }
+
+    /// Start HAProxy on 127.0.0.1 with an empty backend `backend`.
+    fn start_haproxy(&mut self, backend: &str) {
+        let bin = crest_haproxy::process::haproxy_binary().expect("haproxy is installed");
+        let cfg = HaproxyConfig {
+            backend: backend.into(),
+            servers: vec![],
+            check_inter_ms: None,
+            timeout_server_ms: 2_000,
+        };
+        self.haproxy = Some(HaproxyProcess::start(&bin, self.dir.path(), &cfg).unwrap());
+    }
+
+    fn lb_config(&self) -> Option<HaproxyLbConfig> {
+        self.haproxy.as_ref().map(|h| HaproxyLbConfig {
+            socket: h.socket.display().to_string(),
+            check_inter_ms: 200,
+        })
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -217,6 +241,7 @@ impl Env {
             journal: Some(self.path("journal.sqlite")),
             containerd: Some(self.ctd_config()),
             network: Some(self.cni_config()),
+            haproxy: self.lb_config(),
             fleet: self.options(),
         };
         cfg.fleet.concurrency = 4;
@@ -224,10 +249,7 @@ impl Env {
         p
     }
 
-    async fn fleet(
-        &self,
-        opts: FleetOptions,
-    ) -> FleetActuator<ContainerdRuntime<WallClock>, CniNetwork, NoLoadBalancer, WallClock> {
+    async fn fleet(&self, opts: FleetOptions) -> Fleet {
         let rt = ContainerdRuntime::connect(self.ctd_config(), WallClock)
             .await
             .unwrap();
@@ -236,7 +258,7 @@ impl Env {
         FleetActuator::new(
             rt,
             Some(net),
-            None,
+            self.lb_config().as_ref().map(HaproxyLb::new),
             Journal::open(self.path("journal.sqlite")).unwrap(),
             WallClock,
             opts,
@@ -275,13 +297,10 @@ impl Drop for Env {
     }
 }
 
+type Fleet = FleetActuator<ContainerdRuntime<WallClock>, CniNetwork, HaproxyLb, WallClock>;
+
 /// Check the invariants; returns the running container ids.
-async fn assert_consistent(
-    env: &Env,
-    fleet: &FleetActuator<ContainerdRuntime<WallClock>, CniNetwork, NoLoadBalancer, WallClock>,
-    app: &AppId,
-    want: usize,
-) -> Vec<String> {
+async fn assert_consistent(env: &Env, fleet: &Fleet, app: &AppId, want: usize) -> Vec<String> {
     let containers = fleet.runtime().list(None).await.unwrap();
     let ids: BTreeSet<String> = containers.iter().map(|c| c.id.clone()).collect();
     assert_eq!(containers.len(), want, "containers: {ids:?}");
@@ -310,6 +329,21 @@ async fn assert_consistent(
         .map(|i| i.0)
         .collect();
     assert_eq!(live, ids, "journal agrees with containerd");
+    if let Some(cfg) = env.lb_config() {
+        let lb = HaproxyLb::new(&cfg);
+        let servers: BTreeSet<String> = lb
+            .servers(app.as_str())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .filter(|n| is_instance_of(app, n))
+            .collect();
+        assert_eq!(
+            servers, ids,
+            "balancer entries are exactly the running containers"
+        );
+    }
     ids.into_iter().collect()
 }
 
@@ -317,7 +351,8 @@ async fn assert_consistent(
 async fn scale_out_and_in_leaves_nothing_behind() {
     need_services!();
     let _g = SERIAL.lock().await;
-    let env = Env::new("basic", 1);
+    let mut env = Env::new("basic", 1);
+    env.start_haproxy("web");
     let fleet = env.fleet(env.options()).await;
     let app = AppId::try_new("web").unwrap();
 
@@ -328,6 +363,18 @@ async fn scale_out_and_in_leaves_nothing_behind() {
     // Labels land on the containers.
     let info = env.ctr(&["containers", "info", &ids[0]]);
     assert!(info.contains("\"crest.plan\": \"plan-7\"") && info.contains("\"crest.app\": \"web\""));
+    // HAProxy's health checks reach every container through the bridge.
+    let lb = HaproxyLb::new(&env.lb_config().unwrap());
+    let mut up = 0;
+    for _ in 0..50 {
+        let s = lb.servers("web").await.unwrap();
+        up = s.iter().filter(|s| s.status == "UP").count();
+        if up == 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(up, 8, "all registered servers pass their health check");
     // Re-applying the same count is a no-op.
     let r = fleet.scale(&app, 8, None).await.unwrap();
     assert!(r.started.is_empty() && r.stopped.is_empty());
@@ -451,7 +498,8 @@ fn kill9_child() {
 async fn kill9_at_random_points_never_leaks_or_duplicates() {
     need_services!();
     let _g = SERIAL.lock().await;
-    let env = Env::new("kill9", 4);
+    let mut env = Env::new("kill9", 4);
+    env.start_haproxy("web");
     let cfg = env.config_file();
     let app = AppId::try_new("web").unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed_0007);
@@ -497,6 +545,95 @@ async fn kill9_at_random_points_never_leaks_or_duplicates() {
         "too few kills landed mid-run: {killed_mid_run}"
     );
     let fleet = env.fleet(env.options()).await;
+    fleet.scale(&app, 0, None).await.unwrap();
+    assert_consistent(&env, &fleet, &app, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_warm_pool_avoids_churn() {
+    need_services!();
+    let _g = SERIAL.lock().await;
+    let env = Env::new("cron", 5);
+    let app = AppId::try_new("job").unwrap();
+    let rt = ContainerdRuntime::connect(env.ctd_config(), WallClock)
+        .await
+        .unwrap();
+    let job: Vec<String> = ["/bin/sh", "-c", "echo run > /dev/null"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let runs = 40;
+    let cold =
+        crest_actuator::cron::run_cold(&rt.with_command(job.clone()), &WallClock, &app, runs)
+            .await
+            .unwrap();
+    let idle = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done".to_string(),
+    ];
+    let warm =
+        crest_actuator::cron::run_warm(&rt.with_command(idle), &WallClock, &app, 2, runs, &job)
+            .await
+            .unwrap();
+    eprintln!("cron churn: {}", serde_json::to_string(&cold).unwrap());
+    eprintln!("cron churn: {}", serde_json::to_string(&warm).unwrap());
+    assert_eq!((cold.failed_runs, warm.failed_runs), (0, 0));
+    assert_eq!(cold.containers_created, runs);
+    assert_eq!(warm.containers_created, 2);
+    assert!(
+        warm.runs_ms < cold.runs_ms,
+        "warm {} ms vs cold {} ms",
+        warm.runs_ms,
+        cold.runs_ms
+    );
+    assert!(env.ctr(&["containers", "ls", "-q"]).trim().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_socket_gone_mid_scale_out_ends_consistent() {
+    need_services!();
+    let _g = SERIAL.lock().await;
+    let mut env = Env::new("lbgone", 6);
+    env.start_haproxy("web");
+    let mut opts = env.options();
+    opts.concurrency = 2;
+    opts.retry = RetryPolicy {
+        attempts: 3,
+        base_ms: 50,
+        max_ms: 200,
+    };
+    let fleet = env.fleet(opts).await;
+    let app = AppId::try_new("web").unwrap();
+    fleet.scale(&app, 3, None).await.unwrap();
+    let f2 = fleet.clone();
+    let a2 = app.clone();
+    let job = tokio::spawn(async move { f2.scale(&a2, 10, None).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sock = env.haproxy.as_ref().unwrap().socket.clone();
+    std::fs::remove_file(&sock).unwrap();
+    let r = job.await.unwrap().unwrap();
+    eprintln!(
+        "socket gone: started {}, failed {}",
+        r.started.len(),
+        r.failed.len()
+    );
+    assert!(
+        !r.failed.is_empty(),
+        "the vanished socket must show up as failures"
+    );
+    assert!(
+        r.failed.values().any(|e| e.contains("haproxy")),
+        "{:?}",
+        r.failed
+    );
+    // HAProxy comes back empty (a restart loses runtime servers); the next
+    // scale re-registers running instances and finishes half-done ones.
+    env.haproxy.as_mut().unwrap().restart().unwrap();
+    let r = fleet.scale(&app, 10, None).await.unwrap();
+    assert!(r.failed.is_empty(), "{r:?}");
+    assert!(!r.reconcile.reregistered.is_empty(), "{r:?}");
+    assert_consistent(&env, &fleet, &app, 10).await;
     fleet.scale(&app, 0, None).await.unwrap();
     assert_consistent(&env, &fleet, &app, 0).await;
 }

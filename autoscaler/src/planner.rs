@@ -13,6 +13,9 @@
 //!  scale-in rate  u[k] = max(u[k], u[k-1] - down_per_step)   (forward: shrink slowly)
 //! ```
 //!
+//! With a batched API (launches go out once per rate period) the lead time
+//! grows by one period: a request may wait that long for its batch.
+//!
 //! The plan starts before the forecast does, early enough to ramp from the
 //! current fleet to the peak under the rate limit and the lead time, so
 //! capacity is *ready* when the crest arrives rather than requested then.
@@ -88,6 +91,10 @@ pub struct PlannerConfig {
     /// this many seconds (no flapping in the plan).
     #[serde(default)]
     pub scale_in_hold_s: i64,
+    /// The scheduler API sends launches in batches once per rate period, so a
+    /// request may wait up to one period before it goes out: plan for it.
+    #[serde(default)]
+    pub batched_api: bool,
 }
 
 impl PlannerConfig {
@@ -109,6 +116,7 @@ impl PlannerConfig {
             current: Replicas(1),
             resolution_s: 60,
             scale_in_hold_s: 1800,
+            batched_api: true,
         }
     }
 
@@ -290,7 +298,9 @@ fn grid(cfg: &PlannerConfig) -> Grid {
         let v = i64::from(rl.instances) * step_s / rl.period_s;
         u32::try_from(v.max(1)).unwrap_or(u32::MAX)
     };
-    let lead_steps = usize::try_from((cfg.lead_time_s + step_s - 1) / step_s).unwrap_or(0);
+    let batch_wait_s = if cfg.batched_api { r.period_s } else { 0 };
+    let lead_s = cfg.lead_time_s + batch_wait_s;
+    let lead_steps = usize::try_from((lead_s + step_s - 1) / step_s).unwrap_or(0);
     Grid {
         step_s,
         lead_steps,
@@ -479,10 +489,10 @@ fn plan_with_demand(
                 which: "max".into(),
             },
             Why::Lead => PlanReason::LeadTime {
-                lead_s: cfg.lead_time_s,
+                lead_s: g.lead_steps as i64 * g.step_s,
             },
             Why::Ramp => PlanReason::LeadTime {
-                lead_s: cfg.lead_time_s
+                lead_s: g.lead_steps as i64 * g.step_s
                     + i64::try_from(k.abs_diff(first_reach(&u, k))).unwrap_or(0) * g.step_s,
             },
             Why::Hold => PlanReason::Bound {

@@ -238,3 +238,71 @@ pub fn target_met(results: &[StrategyResult]) -> Option<bool> {
 pub fn days_after(from: Timestamp, days: i64) -> Timestamp {
     from.add_secs(days * 86_400)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::RateLimit;
+    use crest_core::series::Quantile;
+    use std::collections::BTreeMap;
+
+    /// A day of diurnal demand with a sudden evening crest the forecast knows.
+    fn demand() -> Vec<f64> {
+        (0..48)
+            .map(|i| {
+                let base =
+                    400.0 + 300.0 * ((f64::from(i) - 12.0) / 48.0 * std::f64::consts::TAU).sin();
+                if (38..42).contains(&i) {
+                    base * 2.5
+                } else {
+                    base
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn crest_beats_reactive_on_a_known_crest_and_static_on_cost() {
+        let start = Timestamp::from_secs(1_000 * 86_400);
+        let actual = Series::try_new("d", start, 1800, demand()).unwrap();
+        let mean = demand();
+        let mut q = BTreeMap::new();
+        for (l, f) in [(0.1, 0.9), (0.9, 1.1), (0.975, 1.2)] {
+            q.insert(
+                Quantile::try_new(l).unwrap(),
+                mean.iter().map(|m| m * f).collect(),
+            );
+        }
+        let forecast = Forecast::try_new("d", start, 1800, mean, q).unwrap();
+        let cap = Capacity::given(50.0, 200.0).unwrap();
+        let app = AppId::try_new("app").unwrap();
+        let mut planner = PlannerConfig::new(app.clone(), "r");
+        planner.target_utilisation = 0.9;
+        planner.min = Replicas(2);
+        planner.scale_in_rate = RateLimit::new(5, 60);
+        let cfg = RehearsalConfig {
+            app,
+            capacity: cap.clone(),
+            model: FluidModel::new(cap),
+            planner,
+            reactive_target: 0.6,
+            crest_reactive_target: 0.75,
+            static_utilisation: 0.8,
+            window: Window {
+                from: start,
+                to: start.add_secs(86_400),
+            },
+        };
+        let (reports, _) = rehearse_fluid(&cfg, &forecast, &actual).unwrap();
+        let results: Vec<StrategyResult> = reports.iter().map(StrategyResult::from).collect();
+        let get = |n: &str| results.iter().find(|r| r.name == n).unwrap();
+        let (s, r, c) = (get("static-peak"), get("reactive"), get("crest"));
+        assert_eq!(c.slo_violation_minutes, 0.0, "{results:?}");
+        assert!(r.slo_violation_minutes > 0.0, "{results:?}");
+        assert!(c.instance_hours < 0.6 * s.instance_hours, "{results:?}");
+        assert_eq!(s.slo_violation_minutes, 0.0);
+        // Same inputs, same results.
+        let (again, _) = rehearse_fluid(&cfg, &forecast, &actual).unwrap();
+        assert_eq!(reports, again);
+    }
+}

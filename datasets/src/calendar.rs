@@ -40,8 +40,8 @@
 use std::path::Path;
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
-use crest_core::calendar::DayKind;
 use crest_core::Calendar;
+use crest_core::calendar::DayKind;
 use serde::Deserialize;
 
 use crate::DatasetError;
@@ -145,7 +145,10 @@ pub fn us_years(years: std::ops::RangeInclusive<i32>) -> Calendar {
             }
         }
         let rules = [
-            ("Martin Luther King Jr. Day", nth_weekday(y, 1, Weekday::Mon, 3)),
+            (
+                "Martin Luther King Jr. Day",
+                nth_weekday(y, 1, Weekday::Mon, 3),
+            ),
             ("Washington's Birthday", nth_weekday(y, 2, Weekday::Mon, 3)),
             ("Memorial Day", last_weekday(y, 5, Weekday::Mon)),
             ("Labor Day", nth_weekday(y, 9, Weekday::Mon, 1)),
@@ -317,13 +320,7 @@ fn cal_err(file: &str, line: Option<usize>, field: &str, why: String) -> Dataset
     DatasetError::Calendar {
         file: file.to_string(),
         place: line.map(|l| format!("line {l}")).unwrap_or_default(),
-        field: if field.is_empty() {
-            String::new()
-        } else if line.is_some() {
-            format!(", field \"{field}\"")
-        } else {
-            format!("field \"{field}\"")
-        },
+        field: field.to_string(),
         why,
     }
 }
@@ -372,7 +369,10 @@ fn add_range(
             file,
             Some(line),
             "to",
-            format!("a range of {} days is longer than {MAX_RANGE_DAYS}", days + 1),
+            format!(
+                "a range of {} days is longer than {MAX_RANGE_DAYS}",
+                days + 1
+            ),
         ));
     }
     for d in from.iter_days().take(days as usize + 1) {
@@ -395,7 +395,12 @@ pub fn parse_toml(file: &str, text: &str) -> Result<Calendar, DatasetError> {
         let line = line_of(text, ev.name.span().start);
         let name = ev.name.get_ref().trim().to_string();
         if name.is_empty() {
-            return Err(cal_err(file, Some(line), "name", "the name is empty".into()));
+            return Err(cal_err(
+                file,
+                Some(line),
+                "name",
+                "the name is empty".into(),
+            ));
         }
         let kind = match &ev.kind {
             None => DayKind::Event { name: name.clone() },
@@ -432,9 +437,7 @@ pub fn parse_toml(file: &str, text: &str) -> Result<Calendar, DatasetError> {
                     file,
                     Some(line),
                     "date",
-                    format!(
-                        "event \"{name}\" needs either \"date\" or both \"from\" and \"to\""
-                    ),
+                    format!("event \"{name}\" needs either \"date\" or both \"from\" and \"to\""),
                 ));
             }
         }
@@ -508,7 +511,12 @@ pub fn parse_csv(file: &str, text: &str) -> Result<Calendar, DatasetError> {
         let get = |j: usize| f.get(j).map(String::as_str).unwrap_or("");
         let name = get(ni).to_string();
         if name.is_empty() {
-            return Err(cal_err(file, Some(line), "name", "the name is empty".into()));
+            return Err(cal_err(
+                file,
+                Some(line),
+                "name",
+                "the name is empty".into(),
+            ));
         }
         let from = parse_date(file, line, "from", get(fi))?;
         let to = match ti.map(get) {
@@ -520,7 +528,10 @@ pub fn parse_csv(file: &str, text: &str) -> Result<Calendar, DatasetError> {
                 file,
                 Some(line),
                 "kind",
-                format!("\"{}\" is not a kind ({KIND_EXPECTED})", ki.map(get).unwrap_or("")),
+                format!(
+                    "\"{}\" is not a kind ({KIND_EXPECTED})",
+                    ki.map(get).unwrap_or("")
+                ),
             )
         })?;
         add_range(&mut cal, file, line, from, to, &kind)?;
@@ -542,7 +553,12 @@ pub fn load_file(path: &Path) -> Result<Calendar, DatasetError> {
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-        cal_err(&file, Some(line), "", "invalid UTF-8; save the file as UTF-8".into())
+        cal_err(
+            &file,
+            Some(line),
+            "",
+            "invalid UTF-8; save the file as UTF-8".into(),
+        )
     })?;
     let toml = path
         .extension()

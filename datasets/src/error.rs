@@ -50,7 +50,9 @@ pub enum DatasetError {
         what: &'static str,
     },
     /// A byte sequence that is not UTF-8.
-    #[error("failed to read {file}: {place}: invalid UTF-8 (byte 0x{byte:02x} at column {col}); save the file as UTF-8")]
+    #[error(
+        "failed to read {file}: {place}, column {col}: invalid UTF-8 (byte 0x{byte:02x}); save the file as UTF-8"
+    )]
     NotUtf8 {
         /// The file.
         file: String,
@@ -62,7 +64,9 @@ pub enum DatasetError {
         byte: u8,
     },
     /// A required column is absent.
-    #[error("failed to read {file}: missing column \"{column}\" (found columns: {found}; expected timestamp,value or series_id,timestamp,value)")]
+    #[error(
+        "failed to read {file}: missing column \"{column}\" (found columns: {found}; expected timestamp,value or series_id,timestamp,value)"
+    )]
     MissingColumn {
         /// The file.
         file: String,
@@ -72,7 +76,9 @@ pub enum DatasetError {
         found: String,
     },
     /// A cell could not be parsed.
-    #[error("failed to read {file}: {place}, column \"{column}\": cannot parse \"{found}\" as {expected}")]
+    #[error(
+        "failed to read {file}: {place}, column \"{column}\": cannot parse \"{found}\" as {expected}"
+    )]
     Parse {
         /// The file.
         file: String,
@@ -86,7 +92,9 @@ pub enum DatasetError {
         expected: &'static str,
     },
     /// A timestamp appears twice in one series.
-    #[error("failed to read {file}: {place}, column \"timestamp\": duplicate timestamp \"{found}\" (first seen on {first}){series}")]
+    #[error(
+        "failed to read {file}: {place}, column \"timestamp\": duplicate timestamp \"{found}\" (first seen on {first}){series}"
+    )]
     Duplicate {
         /// The file.
         file: String,
@@ -134,13 +142,13 @@ pub enum DatasetError {
         known: String,
     },
     /// A calendar file or spec is wrong.
-    #[error("failed to read calendar {file}: {place}{field}: {why}")]
+    #[error("failed to read calendar {file}: {}{why}", location(.place, .field))]
     Calendar {
         /// The file (or the spec).
         file: String,
         /// `"line N"`, or empty when not known.
         place: String,
-        /// `", field \"x\""` or empty.
+        /// The field (TOML key or CSV column), or empty.
         field: String,
         /// What is wrong.
         why: String,
@@ -154,4 +162,14 @@ pub enum DatasetError {
         #[source]
         source: crest_core::CoreError,
     },
+}
+
+/// `"line 3, field \"date\": "`, `"field \"date\": "`, `"line 3: "` or `""`.
+fn location(place: &str, field: &str) -> String {
+    match (place.is_empty(), field.is_empty()) {
+        (true, true) => String::new(),
+        (false, true) => format!("{place}: "),
+        (true, false) => format!("field \"{field}\": "),
+        (false, false) => format!("{place}, field \"{field}\": "),
+    }
 }

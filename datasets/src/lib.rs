@@ -13,8 +13,9 @@
 //!  us | cn | none | events.toml ──> calendar::resolve_calendar ──> Calendar
 //! ```
 //!
-//! Start with [`resolve`] (a bundled name or a path), [`summary`], [`resample`] and
-//! [`calendar::resolve_calendar`].
+//! Start with [`resolve`] (a bundled name or a path; [`resolve_with`] takes a fill
+//! rule), [`summary`], [`resample`] and [`calendar::resolve_calendar`]. Tests that
+//! need a crest of known height and place use [`synthetic::crest`] (seeded).
 //!
 //! ```
 //! use crest_datasets::{bundled, resample, summary, Agg, calendar};
@@ -43,6 +44,7 @@ pub mod calendar;
 mod error;
 mod load;
 mod regular;
+pub mod synthetic;
 mod time;
 
 use std::path::{Path, PathBuf};
@@ -50,10 +52,10 @@ use std::path::{Path, PathBuf};
 pub use crest_core::{Calendar, Series, TimeFormat, Timestamp};
 pub use error::{DatasetError, Place};
 pub use regular::{
-    detect_interval, fill_missing, human_step, regularize, resample, summary, Agg, FillRule, Gap,
-    RegularizationReport, SeriesReport, Summary, MAX_SLOTS,
+    Agg, FillRule, Gap, MAX_SLOTS, RegularizationReport, SeriesReport, Summary, detect_interval,
+    fill_missing, human_step, regularize, resample, summary,
 };
-pub use time::{parse_timestamp, EXPECTED_TIMESTAMP};
+pub use time::{EXPECTED_TIMESTAMP, parse_timestamp};
 
 /// Where a data set came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +128,10 @@ pub fn bundled_names() -> &'static [&'static str] {
 
 /// A one-line description of a bundled data set.
 pub fn bundled_description(name: &str) -> Option<&'static str> {
-    BUNDLED.iter().find(|b| b.name == name).map(|b| b.description)
+    BUNDLED
+        .iter()
+        .find(|b| b.name == name)
+        .map(|b| b.description)
 }
 
 fn unknown(name: &str) -> DatasetError {
@@ -164,8 +169,7 @@ pub fn anomaly_windows(name: &str) -> Vec<(Timestamp, Timestamp)> {
     struct Entry {
         windows: Vec<(String, String)>,
     }
-    let Ok(all) =
-        serde_json::from_str::<std::collections::BTreeMap<String, Entry>>(WINDOWS_JSON)
+    let Ok(all) = serde_json::from_str::<std::collections::BTreeMap<String, Entry>>(WINDOWS_JSON)
     else {
         return Vec::new();
     };
@@ -280,3 +284,6 @@ pub fn resolve_with(name_or_path: &str, opts: &LoadOptions) -> Result<Dataset, D
     }
     load_path_with(p, opts)
 }
+
+#[cfg(test)]
+mod tests;

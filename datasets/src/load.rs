@@ -12,8 +12,8 @@ use std::io::Cursor;
 use crest_core::{TimeFormat, Timestamp};
 use polars::prelude::*;
 
-use crate::regular::{regularize, RegularizationReport};
-use crate::time::{parse_timestamp, EXPECTED_TIMESTAMP};
+use crate::regular::{RegularizationReport, regularize};
+use crate::time::{EXPECTED_TIMESTAMP, parse_timestamp};
 use crate::{DatasetError, LoadOptions, Place};
 
 /// The series and report read from one input.
@@ -22,6 +22,9 @@ pub(crate) struct Loaded {
     pub series: Vec<crest_core::Series>,
     pub report: RegularizationReport,
 }
+
+/// One series' rows: time, value, and the row's index in the input.
+type Rows = Vec<(Timestamp, f64, usize)>;
 
 /// One column of cells, as polars gave it to us.
 enum Cells {
@@ -79,6 +82,23 @@ impl Cells {
     }
 }
 
+/// Run a polars reader, turning its errors (and, should a corrupt file trip
+/// one, its panics) into [`DatasetError::Format`]: bad input must never crash crest.
+fn guarded(
+    file: &str,
+    read: impl FnOnce() -> PolarsResult<DataFrame>,
+) -> Result<DataFrame, DatasetError> {
+    let fail = |message: String| DatasetError::Format {
+        file: file.to_string(),
+        message,
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)) {
+        Ok(Ok(df)) => Ok(df),
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Err(_) => Err(fail("the file's structure could not be decoded".into())),
+    }
+}
+
 fn shorten(s: &str) -> String {
     if s.chars().count() > 40 {
         let head: String = s.chars().take(40).collect();
@@ -89,7 +109,11 @@ fn shorten(s: &str) -> String {
 }
 
 /// Read a CSV file's bytes.
-pub(crate) fn read_csv(file: &str, bytes: &[u8], opts: &LoadOptions) -> Result<Loaded, DatasetError> {
+pub(crate) fn read_csv(
+    file: &str,
+    bytes: &[u8],
+    opts: &LoadOptions,
+) -> Result<Loaded, DatasetError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(DatasetError::Empty {
             file: file.to_string(),
@@ -100,7 +124,10 @@ pub(crate) fn read_csv(file: &str, bytes: &[u8], opts: &LoadOptions) -> Result<L
         let at = e.valid_up_to();
         let before = &bytes[..at];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
         return Err(DatasetError::NotUtf8 {
             file: file.to_string(),
             place: Place::Line(line),
@@ -109,32 +136,17 @@ pub(crate) fn read_csv(file: &str, bytes: &[u8], opts: &LoadOptions) -> Result<L
         });
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let df = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .into_reader_with_file_handle(Cursor::new(bytes))
-        .finish()
-        .map_err(|e| DatasetError::Format {
-            file: file.to_string(),
-            message: e.to_string(),
-        })?;
-    // Line numbers: polars skips blank lines, so map data rows onto the
-    // non-blank lines after the header. (Quoted fields spanning lines would
-    // break the mapping; then fall back to "row + 1".)
-    let lines: Vec<usize> = bytes
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
-        .map(|(i, _)| i + 1)
-        .skip(1)
-        .collect();
-    let place = |i: usize| {
-        if lines.len() == df.height() {
-            Place::Line(lines[i])
-        } else {
-            Place::Line(i + 2)
-        }
-    };
+    let df = guarded(file, || {
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .into_reader_with_file_handle(Cursor::new(bytes))
+            .finish()
+    })?;
+    // polars keeps blank lines as all-null rows (skipped in `from_frame`), so
+    // data row i sits on line i + 2. (A quoted field spanning lines would shift
+    // this; such files are rare for time series.)
+    let place = |i: usize| Place::Line(i + 2);
     from_frame(file, &df, &place, opts)
 }
 
@@ -150,11 +162,13 @@ pub(crate) fn read_parquet(
             what: "the file is empty",
         });
     }
-    let df = ParquetReader::new(Cursor::new(bytes))
-        .finish()
-        .map_err(|e| DatasetError::Format {
-            file: file.to_string(),
-            message: format!("not a readable Parquet file: {e}"),
+    let df =
+        guarded(file, || ParquetReader::new(Cursor::new(bytes)).finish()).map_err(|e| match e {
+            DatasetError::Format { file, message } => DatasetError::Format {
+                file,
+                message: format!("not a readable Parquet file: {message}"),
+            },
+            other => other,
         })?;
     from_frame(file, &df, &|i| Place::Row(i + 1), opts)
 }
@@ -196,20 +210,23 @@ fn from_frame(
     let vcells = Cells::from_column(file, vcol)?;
     let icells = icol.map(|c| Cells::from_column(file, c)).transpose()?;
 
-    let parse_err = |i: usize, column: &str, found: String, expected: &'static str| {
-        DatasetError::Parse {
+    let parse_err =
+        |i: usize, column: &str, found: String, expected: &'static str| DatasetError::Parse {
             file: file.to_string(),
             place: place(i),
             column: column.to_string(),
             found: shorten(&found),
             expected,
-        }
-    };
+        };
 
     // Rows grouped per series, in order of first appearance.
     let mut index: HashMap<String, usize> = HashMap::new();
-    let mut groups: Vec<(String, TimeFormat, Vec<(Timestamp, f64, usize)>)> = Vec::new();
+    let mut groups: Vec<(String, TimeFormat, Rows)> = Vec::new();
+    let blank = |c: &Cells, i: usize| c.text(i).is_none_or(|s| s.trim().is_empty());
     for i in 0..df.height() {
+        if blank(&tcells, i) && blank(&vcells, i) && icells.as_ref().is_none_or(|c| blank(c, i)) {
+            continue; // a blank line
+        }
         let id = match &icells {
             None => String::new(),
             Some(c) => match c.text(i) {
@@ -222,9 +239,8 @@ fn from_frame(
         let (t, fmt) = match &tcells {
             Cells::Str(c) => {
                 let s = c.get(i).unwrap_or("");
-                parse_timestamp(s).ok_or_else(|| {
-                    parse_err(i, "timestamp", s.to_string(), EXPECTED_TIMESTAMP)
-                })?
+                parse_timestamp(s)
+                    .ok_or_else(|| parse_err(i, "timestamp", s.to_string(), EXPECTED_TIMESTAMP))?
             }
             Cells::Int(c) => match c.get(i) {
                 Some(s) => (Timestamp::from_secs(s), TimeFormat::EpochSeconds),
@@ -274,6 +290,12 @@ fn from_frame(
         groups[g].2.push((t, v, i));
     }
 
+    if groups.is_empty() {
+        return Err(DatasetError::Empty {
+            file: file.to_string(),
+            what: "no data rows after the header",
+        });
+    }
     let mut series = Vec::with_capacity(groups.len());
     let mut reports = Vec::with_capacity(groups.len());
     for (id, fmt, mut rows) in groups {

@@ -136,6 +136,8 @@ pub struct SeriesReport {
     pub fill: FillRule,
     /// Missing steps the rule gave a value (0 for [`FillRule::Nan`]).
     pub filled: usize,
+    /// How the input wrote its times (the report writes them back alike).
+    pub time_format: TimeFormat,
 }
 
 impl SeriesReport {
@@ -157,7 +159,11 @@ pub struct RegularizationReport {
 impl fmt::Display for RegularizationReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for r in &self.series {
-            let name = if r.id.is_empty() { "series" } else { &r.id };
+            let name = if r.id.is_empty() { "value" } else { &r.id };
+            let at = |t: Timestamp| match r.time_format {
+                TimeFormat::EpochSeconds => t.to_string(),
+                f => t.format(f),
+            };
             write!(
                 f,
                 "{name}: {} rows on a {} grid ({}) of {} steps",
@@ -177,21 +183,23 @@ impl fmt::Display for RegularizationReport {
                     self.fill
                 )?;
                 for g in r.gaps.iter().take(20) {
-                    writeln!(
-                        f,
-                        "  gap from {} to {} ({} step(s), {})",
-                        g.from,
-                        g.to,
-                        g.steps,
-                        human_step(g.duration_s)
-                    )?;
+                    if g.steps == 1 {
+                        write!(f, "  gap at {}", at(g.from))?;
+                    } else {
+                        write!(f, "  gap from {} to {}", at(g.from), at(g.to))?;
+                    }
+                    writeln!(f, " ({} step(s), {})", g.steps, human_step(g.duration_s))?;
                 }
                 if r.gaps.len() > 20 {
                     writeln!(f, "  ... and {} more", r.gaps.len() - 20)?;
                 }
             }
             if r.empty_values > 0 {
-                writeln!(f, "  {} empty value cell(s) read as missing", r.empty_values)?;
+                writeln!(
+                    f,
+                    "  {} empty value cell(s) read as missing",
+                    r.empty_values
+                )?;
             }
             if r.off_grid > 0 {
                 writeln!(
@@ -288,7 +296,9 @@ pub fn regularize(
         why,
     };
     if step_s <= 0 {
-        return Err(invalid(format!("the step must be positive, got {step_s} s")));
+        return Err(invalid(format!(
+            "the step must be positive, got {step_s} s"
+        )));
     }
     let Some(&(start, _)) = points.first() else {
         return Err(invalid("no data points".into()));
@@ -369,6 +379,7 @@ pub fn regularize(
         merged,
         fill,
         filled,
+        time_format,
     };
     Ok((series, report))
 }
@@ -463,7 +474,9 @@ pub fn resample(series: &Series, step_s: i64, agg: Agg) -> Result<Series, Datase
     let values = series.values();
     let n_buckets = values.len().saturating_sub(skip) / k;
     if n_buckets == 0 {
-        return Err(invalid("the series is shorter than one complete bucket".into()));
+        return Err(invalid(
+            "the series is shorter than one complete bucket".into(),
+        ));
     }
     let mut out = Vec::with_capacity(n_buckets);
     for b in 0..n_buckets {
@@ -596,7 +609,8 @@ mod tests {
     #[test]
     fn fill_rules_do_what_they_say() {
         let p = pts(&[(0, 1.0), (60, 2.0), (240, 5.0)]);
-        let (s, r) = regularize("f", "", &p, Some(60), FillRule::Linear, TimeFormat::Naive).unwrap();
+        let (s, r) =
+            regularize("f", "", &p, Some(60), FillRule::Linear, TimeFormat::Naive).unwrap();
         assert_eq!(s.values(), &[1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(r.filled, 2);
         let (s, _) = regularize("f", "", &p, Some(60), FillRule::Zero, TimeFormat::Naive).unwrap();
@@ -633,8 +647,7 @@ mod tests {
 
     #[test]
     fn resample_sum_with_a_hole_is_nan_but_mean_uses_what_is_there() {
-        let s =
-            Series::try_new("a", Timestamp(0), 1800, vec![1.0, f64::NAN, 3.0, 4.0]).unwrap();
+        let s = Series::try_new("a", Timestamp(0), 1800, vec![1.0, f64::NAN, 3.0, 4.0]).unwrap();
         let h = resample(&s, 3600, Agg::Sum).unwrap();
         assert!(h.values()[0].is_nan());
         assert_eq!(h.values()[1], 7.0);
@@ -661,7 +674,10 @@ mod tests {
         )
         .unwrap();
         let m = summary(&s);
-        assert_eq!((m.points, m.missing, m.gaps, m.longest_gap_steps), (6, 3, 2, 2));
+        assert_eq!(
+            (m.points, m.missing, m.gaps, m.longest_gap_steps),
+            (6, 3, 2, 2)
+        );
         assert_eq!((m.min, m.max, m.mean), (Some(1.0), Some(5.0), Some(3.0)));
     }
 

@@ -52,7 +52,10 @@ pub fn parse_timestamp(cell: &str) -> Option<(Timestamp, TimeFormat)> {
             .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M%#z"))
             .ok()?;
         let offset_s = dt.offset().local_minus_utc();
-        return Some((Timestamp::from_datetime(&dt), TimeFormat::Rfc3339 { offset_s }));
+        return Some((
+            Timestamp::from_datetime(&dt),
+            TimeFormat::Rfc3339 { offset_s },
+        ));
     }
     let (fmt_s, fmt_m, kind) = if t_sep {
         ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", TimeFormat::NaiveT)

@@ -72,21 +72,21 @@ pub(crate) struct StepInfo {
     pub year_phase: f64,
 }
 
-/// A prepared series, shared by every model.
+/// A prepared series, shared by every model (opaque outside the crate).
 #[derive(Debug, Clone)]
-pub(crate) struct Context {
+pub struct Context {
     /// History length.
-    pub n: usize,
+    pub(crate) n: usize,
     /// Transformed history with outliers clipped; `NaN` where missing.
-    pub y: Vec<f64>,
+    pub(crate) y: Vec<f64>,
     /// Like `y` but with gaps filled (for models that need a dense series).
-    pub filled: Vec<f64>,
+    pub(crate) filled: Vec<f64>,
     /// Steps per day when the step divides a day (1 for daily data), else `None`.
-    pub per_day: Option<usize>,
+    pub(crate) per_day: Option<usize>,
     /// Calendar facts for steps `0..n + horizon`.
-    pub info: Vec<StepInfo>,
+    pub(crate) info: Vec<StepInfo>,
     /// The transform in use.
-    pub transform: Transform,
+    pub(crate) transform: Transform,
 }
 
 impl Context {

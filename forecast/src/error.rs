@@ -33,6 +33,12 @@ pub enum ForecastError {
         /// Length of the series.
         len: usize,
     },
+    /// A forecast lacks a quantile the caller needs (e.g. a watch band edge).
+    #[error("failed to watch: the forecast has no {column} column")]
+    MissingQuantile {
+        /// Column name such as `p90`.
+        column: String,
+    },
     /// A core type rejected a value (e.g. a quantile path length).
     #[error("failed to build a forecast")]
     Core(#[from] crest_core::CoreError),

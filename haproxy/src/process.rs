@@ -52,7 +52,7 @@ impl HaproxyConfig {
     /// The config text for a frontend on `frontend_port` and the admin socket at `sock`.
     pub fn render(&self, sock: &Path, frontend_port: u16) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "global\n    stats socket {} mode 600 level admin\n    maxconn 20000", sock.display());
+        let _ = writeln!(s, "global\n    stats socket {} mode 600 level admin\n    maxconn 2000", sock.display());
         let _ = writeln!(
             s,
             "defaults\n    mode http\n    timeout connect 1s\n    timeout client 30s\n    timeout server {}ms\n    timeout queue 5s",
@@ -106,7 +106,7 @@ impl HaproxyProcess {
         let mut f = std::fs::File::create(&config).map_err(|e| io("write the config", e))?;
         f.write_all(cfg.render(&socket, port).as_bytes())
             .map_err(|e| io("write the config", e))?;
-        let child = spawn(binary, &config, None).map_err(|e| io("spawn haproxy", e))?;
+        let child = spawn(binary, &config, &dir).map_err(|e| io("spawn haproxy", e))?;
         let mut p = HaproxyProcess {
             child,
             dir,
@@ -125,7 +125,10 @@ impl HaproxyProcess {
                 return Err(HaproxyError::Io {
                     addr: self.socket.display().to_string(),
                     command: "start haproxy".into(),
-                    source: std::io::Error::other(format!("haproxy exited with {st} (config {})", self.config.display())),
+                    source: std::io::Error::other(format!(
+                        "haproxy exited with {st}: {}",
+                        std::fs::read_to_string(self.dir.join("haproxy.log")).unwrap_or_default().trim()
+                    )),
                 });
             }
             if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
@@ -164,7 +167,7 @@ impl HaproxyProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.socket);
-        self.child = spawn(&self.binary, &self.config, None).map_err(|source| HaproxyError::Io {
+        self.child = spawn(&self.binary, &self.config, &self.dir).map_err(|source| HaproxyError::Io {
             addr: self.socket.display().to_string(),
             command: "restart haproxy".into(),
             source,
@@ -181,14 +184,15 @@ impl Drop for HaproxyProcess {
     }
 }
 
-fn spawn(binary: &Path, config: &Path, _old: Option<u32>) -> std::io::Result<Child> {
+fn spawn(binary: &Path, config: &Path, dir: &Path) -> std::io::Result<Child> {
+    let log = std::fs::File::create(dir.join("haproxy.log"))?;
     Command::new(binary)
         .arg("-db")
         .arg("-f")
         .arg(config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(log))
         .spawn()
 }
 

@@ -84,36 +84,81 @@ fn platform(name: &str) -> Option<Provisioner> {
 fn allowed_keys(path: &str) -> Option<&'static [&'static str]> {
     Some(match path {
         "" => &[
-            "name", "start", "traffic", "fleet", "lb", "provisioner", "failures", "autoscaler",
-            "run", "slo", "compare",
+            "name",
+            "start",
+            "traffic",
+            "fleet",
+            "lb",
+            "provisioner",
+            "failures",
+            "autoscaler",
+            "run",
+            "slo",
+            "compare",
         ],
         "traffic" => &[
-            "kind", "rate_per_s", "step_s", "values", "file", "column", "base_rps", "days",
-            "diurnal_amplitude", "peak_hour", "crests", "scale", "overdispersion_cv",
-            "overdispersion_interval_s", "bursts", "random_bursts",
+            "kind",
+            "rate_per_s",
+            "step_s",
+            "values",
+            "file",
+            "column",
+            "from",
+            "base_rps",
+            "days",
+            "diurnal_amplitude",
+            "peak_hour",
+            "crests",
+            "scale",
+            "overdispersion_cv",
+            "overdispersion_interval_s",
+            "bursts",
+            "random_bursts",
         ],
         "traffic.crests" => &["start_day", "duration_days", "multiplier", "ramp_hours"],
         "traffic.bursts" => &["at_s", "duration_s", "multiplier"],
         "traffic.random_bursts" => &["per_day", "duration_s", "multiplier"],
         "fleet" => &[
-            "instances", "concurrency", "service", "slowdown", "timeout_s", "max_queue", "zones",
+            "instances",
+            "concurrency",
+            "service",
+            "slowdown",
+            "timeout_s",
+            "max_queue",
+            "zones",
         ],
         "fleet.service" => &["dist", "mean_s", "cv", "samples_s"],
         "fleet.slowdown" => &["knee", "factor"],
         "lb" => &["policy"],
         "provisioner" => &[
-            "platform", "lead_time_s", "lead_jitter_cv", "image_pull_s", "image_changed",
-            "rate_limit", "replace_failed",
+            "platform",
+            "lead_time_s",
+            "lead_jitter_cv",
+            "image_pull_s",
+            "image_changed",
+            "rate_limit",
+            "replace_failed",
         ],
         "provisioner.rate_limit" => &["instances", "per_s", "mode"],
         "failures" => &["crash_rate_per_hour", "zone_outages"],
         "failures.zone_outages" => &["at_s", "zone"],
         "autoscaler" => &[
-            "policy", "replicas", "steps", "metric", "target", "min", "max", "evaluate_every_s",
+            "policy",
+            "replicas",
+            "steps",
+            "metric",
+            "target",
+            "min",
+            "max",
+            "evaluate_every_s",
         ],
         "autoscaler.steps" => &["at_s", "replicas"],
         "run" => &[
-            "requests", "duration_s", "warmup_s", "mode", "fluid_above_requests",
+            "requests",
+            "duration_s",
+            "warmup_s",
+            "mode",
+            "fluid_above_requests",
             "timeline_step_s",
         ],
         "slo" => &["p99_ms", "max_drop_fraction"],
@@ -178,7 +223,7 @@ fn line_of_path(doc: &DeTable<'_>, text: &str, path: &str) -> Option<usize> {
         match (v.get_ref(), index) {
             (DeValue::Table(t), None) => table = t,
             (DeValue::Array(a), Some(i)) => {
-                let item = a.iter().nth(i)?;
+                let item = a.get(i)?;
                 line = Some(line_of(text, item.span().start));
                 match item.get_ref() {
                     DeValue::Table(t) => table = t,
@@ -226,6 +271,7 @@ struct RawTraffic {
     values: Option<Vec<f64>>,
     file: Option<String>,
     column: Option<String>,
+    from: Option<String>,
     base_rps: Option<f64>,
     days: Option<f64>,
     diurnal_amplitude: Option<f64>,
@@ -351,7 +397,10 @@ struct RawCompare {
 ///
 /// # Errors
 /// [`SimError::Invalid`] with every problem found (field and line).
-pub fn load_scenario(path: &Path, history: Option<HistoryLoader<'_>>) -> Result<ScenarioFile, SimError> {
+pub fn load_scenario(
+    path: &Path,
+    history: Option<HistoryLoader<'_>>,
+) -> Result<ScenarioFile, SimError> {
     let text = std::fs::read_to_string(path).map_err(|e| SimError::Invalid {
         source_name: path.display().to_string(),
         problems: vec![Problem {
@@ -362,10 +411,10 @@ pub fn load_scenario(path: &Path, history: Option<HistoryLoader<'_>>) -> Result<
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut file = parse_scenario(&text, &path.display().to_string(), &base, history)?;
-    if !text.lines().any(|l| l.trim_start().starts_with("name")) {
-        if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-            file.scenario.name = stem.to_string();
-        }
+    if !text.lines().any(|l| l.trim_start().starts_with("name"))
+        && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+    {
+        file.scenario.name = stem.to_string();
     }
     Ok(file)
 }
@@ -443,10 +492,10 @@ fn key_at(table: &DeTable<'_>, offset: usize, prefix: &str) -> Option<String> {
             }
             DeValue::Array(a) => {
                 for (i, item) in a.iter().enumerate() {
-                    if let DeValue::Table(t) = item.get_ref() {
-                        if let Some(inner) = key_at(t, offset, &format!("{full}[{i}]")) {
-                            return Some(inner);
-                        }
+                    if let DeValue::Table(t) = item.get_ref()
+                        && let Some(inner) = key_at(t, offset, &format!("{full}[{i}]"))
+                    {
+                        return Some(inner);
                     }
                     if item.span().contains(&offset) {
                         return Some(format!("{full}[{i}]"));
@@ -488,21 +537,39 @@ fn build(
                 problems.push(Problem {
                     field: "start".into(),
                     line: None,
-                    message: format!("expected an RFC 3339 UTC time like 2026-01-29T00:00:00Z, found {s:?}"),
+                    message: format!(
+                        "expected an RFC 3339 UTC time like 2026-01-29T00:00:00Z, found {s:?}"
+                    ),
                 });
                 None
             }
         },
     };
     let demand: Option<Demand> = match t.kind.as_str() {
-        "poisson" => need(t.rate_per_s, "traffic.rate_per_s", "poisson traffic needs a rate", problems)
-            .map(|rate_per_s| Demand::Constant { rate_per_s }),
+        "poisson" => need(
+            t.rate_per_s,
+            "traffic.rate_per_s",
+            "poisson traffic needs a rate",
+            problems,
+        )
+        .map(|rate_per_s| Demand::Constant { rate_per_s }),
         "series" => {
-            let step = need(t.step_s, "traffic.step_s", "series traffic needs step_s", problems);
-            let values = need(t.values, "traffic.values", "series traffic needs values (requests/s)", problems);
+            let step = need(
+                t.step_s,
+                "traffic.step_s",
+                "series traffic needs step_s",
+                problems,
+            );
+            let values = need(
+                t.values,
+                "traffic.values",
+                "series traffic needs values (requests/s)",
+                problems,
+            );
             match (step, values) {
                 (Some(step), Some(values)) => {
-                    match Series::try_new("demand", start.unwrap_or(Timestamp::EPOCH), step, values) {
+                    match Series::try_new("demand", start.unwrap_or(Timestamp::EPOCH), step, values)
+                    {
                         Ok(s) => Some(Demand::Series(s)),
                         Err(e) => {
                             problems.push(Problem {
@@ -518,12 +585,36 @@ fn build(
             }
         }
         "history" => {
-            let file = need(t.file, "traffic.file", "history traffic needs a file", problems);
+            let file = need(
+                t.file,
+                "traffic.file",
+                "history traffic needs a file",
+                problems,
+            );
             match (file, history) {
                 (Some(f), Some(load)) => {
                     let p: PathBuf = base_dir.join(&f);
                     match load(&p, t.column.as_deref()) {
-                        Ok(s) => Some(Demand::Series(s)),
+                        Ok(s) => match t.from.as_deref() {
+                            None => Some(Demand::Series(s)),
+                            Some(from) => {
+                                match chrono_free_parse(from).and_then(|ts| first_step_at(&s, ts)) {
+                                    Some(i) => Some(Demand::Series(s.slice(i, s.len()))),
+                                    None => {
+                                        problems.push(Problem {
+                                        field: "traffic.from".into(),
+                                        line: None,
+                                        message: format!(
+                                            "expected a time like 2014-12-29T00:00:00Z inside the history ({} .. {}), found {from:?}",
+                                            s.start(),
+                                            s.end().unwrap_or(s.start())
+                                        ),
+                                    });
+                                        None
+                                    }
+                                }
+                            }
+                        },
                         Err(e) => {
                             problems.push(Problem {
                                 field: "traffic.file".into(),
@@ -538,7 +629,8 @@ fn build(
                     problems.push(Problem {
                         field: "traffic.kind".into(),
                         line: None,
-                        message: "history files need a loader (the crest binary provides one)".into(),
+                        message: "history files need a loader (the crest binary provides one)"
+                            .into(),
                     });
                     None
                 }
@@ -546,7 +638,12 @@ fn build(
             }
         }
         "crest" => {
-            let base = need(t.base_rps, "traffic.base_rps", "crest traffic needs base_rps", problems);
+            let base = need(
+                t.base_rps,
+                "traffic.base_rps",
+                "crest traffic needs base_rps",
+                problems,
+            );
             let days = need(t.days, "traffic.days", "crest traffic needs days", problems);
             match (base, days) {
                 (Some(base), Some(days)) => crest_series(
@@ -573,7 +670,9 @@ fn build(
             problems.push(Problem {
                 field: "traffic.kind".into(),
                 line: None,
-                message: format!("expected \"poisson\", \"series\", \"history\" or \"crest\", found {other:?}"),
+                message: format!(
+                    "expected \"poisson\", \"series\", \"history\" or \"crest\", found {other:?}"
+                ),
             });
             None
         }
@@ -678,7 +777,9 @@ fn build(
                     problems.push(Problem {
                         field: "autoscaler.steps".into(),
                         line: None,
-                        message: "missing: the schedule policy needs steps = [{ at_s, replicas }, ...]".into(),
+                        message:
+                            "missing: the schedule policy needs steps = [{ at_s, replicas }, ...]"
+                                .into(),
                     });
                 }
                 PolicySpec::Schedule {
@@ -687,8 +788,13 @@ fn build(
             }
             "target-tracking" => PolicySpec::TargetTracking {
                 metric: a.metric.unwrap_or_else(|| "utilisation".into()),
-                target: need(a.target, "autoscaler.target", "target tracking needs a target", problems)
-                    .unwrap_or(f64::NAN),
+                target: need(
+                    a.target,
+                    "autoscaler.target",
+                    "target tracking needs a target",
+                    problems,
+                )
+                .unwrap_or(f64::NAN),
                 min: a.min.unwrap_or(1),
                 max: a.max.unwrap_or(10_000),
             },
@@ -763,7 +869,9 @@ pub fn crest_series(
         return Err(format!("expected days in (0, 366], found {days}"));
     }
     if !(0.0..=1.0).contains(&amplitude) {
-        return Err(format!("expected diurnal_amplitude in [0, 1], found {amplitude}"));
+        return Err(format!(
+            "expected diurnal_amplitude in [0, 1], found {amplitude}"
+        ));
     }
     let n = (days * 1440.0).round() as usize;
     let values = (0..n)
@@ -805,15 +913,36 @@ impl CrestLike for (f64, f64, f64, f64) {
 
 impl CrestLike for RawCrest {
     fn parts(&self) -> (f64, f64, f64, f64) {
-        (self.start_day, self.duration_days, self.multiplier, self.ramp_hours)
+        (
+            self.start_day,
+            self.duration_days,
+            self.multiplier,
+            self.ramp_hours,
+        )
     }
+}
+
+/// The first step of `s` at or after `t`, if inside the series.
+fn first_step_at(s: &Series, t: Timestamp) -> Option<usize> {
+    let d = t.millis() - s.start().millis();
+    let step = s.step_s() * 1000;
+    let i = if d <= 0 { 0 } else { (d + step - 1) / step };
+    let i = usize::try_from(i).ok()?;
+    (d >= -step && i < s.len()).then_some(i)
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` to a timestamp (UTC only; keeps this crate free of a
 /// date library).
 fn chrono_free_parse(s: &str) -> Option<Timestamp> {
     let b = s.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
@@ -830,7 +959,9 @@ fn chrono_free_parse(s: &str) -> Option<Timestamp> {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some(Timestamp::from_secs(days * 86_400 + h * 3600 + mi * 60 + se))
+    Some(Timestamp::from_secs(
+        days * 86_400 + h * 3600 + mi * 60 + se,
+    ))
 }
 
 #[cfg(test)]
@@ -877,7 +1008,9 @@ requests = 10_000_000
 
     #[test]
     fn all_unknown_fields_at_once_with_lines() {
-        let text = MMC.replace("concurrency = 1", "concurency = 1").replace("[run]", "[run]\nrequets = 5");
+        let text = MMC
+            .replace("concurrency = 1", "concurency = 1")
+            .replace("[run]", "[run]\nrequets = 5");
         let p = problems(&text);
         assert_eq!(p.len(), 2, "{p:?}");
         assert_eq!(p[0].field, "fleet.concurency");
@@ -893,7 +1026,11 @@ requests = 10_000_000
             .replace("concurrency = 1", "concurrency = 0");
         let p = problems(&text);
         let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
-        assert_eq!(fields, ["fleet.concurrency", "fleet.service.mean_s"], "{p:?}");
+        assert_eq!(
+            fields,
+            ["fleet.concurrency", "fleet.service.mean_s"],
+            "{p:?}"
+        );
         assert_eq!(p[0].line, Some(8));
         assert_eq!(p[1].line, Some(9));
         let msg = SimError::Invalid {
@@ -901,7 +1038,10 @@ requests = 10_000_000
             problems: p,
         }
         .to_string();
-        assert!(msg.contains("line 8: `fleet.concurrency`: expected at least 1"), "{msg}");
+        assert!(
+            msg.contains("line 8: `fleet.concurrency`: expected at least 1"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -930,7 +1070,9 @@ platforms = ["container", "vm"]
 "#,
         )
         .unwrap();
-        let Demand::Series(s) = &f.scenario.traffic.demand else { panic!() };
+        let Demand::Series(s) = &f.scenario.traffic.demand else {
+            panic!()
+        };
         assert_eq!(s.len(), 4 * 1440);
         assert_eq!(f.scenario.start, Timestamp::from_secs(1_769_644_800));
         let mid = s.values()[2 * 1440 + 20 * 60];

@@ -75,12 +75,18 @@ impl ServiceDist {
         match self {
             ServiceDist::Exp { mean_s } | ServiceDist::Deterministic { mean_s } => {
                 if !(mean_s.is_finite() && *mean_s > 0.0) {
-                    out.push(("mean_s", format!("expected a finite time > 0, found {mean_s}")));
+                    out.push((
+                        "mean_s",
+                        format!("expected a finite time > 0, found {mean_s}"),
+                    ));
                 }
             }
             ServiceDist::Lognormal { mean_s, cv } => {
                 if !(mean_s.is_finite() && *mean_s > 0.0) {
-                    out.push(("mean_s", format!("expected a finite time > 0, found {mean_s}")));
+                    out.push((
+                        "mean_s",
+                        format!("expected a finite time > 0, found {mean_s}"),
+                    ));
                 }
                 if !(cv.is_finite() && *cv > 0.0) {
                     out.push(("cv", format!("expected a finite value > 0, found {cv}")));
@@ -156,7 +162,10 @@ mod tests {
         for d in [
             ServiceDist::exp(2.0),
             ServiceDist::Deterministic { mean_s: 2.0 },
-            ServiceDist::Lognormal { mean_s: 2.0, cv: 0.5 },
+            ServiceDist::Lognormal {
+                mean_s: 2.0,
+                cv: 0.5,
+            },
             ServiceDist::Empirical {
                 samples_s: vec![1.0, 3.0],
             },

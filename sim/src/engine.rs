@@ -40,10 +40,20 @@ const HIST_MAX_US: u64 = 3_600_000_000;
 
 #[derive(Debug, Clone, Copy)]
 enum Ev {
-    Done { server: u32, arrival: f64, start: f64 },
-    Ready { server: u32 },
-    Crash { server: u32 },
-    Zone { zone: u32 },
+    Done {
+        server: u32,
+        arrival: f64,
+        start: f64,
+    },
+    Ready {
+        server: u32,
+    },
+    Crash {
+        server: u32,
+    },
+    Zone {
+        zone: u32,
+    },
     Batch,
     Evaluate,
     Minute,
@@ -463,7 +473,12 @@ impl<'a> Engine<'a> {
                     return;
                 }
             }
-            if self.sc.fleet.max_queue.is_none_or(|m| self.queue.len() < m as usize) {
+            if self
+                .sc
+                .fleet
+                .max_queue
+                .is_none_or(|m| self.queue.len() < m as usize)
+            {
                 self.queue.push_back(t);
             } else {
                 self.refuse();
@@ -476,7 +491,12 @@ impl<'a> Engine<'a> {
             let s = &mut self.servers[idx];
             if s.busy < self.conc {
                 self.start(idx, t);
-            } else if self.sc.fleet.max_queue.is_none_or(|m| s.queue.len() < m as usize) {
+            } else if self
+                .sc
+                .fleet
+                .max_queue
+                .is_none_or(|m| s.queue.len() < m as usize)
+            {
                 s.queue.push_back(t);
             } else {
                 self.refuse();
@@ -687,7 +707,10 @@ impl<'a> Engine<'a> {
         let rate = self.sc.failures.crash_rate_per_hour;
         if rate > 0.0 {
             let e: f64 = self.rng.sample(Exp1);
-            self.push(self.now + e * 3600.0 / rate, Ev::Crash { server: idx as u32 });
+            self.push(
+                self.now + e * 3600.0 / rate,
+                Ev::Crash { server: idx as u32 },
+            );
         }
     }
 
@@ -936,7 +959,7 @@ impl<'a> Engine<'a> {
         b.arrivals += self.m_arrivals;
         b.completed += self.m_completed;
         b.drops += self.m_drops;
-        if p99_ms.is_finite() && !(b.worst_p99_ms >= p99_ms) {
+        if p99_ms.is_finite() && (b.worst_p99_ms.is_nan() || b.worst_p99_ms < p99_ms) {
             b.worst_p99_ms = p99_ms;
         }
         b.violations += u32::from(violated);
@@ -1103,10 +1126,11 @@ impl<'a> Engine<'a> {
         };
         let every = self.sc.autoscaler.evaluate_every_s;
         let mut t = self.now + every;
-        if let Some(n) = next {
-            if n > self.now + 1e-9 && n < t {
-                t = n;
-            }
+        if let Some(n) = next
+            && n > self.now + 1e-9
+            && n < t
+        {
+            t = n;
         }
         self.push(t, Ev::Evaluate);
         Ok(())
@@ -1119,11 +1143,9 @@ impl<'a> Engine<'a> {
 
     fn apply(&mut self, a: &Action) {
         match a {
-            Action::SetReplicas { replicas, .. } => {
-                if replicas.0 != self.desired {
-                    self.scale_changes += 1;
-                    self.set_desired(replicas.0);
-                }
+            Action::SetReplicas { replicas, .. } if replicas.0 != self.desired => {
+                self.scale_changes += 1;
+                self.set_desired(replicas.0);
             }
             Action::SetWeight {
                 instance, weight, ..
@@ -1167,7 +1189,8 @@ impl<'a> Engine<'a> {
             }
         };
         let t = self.now.max(1e-9);
-        let departed = self.completed + self.dropped_refused + self.dropped_timeout + self.dropped_crash;
+        let departed =
+            self.completed + self.dropped_refused + self.dropped_timeout + self.dropped_crash;
         let l = self.area_n / t;
         let lambda = departed as f64 / t;
         let w = if departed > 0 {
@@ -1175,7 +1198,11 @@ impl<'a> Engine<'a> {
         } else {
             0.0
         };
-        let rel = if l > 0.0 { (l - lambda * w).abs() / l } else { 0.0 };
+        let rel = if l > 0.0 {
+            (l - lambda * w).abs() / l
+        } else {
+            0.0
+        };
         SimReport {
             scenario: self.sc.name.clone(),
             mode: if self.fluid.is_some() {
@@ -1193,8 +1220,16 @@ impl<'a> Engine<'a> {
             dropped_timeout: self.dropped_timeout,
             dropped_crash: self.dropped_crash,
             requests_in_flight_at_end: self.in_system,
-            mean_wait_s: if self.measured > 0 { self.sum_wait / m } else { f64::NAN },
-            mean_latency_s: if self.measured > 0 { self.sum_lat / m } else { f64::NAN },
+            mean_wait_s: if self.measured > 0 {
+                self.sum_wait / m
+            } else {
+                f64::NAN
+            },
+            mean_latency_s: if self.measured > 0 {
+                self.sum_lat / m
+            } else {
+                f64::NAN
+            },
             p50_latency_s: q(0.5),
             p90_latency_s: q(0.9),
             p99_latency_s: q(0.99),

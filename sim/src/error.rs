@@ -40,7 +40,9 @@ pub enum SimError {
         problems: Vec<Problem>,
     },
     /// A seam future was pending inside the simulator (a bug: sim seams are ready at once).
-    #[error("failed to step the autoscaler at t={at_s}s: its future was pending (simulator seams must be ready at once)")]
+    #[error(
+        "failed to step the autoscaler at t={at_s}s: its future was pending (simulator seams must be ready at once)"
+    )]
     PendingFuture {
         /// Simulated seconds since the start.
         at_s: f64,

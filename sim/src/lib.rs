@@ -18,6 +18,11 @@
 //!                      (Evaluate event, VirtualClock, any crest Policy)
 //! ```
 //!
+//! Traffic kinds in scenario files: `poisson`, `series` (inline values),
+//! `crest` (a synthetic daily cycle with holiday crests) and `history` (a
+//! file or bundled dataset through a loader the caller passes; the `crest`
+//! binary passes crest-datasets').
+//!
 //! Start with [`run`] / [`run_with_policy`] and [`Scenario`]; the kernel is in
 //! [`engine`](crate::engine) (exact and fluid).
 //!
@@ -35,7 +40,14 @@
 //!   percentiles come from 32 latency samples per step (queueing wait from the
 //!   regime's distribution plus a service draw), weighted by the step's
 //!   requests. Provisioning, failures and the autoscaler run exactly as in the
-//!   exact mode. `run.mode = "auto"` (the default) goes fluid above
+//!   exact mode. It does not model per-instance saturation (slow-down uses
+//!   the fleet's mean utilisation) and loses no in-flight requests in a
+//!   crash, so it is optimistic under slow-down and failures: on
+//!   `examples/holiday-crest.toml` it ran 100× faster than exact, with mean
+//!   latency 9 % (containers) and 30 % (VMs) lower, and 0 vs 6 (containers)
+//!   and 18 vs 38 (VMs) SLO-violation minutes. Use it to explore, and exact
+//!   to confirm.
+//!   `run.mode = "auto"` (the default) goes fluid above
 //!   `run.fluid_above_requests` (2·10⁸) expected requests. Reports say which
 //!   mode ran (`mode`).
 //!
@@ -99,7 +111,9 @@ pub fn policy_from_spec(sc: &Scenario) -> Result<Option<PolicyWithPlan>, SimErro
         .map_err(|e| SimError::invalid("name", e.to_string()))?;
     Ok(match &sc.autoscaler.policy {
         PolicySpec::None => None,
-        PolicySpec::Fixed { replicas } => Some((Box::new(FixedPolicy::new(Replicas(*replicas))), None)),
+        PolicySpec::Fixed { replicas } => {
+            Some((Box::new(FixedPolicy::new(Replicas(*replicas))), None))
+        }
         PolicySpec::Schedule { steps } => {
             let steps = steps
                 .iter()
@@ -111,10 +125,11 @@ pub fn policy_from_spec(sc: &Scenario) -> Result<Option<PolicyWithPlan>, SimErro
                     },
                 })
                 .collect();
-            let plan = ScalingPlan::try_new(app, "scenario", steps).map_err(|e| SimError::Policy {
-                policy: "schedule".into(),
-                reason: e.to_string(),
-            })?;
+            let plan =
+                ScalingPlan::try_new(app, "scenario", steps).map_err(|e| SimError::Policy {
+                    policy: "schedule".into(),
+                    reason: e.to_string(),
+                })?;
             Some((Box::new(SchedulePolicy::new()), Some(plan)))
         }
         PolicySpec::TargetTracking {
@@ -182,7 +197,11 @@ pub fn run_with_policy(
 }
 
 #[allow(clippy::disallowed_methods)] // wall_s measures the simulator itself, not policy time
-fn run_inner(sc: &Scenario, policy: Option<PolicyWithPlan>, seed: u64) -> Result<SimReport, SimError> {
+fn run_inner(
+    sc: &Scenario,
+    policy: Option<PolicyWithPlan>,
+    seed: u64,
+) -> Result<SimReport, SimError> {
     let started = std::time::Instant::now();
     let step = timeline_step(sc);
     let fluid = effective_mode(sc) == Mode::Fluid;
@@ -206,7 +225,12 @@ pub fn replicate(sc: &Scenario, seed: u64, n: usize) -> Result<Replications, Sim
 /// # Errors
 /// The first failing replication's error.
 #[allow(clippy::disallowed_methods)] // wall_s measures the simulator itself
-pub fn replicate_with<F>(sc: &Scenario, seed: u64, n: usize, make: F) -> Result<Replications, SimError>
+pub fn replicate_with<F>(
+    sc: &Scenario,
+    seed: u64,
+    n: usize,
+    make: F,
+) -> Result<Replications, SimError>
 where
     F: Fn() -> Result<Option<PolicyWithPlan>, SimError> + Sync,
 {
@@ -216,5 +240,8 @@ where
         .into_par_iter()
         .map(|i| run_inner(sc, make()?, rng::replication_seed(seed, i as u64)))
         .collect();
-    Ok(Replications::from_runs(runs?, started.elapsed().as_secs_f64()))
+    Ok(Replications::from_runs(
+        runs?,
+        started.elapsed().as_secs_f64(),
+    ))
 }

@@ -11,7 +11,10 @@ use crate::report::SimReport;
 
 fn x_of(r: &SimReport, t_s: f64, absolute: bool) -> f64 {
     if absolute {
-        r.timeline.first().map_or(0.0, |p| p.at_ms as f64 / 1000.0 - p.t_s) + t_s
+        r.timeline
+            .first()
+            .map_or(0.0, |p| p.at_ms as f64 / 1000.0 - p.t_s)
+            + t_s
     } else {
         t_s / 3600.0
     }
@@ -30,12 +33,20 @@ pub fn charts(reports: &[&SimReport]) -> Vec<Chart> {
             what.to_string()
         }
     };
-    let x_label = if absolute { "time (UTC)" } else { "hours since start" };
-    let mut demand = Chart::new("Demand vs capacity").x_label(x_label).y_label("requests/s");
+    let x_label = if absolute {
+        "time (UTC)"
+    } else {
+        "hours since start"
+    };
+    let mut demand = Chart::new("Demand vs capacity")
+        .x_label(x_label)
+        .y_label("requests/s");
     let mut latency = Chart::new("p99 latency per interval (worst minute)")
         .x_label(x_label)
         .y_label("ms");
-    let mut fleet = Chart::new("Instances").x_label(x_label).y_label("instances");
+    let mut fleet = Chart::new("Instances")
+        .x_label(x_label)
+        .y_label("instances");
     if absolute {
         demand = demand.time_axis();
         latency = latency.time_axis();
@@ -51,8 +62,14 @@ pub fn charts(reports: &[&SimReport]) -> Vec<Chart> {
                 .collect(),
         ));
         let ends = (
-            first.timeline.first().map_or(0.0, |p| x_of(first, p.t_s, absolute)),
-            first.timeline.last().map_or(0.0, |p| x_of(first, p.t_s, absolute)),
+            first
+                .timeline
+                .first()
+                .map_or(0.0, |p| x_of(first, p.t_s, absolute)),
+            first
+                .timeline
+                .last()
+                .map_or(0.0, |p| x_of(first, p.t_s, absolute)),
         );
         latency = latency.line(Line::new(
             format!("SLO p99 {} ms", first.slo.p99_ms),
@@ -61,12 +78,17 @@ pub fn charts(reports: &[&SimReport]) -> Vec<Chart> {
     }
     for r in reports {
         let pts = |f: &dyn Fn(&crate::report::TimelinePoint) -> f64| -> Vec<(f64, f64)> {
-            r.timeline.iter().map(|p| (x_of(r, p.t_s, absolute), f(p))).collect()
+            r.timeline
+                .iter()
+                .map(|p| (x_of(r, p.t_s, absolute), f(p)))
+                .collect()
         };
         demand = demand.line(Line::new(label(r, "capacity"), pts(&|p| p.capacity)).stepped());
         latency = latency.line(Line::new(label(r, "p99"), pts(&|p| p.p99_ms)));
-        fleet = fleet.line(Line::new(label(r, "serving"), pts(&|p| f64::from(p.instances))).stepped());
-        fleet = fleet.line(Line::new(label(r, "desired"), pts(&|p| f64::from(p.desired))).stepped());
+        fleet =
+            fleet.line(Line::new(label(r, "serving"), pts(&|p| f64::from(p.instances))).stepped());
+        fleet =
+            fleet.line(Line::new(label(r, "desired"), pts(&|p| f64::from(p.desired))).stepped());
     }
     vec![demand, latency, fleet]
 }
@@ -75,7 +97,11 @@ pub fn charts(reports: &[&SimReport]) -> Vec<Chart> {
 ///
 /// # Errors
 /// [`SimError::Plot`] when drawing or writing fails.
-pub fn render_reports(reports: &[&SimReport], dir: &Path, stem: &str) -> Result<Vec<PathBuf>, SimError> {
+pub fn render_reports(
+    reports: &[&SimReport],
+    dir: &Path,
+    stem: &str,
+) -> Result<Vec<PathBuf>, SimError> {
     let charts = charts(reports);
     let mut out = Vec::new();
     for ext in ["png", "svg"] {

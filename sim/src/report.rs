@@ -239,7 +239,10 @@ mod tests {
         let i = Interval::of(&[1.0, 2.0, 3.0]);
         assert!((i.mean - 2.0).abs() < 1e-12);
         // t(0.975, 2) = 4.303; sd = 1; half = 4.303 / sqrt(3)
-        assert!((i.half_width - 4.302_652_7 / 3f64.sqrt()).abs() < 1e-4, "{i:?}");
+        assert!(
+            (i.half_width - 4.302_652_7 / 3f64.sqrt()).abs() < 1e-4,
+            "{i:?}"
+        );
         assert_eq!(Interval::of(&[5.0]).half_width, 0.0);
     }
 }

@@ -523,123 +523,202 @@ impl Scenario {
             }
         }
         if !nonneg(self.traffic.scale) {
-            bad("traffic.scale", format!("expected a factor >= 0, found {}", self.traffic.scale));
+            bad(
+                "traffic.scale",
+                format!("expected a factor >= 0, found {}", self.traffic.scale),
+            );
         }
         if !nonneg(self.traffic.overdispersion_cv) {
             bad(
                 "traffic.overdispersion_cv",
-                format!("expected a value >= 0, found {}", self.traffic.overdispersion_cv),
+                format!(
+                    "expected a value >= 0, found {}",
+                    self.traffic.overdispersion_cv
+                ),
             );
         }
         if !pos(self.traffic.overdispersion_interval_s) {
             bad(
                 "traffic.overdispersion_interval_s",
-                format!("expected a time > 0, found {}", self.traffic.overdispersion_interval_s),
+                format!(
+                    "expected a time > 0, found {}",
+                    self.traffic.overdispersion_interval_s
+                ),
             );
         }
         for (i, b) in self.traffic.bursts.iter().enumerate() {
             if !nonneg(b.at_s) {
-                bad(&format!("traffic.bursts[{i}].at_s"), format!("expected a time >= 0, found {}", b.at_s));
+                bad(
+                    &format!("traffic.bursts[{i}].at_s"),
+                    format!("expected a time >= 0, found {}", b.at_s),
+                );
             }
             if !pos(b.duration_s) {
-                bad(&format!("traffic.bursts[{i}].duration_s"), format!("expected a time > 0, found {}", b.duration_s));
+                bad(
+                    &format!("traffic.bursts[{i}].duration_s"),
+                    format!("expected a time > 0, found {}", b.duration_s),
+                );
             }
             if !nonneg(b.multiplier) {
-                bad(&format!("traffic.bursts[{i}].multiplier"), format!("expected a factor >= 0, found {}", b.multiplier));
+                bad(
+                    &format!("traffic.bursts[{i}].multiplier"),
+                    format!("expected a factor >= 0, found {}", b.multiplier),
+                );
             }
         }
         if let Some(r) = &self.traffic.random_bursts {
             if !nonneg(r.per_day) {
-                bad("traffic.random_bursts.per_day", format!("expected a rate >= 0, found {}", r.per_day));
+                bad(
+                    "traffic.random_bursts.per_day",
+                    format!("expected a rate >= 0, found {}", r.per_day),
+                );
             }
             if !pos(r.duration_s) {
-                bad("traffic.random_bursts.duration_s", format!("expected a time > 0, found {}", r.duration_s));
+                bad(
+                    "traffic.random_bursts.duration_s",
+                    format!("expected a time > 0, found {}", r.duration_s),
+                );
             }
             if !nonneg(r.multiplier) {
-                bad("traffic.random_bursts.multiplier", format!("expected a factor >= 0, found {}", r.multiplier));
+                bad(
+                    "traffic.random_bursts.multiplier",
+                    format!("expected a factor >= 0, found {}", r.multiplier),
+                );
             }
         }
         if self.fleet.concurrency == 0 {
-            bad("fleet.concurrency", "expected at least 1 request at once, found 0".into());
+            bad(
+                "fleet.concurrency",
+                "expected at least 1 request at once, found 0".into(),
+            );
         }
         for (f, m) in self.fleet.service.problems() {
             bad(&format!("fleet.service.{f}"), m);
         }
         if let Some(s) = &self.fleet.slowdown {
             if !(s.knee.is_finite() && (0.0..1.0).contains(&s.knee)) {
-                bad("fleet.slowdown.knee", format!("expected a fraction in [0, 1), found {}", s.knee));
+                bad(
+                    "fleet.slowdown.knee",
+                    format!("expected a fraction in [0, 1), found {}", s.knee),
+                );
             }
             if !nonneg(s.factor) {
-                bad("fleet.slowdown.factor", format!("expected a value >= 0, found {}", s.factor));
+                bad(
+                    "fleet.slowdown.factor",
+                    format!("expected a value >= 0, found {}", s.factor),
+                );
             }
         }
-        if let Some(t) = self.fleet.timeout_s {
-            if !pos(t) {
-                bad("fleet.timeout_s", format!("expected a time > 0, found {t}"));
-            }
+        if let Some(t) = self.fleet.timeout_s
+            && !pos(t)
+        {
+            bad("fleet.timeout_s", format!("expected a time > 0, found {t}"));
         }
         if self.fleet.zones == 0 {
             bad("fleet.zones", "expected at least 1 zone, found 0".into());
         }
         let p = &self.provisioner;
         if !nonneg(p.lead_time_s) {
-            bad("provisioner.lead_time_s", format!("expected a time >= 0, found {}", p.lead_time_s));
+            bad(
+                "provisioner.lead_time_s",
+                format!("expected a time >= 0, found {}", p.lead_time_s),
+            );
         }
         if !nonneg(p.lead_jitter_cv) {
-            bad("provisioner.lead_jitter_cv", format!("expected a value >= 0, found {}", p.lead_jitter_cv));
+            bad(
+                "provisioner.lead_jitter_cv",
+                format!("expected a value >= 0, found {}", p.lead_jitter_cv),
+            );
         }
         if !nonneg(p.image_pull_s) {
-            bad("provisioner.image_pull_s", format!("expected a time >= 0, found {}", p.image_pull_s));
+            bad(
+                "provisioner.image_pull_s",
+                format!("expected a time >= 0, found {}", p.image_pull_s),
+            );
         }
         if let Some(r) = &p.rate_limit {
             if r.instances == 0 {
-                bad("provisioner.rate_limit.instances", "expected at least 1 instance per batch, found 0".into());
+                bad(
+                    "provisioner.rate_limit.instances",
+                    "expected at least 1 instance per batch, found 0".into(),
+                );
             }
             if !nonneg(r.per_s) {
-                bad("provisioner.rate_limit.per_s", format!("expected a time >= 0, found {}", r.per_s));
+                bad(
+                    "provisioner.rate_limit.per_s",
+                    format!("expected a time >= 0, found {}", r.per_s),
+                );
             }
         }
         if !nonneg(self.failures.crash_rate_per_hour) {
             bad(
                 "failures.crash_rate_per_hour",
-                format!("expected a rate >= 0, found {}", self.failures.crash_rate_per_hour),
+                format!(
+                    "expected a rate >= 0, found {}",
+                    self.failures.crash_rate_per_hour
+                ),
             );
         }
         for (i, z) in self.failures.zone_outages.iter().enumerate() {
             if z.zone >= self.fleet.zones {
                 bad(
                     &format!("failures.zone_outages[{i}].zone"),
-                    format!("expected a zone below fleet.zones = {}, found {}", self.fleet.zones, z.zone),
+                    format!(
+                        "expected a zone below fleet.zones = {}, found {}",
+                        self.fleet.zones, z.zone
+                    ),
                 );
             }
             if !nonneg(z.at_s) {
-                bad(&format!("failures.zone_outages[{i}].at_s"), format!("expected a time >= 0, found {}", z.at_s));
+                bad(
+                    &format!("failures.zone_outages[{i}].at_s"),
+                    format!("expected a time >= 0, found {}", z.at_s),
+                );
             }
         }
         if !pos(self.autoscaler.evaluate_every_s) {
             bad(
                 "autoscaler.evaluate_every_s",
-                format!("expected a time > 0, found {}", self.autoscaler.evaluate_every_s),
+                format!(
+                    "expected a time > 0, found {}",
+                    self.autoscaler.evaluate_every_s
+                ),
             );
         }
         match &self.autoscaler.policy {
-            PolicySpec::TargetTracking { metric, target, min, max } => {
+            PolicySpec::TargetTracking {
+                metric,
+                target,
+                min,
+                max,
+            } => {
                 if metric != "utilisation" && metric != "rps_per_instance" {
                     bad(
                         "autoscaler.metric",
-                        format!("expected \"utilisation\" or \"rps_per_instance\", found {metric:?}"),
+                        format!(
+                            "expected \"utilisation\" or \"rps_per_instance\", found {metric:?}"
+                        ),
                     );
                 }
                 if !pos(*target) {
-                    bad("autoscaler.target", format!("expected a value > 0, found {target}"));
+                    bad(
+                        "autoscaler.target",
+                        format!("expected a value > 0, found {target}"),
+                    );
                 }
                 if min > max {
-                    bad("autoscaler.min", format!("expected min <= max, found {min} > {max}"));
+                    bad(
+                        "autoscaler.min",
+                        format!("expected min <= max, found {min} > {max}"),
+                    );
                 }
             }
             PolicySpec::Schedule { steps } => {
                 if steps.windows(2).any(|w| w[1].0 <= w[0].0) {
-                    bad("autoscaler.steps", "expected steps in strictly increasing at_s".into());
+                    bad(
+                        "autoscaler.steps",
+                        "expected steps in strictly increasing at_s".into(),
+                    );
                 }
                 if steps.iter().any(|s| !nonneg(s.0)) {
                     bad("autoscaler.steps", "expected every at_s >= 0".into());
@@ -647,13 +726,16 @@ impl Scenario {
             }
             PolicySpec::None | PolicySpec::Fixed { .. } => {}
         }
-        if let Some(d) = self.run.duration_s {
-            if !pos(d) {
-                bad("run.duration_s", format!("expected a time > 0, found {d}"));
-            }
+        if let Some(d) = self.run.duration_s
+            && !pos(d)
+        {
+            bad("run.duration_s", format!("expected a time > 0, found {d}"));
         }
         if self.run.requests == Some(0) {
-            bad("run.requests", "expected at least 1 request, found 0".into());
+            bad(
+                "run.requests",
+                "expected at least 1 request, found 0".into(),
+            );
         }
         if matches!(self.traffic.demand, Demand::Constant { .. })
             && self.run.requests.is_none()
@@ -662,20 +744,34 @@ impl Scenario {
             // Allowed: defaults to one hour; nothing to report.
         }
         if !nonneg(self.run.warmup_s) {
-            bad("run.warmup_s", format!("expected a time >= 0, found {}", self.run.warmup_s));
+            bad(
+                "run.warmup_s",
+                format!("expected a time >= 0, found {}", self.run.warmup_s),
+            );
         }
-        if let Some(t) = self.run.timeline_step_s {
-            if !(pos(t) && (t / 60.0).fract() == 0.0) {
-                bad("run.timeline_step_s", format!("expected a positive multiple of 60, found {t}"));
-            }
+        if let Some(t) = self.run.timeline_step_s
+            && !(pos(t) && (t / 60.0).fract() == 0.0)
+        {
+            bad(
+                "run.timeline_step_s",
+                format!("expected a positive multiple of 60, found {t}"),
+            );
         }
         if !pos(self.slo.p99_ms) {
-            bad("slo.p99_ms", format!("expected a time > 0, found {}", self.slo.p99_ms));
+            bad(
+                "slo.p99_ms",
+                format!("expected a time > 0, found {}", self.slo.p99_ms),
+            );
         }
-        if !(self.slo.max_drop_fraction.is_finite() && (0.0..=1.0).contains(&self.slo.max_drop_fraction)) {
+        if !(self.slo.max_drop_fraction.is_finite()
+            && (0.0..=1.0).contains(&self.slo.max_drop_fraction))
+        {
             bad(
                 "slo.max_drop_fraction",
-                format!("expected a fraction in [0, 1], found {}", self.slo.max_drop_fraction),
+                format!(
+                    "expected a fraction in [0, 1], found {}",
+                    self.slo.max_drop_fraction
+                ),
             );
         }
         out

@@ -13,8 +13,8 @@ use std::future::{Future, ready};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crest_core::seams::{
-    Actuator, Applied, FleetState, LoadBalancer, Metrics, MetricsSource, SeamError,
-    SeamErrorKind, ServerAdminState, ServerStats,
+    Actuator, Applied, FleetState, LoadBalancer, Metrics, MetricsSource, SeamError, SeamErrorKind,
+    ServerAdminState, ServerStats,
 };
 use crest_core::{Action, AppId, Replicas, Timestamp};
 
@@ -184,7 +184,10 @@ impl SimLoadBalancer {
             return Err(SeamError::new(
                 "sim",
                 SeamErrorKind::NotFound,
-                format!("no backend {backend} (the simulated backend is {})", mb.backend),
+                format!(
+                    "no backend {backend} (the simulated backend is {})",
+                    mb.backend
+                ),
             ));
         }
         let server = match &cmd {
@@ -260,7 +263,9 @@ impl LoadBalancer for SimLoadBalancer {
         ready(Err(SeamError::new(
             "sim",
             SeamErrorKind::Rejected,
-            format!("cannot add {server}: the simulator's servers come from its provisioner (use SetReplicas)"),
+            format!(
+                "cannot add {server}: the simulator's servers come from its provisioner (use SetReplicas)"
+            ),
         )))
     }
 
@@ -274,5 +279,50 @@ impl LoadBalancer for SimLoadBalancer {
             SeamErrorKind::Rejected,
             format!("cannot remove {server}: scale in with SetReplicas (instances drain first)"),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    fn now<T>(f: impl Future<Output = T>) -> T {
+        let mut f = pin!(f);
+        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("sim seams must be ready at once"),
+        }
+    }
+
+    #[test]
+    fn seams_are_ready_at_once_and_check_names() {
+        let app = AppId::try_new("web").unwrap();
+        let mb: Shared = Arc::new(Mutex::new(Mailbox::new(app.clone())));
+        mb.lock().unwrap().servers.push(ServerStats {
+            name: "sim-0".into(),
+            ..ServerStats::default()
+        });
+        let lb = SimLoadBalancer::new(mb.clone());
+        now(lb.set_weight("web", "sim-0", 0)).unwrap();
+        let e = now(lb.set_weight("web", "sim-9", 0)).unwrap_err();
+        assert_eq!(e.kind, SeamErrorKind::NotFound);
+        assert!(now(lb.add_server("web", "x", "127.0.0.1:1")).is_err());
+        assert_eq!(mb.lock().unwrap().lb.len(), 1);
+
+        let act = SimActuator::new(mb.clone());
+        let a = Action::SetReplicas {
+            app: app.clone(),
+            replicas: Replicas(3),
+            plan_id: None,
+        };
+        assert!(now(act.apply(&a)).unwrap().changed);
+        assert!(!now(act.apply(&a)).unwrap().changed, "idempotent");
+        assert_eq!(now(act.observe(&app)).unwrap().desired, Replicas(3));
+        let other = AppId::try_new("db").unwrap();
+        assert!(now(act.observe(&other)).is_err());
+        let m = now(SimMetrics::new(mb).sample(&app)).unwrap();
+        assert_eq!(m.running, 0);
     }
 }

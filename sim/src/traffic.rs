@@ -40,28 +40,34 @@ impl Source {
                 None,
                 s.values()
                     .iter()
-                    .map(|v| if v.is_finite() { v.max(0.0) * scale } else { 0.0 })
+                    .map(|v| {
+                        if v.is_finite() {
+                            v.max(0.0) * scale
+                        } else {
+                            0.0
+                        }
+                    })
                     .collect(),
                 s.step_s() as f64,
             ),
         };
         let mut bursts = sc.traffic.bursts.clone();
-        if let Some(rb) = sc.traffic.random_bursts {
-            if rb.per_day > 0.0 {
-                let rate = rb.per_day / 86_400.0;
-                let mut t = 0.0;
-                loop {
-                    let e: f64 = rng.sample(Exp1);
-                    t += e / rate;
-                    if t >= draw_until.min(horizon) {
-                        break;
-                    }
-                    bursts.push(Burst {
-                        at_s: t,
-                        duration_s: rb.duration_s,
-                        multiplier: rb.multiplier,
-                    });
+        if let Some(rb) = sc.traffic.random_bursts
+            && rb.per_day > 0.0
+        {
+            let rate = rb.per_day / 86_400.0;
+            let mut t = 0.0;
+            loop {
+                let e: f64 = rng.sample(Exp1);
+                t += e / rate;
+                if t >= draw_until.min(horizon) {
+                    break;
                 }
+                bursts.push(Burst {
+                    at_s: t,
+                    duration_s: rb.duration_s,
+                    multiplier: rb.multiplier,
+                });
             }
         }
         bursts.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));

@@ -36,11 +36,22 @@ fn per_server_balancers_wait_longer_than_a_shared_queue() {
     // Queueing at each server (no work conservation) is worse than one
     // shared queue; join-the-shortest (least-connections) is close to it and
     // far better than random.
-    let shared = crest_sim::run(&mmc(LbPolicy::SharedQueue), 1).unwrap().mean_wait_s;
-    let lc = crest_sim::run(&mmc(LbPolicy::LeastConnections), 1).unwrap().mean_wait_s;
-    let rr = crest_sim::run(&mmc(LbPolicy::RoundRobin), 1).unwrap().mean_wait_s;
-    let random = crest_sim::run(&mmc(LbPolicy::Random), 1).unwrap().mean_wait_s;
-    assert!(shared < lc && lc < rr && rr < random, "{shared} {lc} {rr} {random}");
+    let shared = crest_sim::run(&mmc(LbPolicy::SharedQueue), 1)
+        .unwrap()
+        .mean_wait_s;
+    let lc = crest_sim::run(&mmc(LbPolicy::LeastConnections), 1)
+        .unwrap()
+        .mean_wait_s;
+    let rr = crest_sim::run(&mmc(LbPolicy::RoundRobin), 1)
+        .unwrap()
+        .mean_wait_s;
+    let random = crest_sim::run(&mmc(LbPolicy::Random), 1)
+        .unwrap()
+        .mean_wait_s;
+    assert!(
+        shared < lc && lc < rr && rr < random,
+        "{shared} {lc} {rr} {random}"
+    );
     // Random split = 10 independent M/M/1 at rho 0.9: Wq = 9 s.
     assert!((random - 9.0).abs() / 9.0 < 0.15, "random {random}");
 }
@@ -52,16 +63,22 @@ fn timeouts_and_queue_limits_drop_requests() {
     sc.fleet.timeout_s = Some(2.0);
     let r = crest_sim::run(&sc, 1).unwrap();
     assert!(r.dropped_timeout > 0);
-    assert!(r.mean_wait_s <= 2.0 + 1e-9, "served requests waited at most the timeout");
+    assert!(
+        r.mean_wait_s <= 2.0 + 1e-9,
+        "served requests waited at most the timeout"
+    );
     sc.fleet.timeout_s = None;
     sc.fleet.max_queue = Some(5);
     let r = crest_sim::run(&sc, 1).unwrap();
     assert!(r.dropped_refused > 0);
-    assert_eq!(r.requests_arrived, r.requests_completed + r.requests_dropped);
+    assert_eq!(
+        r.requests_arrived,
+        r.requests_completed + r.requests_dropped
+    );
 }
 
 fn app() -> AppId {
-    AppId::try_new("scenario").unwrap()
+    AppId::try_new("scenario").expect("a valid app id")
 }
 
 #[test]
@@ -90,7 +107,8 @@ fn the_real_schedule_policy_drives_the_fleet_through_the_seams() {
         .with_fleet(Fleet::new(2, 4, ServiceDist::exp(0.2)))
         .with_provisioner(vm)
         .with_duration_s(3600.0);
-    let r = crest_sim::run_with_policy(&sc, Box::new(SchedulePolicy::new()), Some(plan), 1).unwrap();
+    let r =
+        crest_sim::run_with_policy(&sc, Box::new(SchedulePolicy::new()), Some(plan), 1).unwrap();
     assert_eq!(r.policy, "schedule");
     assert!(r.evaluations > 100);
     let at = |t: f64| r.timeline.iter().find(|p| p.t_s >= t).unwrap();
@@ -99,7 +117,11 @@ fn the_real_schedule_policy_drives_the_fleet_through_the_seams() {
     assert_eq!(at(1260.0).instances, 20, "ready after the 600 s lead time");
     // 2 instances for 1200 s + 18 more booting from 600 s: 2 h + 18 * 3000 s.
     let expect_h = (2.0 * 3600.0 + 18.0 * 3000.0) / 3600.0;
-    assert!((r.instance_hours - expect_h).abs() < 0.05, "{} vs {expect_h}", r.instance_hours);
+    assert!(
+        (r.instance_hours - expect_h).abs() < 0.05,
+        "{} vs {expect_h}",
+        r.instance_hours
+    );
 }
 
 #[test]
@@ -150,8 +172,12 @@ fn zone_outage_loses_a_third_and_replacements_come_back() {
     let r = crest_sim::run(&sc, 1).unwrap();
     assert_eq!(r.instances_failed, 10);
     let at = |t: f64| r.timeline.iter().find(|p| p.t_s >= t).unwrap();
-    assert_eq!(at(540.0).instances, 30);
-    assert_eq!(at(1200.0).instances, 30, "replaced in the two healthy zones");
+    assert_eq!(at(480.0).instances, 30);
+    assert_eq!(
+        at(1200.0).instances,
+        30,
+        "replaced in the two healthy zones"
+    );
     assert!((r.littles_law.relative_error) < 0.01);
 }
 
@@ -191,9 +217,19 @@ fn nhpp_follows_the_series_and_fluid_agrees_with_exact() {
     let w = theory::mmc_mean_wait(600.0, 10.0, 80);
     assert!(w > 0.0);
     let rel = (fluid.mean_latency_s - exact.mean_latency_s).abs() / exact.mean_latency_s;
-    assert!(rel < 0.05, "fluid {} exact {}", fluid.mean_latency_s, exact.mean_latency_s);
+    assert!(
+        rel < 0.05,
+        "fluid {} exact {}",
+        fluid.mean_latency_s,
+        exact.mean_latency_s
+    );
     let rel99 = (fluid.p99_latency_s - exact.p99_latency_s).abs() / exact.p99_latency_s;
-    assert!(rel99 < 0.1, "fluid p99 {} exact {}", fluid.p99_latency_s, exact.p99_latency_s);
+    assert!(
+        rel99 < 0.1,
+        "fluid p99 {} exact {}",
+        fluid.p99_latency_s,
+        exact.p99_latency_s
+    );
     assert!(fluid.events_processed * 20 < exact.events_processed);
 }
 
@@ -205,7 +241,10 @@ fn replications_give_a_confidence_interval_covering_erlang_c() {
     let i = reps.ci95["mean_wait_s"];
     let w = theory::mmc_mean_wait(9.0, 1.0, 10);
     assert!(i.half_width > 0.0);
-    assert!((i.mean - w).abs() < 3.0 * i.half_width.max(0.01), "{i:?} vs {w}");
+    assert!(
+        (i.mean - w).abs() < 3.0 * i.half_width.max(0.01),
+        "{i:?} vs {w}"
+    );
     let seeds: std::collections::BTreeSet<u64> = reps.runs.iter().map(|r| r.seed).collect();
     assert_eq!(seeds.len(), 8);
 }
@@ -254,12 +293,13 @@ proptest! {
         if r.requests_in_flight_at_end == 0 {
             prop_assert!(r.littles_law.relative_error < 1e-6, "{:?}", r.littles_law);
         }
-        let d = sc.clone().with_duration_s(600.0);
-        let mut d = d;
+        // A fixed-length run of a stable system: the standard estimator is
+        // off only by the boundary term of requests still inside at the end.
+        let cap = f64::from(instances * conc) / mean;
+        let mut d = sc.clone().with_duration_s(3600.0);
         d.run.requests = None;
+        d.traffic.demand = crest_sim::Demand::Constant { rate_per_s: rate.min(0.7 * cap) };
         let r = crest_sim::run(&d, seed).unwrap();
-        // Boundary term: requests still in the system at the end.
-        let bound = (r.requests_in_flight_at_end as f64 + 1.0) * 20.0 / (r.littles_law.l * r.sim_duration_s).max(1e-9);
-        prop_assert!(r.littles_law.relative_error <= bound.max(0.02), "{:?} in flight {}", r.littles_law, r.requests_in_flight_at_end);
+        prop_assert!(r.littles_law.relative_error < 0.05, "{:?} in flight {}", r.littles_law, r.requests_in_flight_at_end);
     }
 }

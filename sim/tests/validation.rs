@@ -24,10 +24,18 @@ fn mm1_mean_wait_within_1_percent() {
     let r = crest_sim::run(&sc, 1).unwrap();
     let expect = theory::mmc_mean_wait(0.7, 1.0, 1);
     assert!((expect - 0.7 / 0.3).abs() < 1e-12);
-    assert!(rel(r.mean_wait_s, expect) < 0.01, "M/M/1 Wq {} vs {expect}", r.mean_wait_s);
+    assert!(
+        rel(r.mean_wait_s, expect) < 0.01,
+        "M/M/1 Wq {} vs {expect}",
+        r.mean_wait_s
+    );
     // Sojourn time of M/M/1 is exponential with rate mu - lambda: p99 = ln(100) / 0.3.
     let p99 = 100f64.ln() / 0.3;
-    assert!(rel(r.p99_latency_s, p99) < 0.02, "M/M/1 p99 {} vs {p99}", r.p99_latency_s);
+    assert!(
+        rel(r.p99_latency_s, p99) < 0.02,
+        "M/M/1 p99 {} vs {p99}",
+        r.p99_latency_s
+    );
     check_little(&r);
 }
 
@@ -40,7 +48,11 @@ fn mmc_erlang_c_within_1_percent() {
         .with_requests(10_000_000);
     let r = crest_sim::run(&sc, 1).unwrap();
     let expect = theory::mmc_mean_wait(9.0, 1.0, 10);
-    assert!(rel(r.mean_wait_s, expect) < 0.01, "M/M/c Wq {} vs {expect}", r.mean_wait_s);
+    assert!(
+        rel(r.mean_wait_s, expect) < 0.01,
+        "M/M/c Wq {} vs {expect}",
+        r.mean_wait_s
+    );
     assert!(rel(r.mean_latency_s, expect + 1.0) < 0.01);
     assert_eq!(r.requests_completed, 10_000_000);
     check_little(&r);
@@ -53,7 +65,11 @@ fn md1_pollaczek_khinchine_within_1_percent() {
         .with_requests(10_000_000);
     let r = crest_sim::run(&sc, 1).unwrap();
     let expect = theory::mg1_mean_wait(0.7, 1.0, 0.0);
-    assert!(rel(r.mean_wait_s, expect) < 0.01, "M/D/1 Wq {} vs {expect}", r.mean_wait_s);
+    assert!(
+        rel(r.mean_wait_s, expect) < 0.01,
+        "M/D/1 Wq {} vs {expect}",
+        r.mean_wait_s
+    );
     check_little(&r);
 }
 
@@ -65,5 +81,9 @@ fn concurrency_slots_equal_servers() {
         .with_requests(2_000_000);
     let r = crest_sim::run(&sc, 3).unwrap();
     let expect = theory::mmc_mean_wait(9.0, 1.0, 10);
-    assert!(rel(r.mean_wait_s, expect) < 0.03, "{} vs {expect}", r.mean_wait_s);
+    assert!(
+        rel(r.mean_wait_s, expect) < 0.03,
+        "{} vs {expect}",
+        r.mean_wait_s
+    );
 }

@@ -1,18 +1,548 @@
-//! `crest forecast` (not built yet).
+//! `crest forecast`: how much traffic is coming, with holiday effects and
+//! calibrated quantiles; `backtest` to show how much to trust it; `watch` to
+//! replay actuals against day-ahead bands and raise deviation alerts.
+//!
+//! Input is CSV/Parquet (`timestamp,value` or `series_id,timestamp,value`,
+//! loaded by crest-datasets) or a bundled data set's name; without `--input`
+//! the bundled NYC taxi data. Many series are forecast in parallel and
+//! written in input order, so the same input gives the same bytes.
+//!
+//! Output contract (other tools read it): CSV header
+//! `[series_id,]timestamp,mean,p10,p50,p90` (one `pXX` per quantile),
+//! timestamps written as the input wrote them; `--format json` writes crest's
+//! `Forecast` JSON (one object for one series, an array for several), which
+//! `crest plan --forecast` reads.
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use crest_core::series::Quantile;
+use crest_core::{Calendar, Forecast, Series, Timestamp};
+use crest_datasets::{Dataset, Source};
+use crest_forecast::backtest::{
+    BacktestReport, backtest_series, midnight_origins, rolling_origins,
+};
+use crest_forecast::progress::Progress;
+use crest_forecast::watch::{DeviationWatcher, WatchConfig, rolling_band, score_windows};
+use crest_forecast::{ForecastConfig, ForecastOutcome, ModelChoice, ModelKind, forecast_many};
+use serde::Serialize;
 
 /// Arguments of `crest forecast`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ForecastCmd {
-    /// Arguments (ignored until this command is built).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+    #[command(subcommand)]
+    sub: Option<Sub>,
+    #[command(flatten)]
+    args: PredictArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// Rolling-origin backtest: MAPE, WAPE, sMAPE, MASE, pinball loss and
+    /// interval coverage per model and per series.
+    Backtest(BacktestArgs),
+    /// Replay actuals against day-ahead forecast bands and print deviation
+    /// alerts; on bundled data with labelled anomalies, precision and recall.
+    Watch(WatchArgs),
+}
+
+/// Input, calendar and quantiles, shared by every forecast subcommand.
+#[derive(Debug, Args, Clone)]
+struct Common {
+    /// History: CSV/Parquet file or bundled data set name (default: bundled nyc_taxi).
+    #[arg(long, value_name = "FILE")]
+    input: Option<String>,
+    /// Holiday calendar: none, us, cn, or a calendar file (TOML/CSV).
+    #[arg(long, default_value = "none", value_name = "none|us|cn|FILE")]
+    calendar: String,
+    /// Quantile levels, comma-separated, each in (0, 1).
+    #[arg(long, value_delimiter = ',', default_value = "0.1,0.5,0.9")]
+    quantiles: Vec<f64>,
+    /// Model: auto (chosen per series by backtest), regression, ensemble, mstl_ets, seasonal_naive.
+    #[arg(long, default_value = "auto")]
+    model: String,
+}
+
+#[derive(Debug, Args)]
+struct PredictArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Steps to forecast, in the series' own interval.
+    #[arg(long, required = true)]
+    horizon: Option<usize>,
+    /// Write here instead of stdout.
+    #[arg(long, value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutFormat::Csv)]
+    format: OutFormat,
+    /// Also draw history, forecast and quantile band (first series) to a .png or .svg.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct BacktestArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Steps ahead per origin.
+    #[arg(long)]
+    horizon: usize,
+    /// Number of rolling origins (the latest leaves exactly `horizon` steps).
+    #[arg(long, default_value_t = 10)]
+    origins: usize,
+    /// Steps between origins (default: the horizon).
+    #[arg(long)]
+    step: Option<usize>,
+    /// Put origins at midnights (one per day) instead of every `--step`.
+    #[arg(long, conflicts_with = "step")]
+    at_midnight: bool,
+    /// Do not score points inside the data set's labelled anomaly windows (bundled data).
+    #[arg(long)]
+    exclude_anomalies: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    format: TableFormat,
+}
+
+#[derive(Debug, Args)]
+struct WatchArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Forecast horizon and spacing of the forecasts (default: one day of steps).
+    #[arg(long)]
+    horizon: Option<usize>,
+    /// Replay the last N days (default: all but the first 28).
+    #[arg(long)]
+    days: Option<usize>,
+    /// Consecutive points outside the band before an alert.
+    #[arg(long, default_value_t = 3)]
+    min_run: usize,
+    /// Alert on calendar days too (by default holidays, eves, days after and events stay quiet).
+    #[arg(long)]
+    no_quiet_days: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    format: TableFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TableFormat {
+    Table,
+    Json,
 }
 
 /// Run `crest forecast`.
-pub fn run(_cmd: ForecastCmd) -> anyhow::Result<ExitCode> {
-    super::not_built("forecast", 3)
+pub fn run(cmd: ForecastCmd) -> anyhow::Result<ExitCode> {
+    match cmd.sub {
+        None => predict(cmd.args),
+        Some(Sub::Backtest(a)) => backtest(a),
+        Some(Sub::Watch(a)) => watch(a),
+    }
+}
+
+struct Prepared {
+    data: Dataset,
+    cfg: ForecastConfig,
+}
+
+fn prepare(c: &Common, horizon: usize) -> anyhow::Result<Prepared> {
+    if horizon == 0 {
+        bail!("--horizon must be at least 1 step");
+    }
+    let data = match &c.input {
+        None => crest_datasets::bundled("nyc_taxi").context("failed to load bundled nyc_taxi")?,
+        Some(p) => crest_datasets::resolve(p).with_context(|| format!("failed to load {p}"))?,
+    };
+    if data.series.is_empty() {
+        bail!("failed to forecast {}: no series in the input", data.name);
+    }
+    let calendar: Calendar = crest_datasets::calendar::resolve_calendar(&c.calendar)
+        .with_context(|| format!("failed to load calendar {:?}", c.calendar))?;
+    let mut quantiles = c
+        .quantiles
+        .iter()
+        .map(|q| {
+            Quantile::try_new(*q)
+                .with_context(|| format!("invalid quantile {q}: expected a level in (0, 1)"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    quantiles.sort();
+    quantiles.dedup();
+    let model = if c.model == "auto" {
+        ModelChoice::Auto
+    } else {
+        ModelChoice::Fixed(ModelKind::from_name(&c.model).with_context(|| {
+            format!(
+                "unknown --model {:?}: expected auto, regression, ensemble, mstl_ets or seasonal_naive",
+                c.model
+            )
+        })?)
+    };
+    let cfg = ForecastConfig::new(horizon)
+        .with_quantiles(quantiles)
+        .with_calendar(calendar)
+        .with_model(model);
+    Ok(Prepared { data, cfg })
+}
+
+fn predict(a: PredictArgs) -> anyhow::Result<ExitCode> {
+    let horizon = a.horizon.context("--horizon is required")?;
+    let Prepared { data, cfg } = prepare(&a.common, horizon)?;
+    let results = forecast_many(&data.series, &cfg);
+    let mut done: Vec<(&Series, ForecastOutcome)> = Vec::new();
+    for (s, r) in data.series.iter().zip(results) {
+        match r {
+            Ok(o) => done.push((s, o)),
+            Err(e) => eprintln!("warning: skipped series {:?}: {e}", s.id()),
+        }
+    }
+    if done.is_empty() {
+        bail!("failed to forecast any series of {}", data.name);
+    }
+    let text = match a.format {
+        OutFormat::Csv => to_csv(&done, data.long_format, &cfg.quantiles),
+        OutFormat::Json => to_json(&done)?,
+    };
+    match &a.output {
+        Some(p) => {
+            std::fs::write(p, &text).with_context(|| format!("failed to write {}", p.display()))?
+        }
+        None => print!("{text}"),
+    }
+    if let Some(p) = &a.plot {
+        let (s, o) = &done[0];
+        if done.len() > 1 {
+            eprintln!(
+                "note: --plot draws the first series ({:?}) of {}",
+                s.id(),
+                done.len()
+            );
+        }
+        let tail = (4 * o.forecast.horizon()).max(7 * 86_400 / s.step_s().max(1) as usize);
+        crest_forecast::plot::plot_forecast(s, &o.forecast, tail, p)
+            .with_context(|| format!("failed to plot {}", p.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A number as crest writes it: at most 3 decimals, no trailing zeros.
+fn num(v: f64) -> String {
+    if !v.is_finite() {
+        return String::new();
+    }
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
+}
+
+fn to_csv(done: &[(&Series, ForecastOutcome)], long: bool, quantiles: &[Quantile]) -> String {
+    let mut out = String::new();
+    if long {
+        out.push_str("series_id,");
+    }
+    out.push_str("timestamp,mean");
+    for q in quantiles {
+        out.push(',');
+        out.push_str(&q.column_name());
+    }
+    out.push('\n');
+    for (s, o) in done {
+        let f = &o.forecast;
+        for i in 0..f.horizon() {
+            if long {
+                out.push_str(&csv_field(s.id()));
+                out.push(',');
+            }
+            let _ = write!(
+                out,
+                "{},{}",
+                f.time_at(i).format(s.time_format()),
+                num(f.mean[i])
+            );
+            for q in quantiles {
+                let v = f.quantiles.get(q).map_or(f64::NAN, |p| p[i]);
+                let _ = write!(out, ",{}", num(v));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[derive(Serialize)]
+struct JsonForecast<'a> {
+    #[serde(flatten)]
+    forecast: &'a Forecast,
+    model: &'static str,
+    calibration_wape: BTreeMap<&'static str, f64>,
+}
+
+fn to_json(done: &[(&Series, ForecastOutcome)]) -> anyhow::Result<String> {
+    let items: Vec<JsonForecast> = done
+        .iter()
+        .map(|(_, o)| JsonForecast {
+            forecast: &o.forecast,
+            model: o.model.name(),
+            calibration_wape: o
+                .candidates
+                .iter()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(k, v)| (k.name(), *v))
+                .collect(),
+        })
+        .collect();
+    let mut s = if items.len() == 1 {
+        serde_json::to_string_pretty(&items[0])?
+    } else {
+        serde_json::to_string_pretty(&items)?
+    };
+    s.push('\n');
+    Ok(s)
+}
+
+fn windows_of(data: &Dataset) -> Vec<(Timestamp, Timestamp)> {
+    match data.source {
+        Source::Bundled { .. } => crest_datasets::anomaly_windows(&data.name),
+        _ => Vec::new(),
+    }
+}
+
+fn backtest(a: BacktestArgs) -> anyhow::Result<ExitCode> {
+    let Prepared { data, cfg } = prepare(&a.common, a.horizon)?;
+    let windows = if a.exclude_anomalies {
+        windows_of(&data)
+    } else {
+        Vec::new()
+    };
+    if a.exclude_anomalies && windows.is_empty() {
+        eprintln!(
+            "note: {} has no labelled anomaly windows; scoring every point",
+            data.name
+        );
+    }
+    let plans: Vec<Vec<usize>> = data
+        .series
+        .iter()
+        .map(|s| {
+            if a.at_midnight {
+                midnight_origins(s, a.horizon, a.origins)
+            } else {
+                rolling_origins(s.len(), a.horizon, a.origins, a.step.unwrap_or(a.horizon))
+            }
+        })
+        .collect();
+    let total: usize = plans.iter().map(Vec::len).sum();
+    let bar = Progress::new(total as u64, "backtest", a.format == TableFormat::Table);
+    let exclude = |t: Timestamp| windows.iter().any(|(s, e)| t >= *s && t <= *e);
+    let mut results = Vec::new();
+    for (s, origins) in data.series.iter().zip(&plans) {
+        match backtest_series(s, &cfg, origins, &exclude, &|| bar.tick()) {
+            Ok(r) => results.push(r),
+            Err(e) => eprintln!("warning: skipped series {:?}: {e}", s.id()),
+        }
+    }
+    bar.finish();
+    if results.is_empty() {
+        bail!("failed to backtest any series of {}", data.name);
+    }
+    let report = BacktestReport::new(a.horizon, &results);
+    match a.format {
+        TableFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        TableFormat::Table => print!(
+            "{}",
+            backtest_table(&report, data.series.len() > 1 || data.long_format)
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pct(v: f64) -> String {
+    if v.is_finite() {
+        format!("{:.2}%", 100.0 * v)
+    } else {
+        "-".into()
+    }
+}
+
+fn backtest_table(r: &BacktestReport, per_series: bool) -> String {
+    let mut out = String::new();
+    let header = |out: &mut String, first: &str| {
+        let _ = writeln!(
+            out,
+            "{first:<20} {:<15} {:>7} {:>8} {:>8} {:>8} {:>7} {:>8} {:>9}  coverage",
+            "model", "points", "MAPE", "WAPE", "sMAPE", "MASE", "pinball", "interval"
+        );
+    };
+    let row = |out: &mut String, first: &str, model: &str, m: &crest_forecast::metrics::Metrics| {
+        let cov: Vec<String> = m
+            .coverage
+            .iter()
+            .map(|(k, v)| format!("{k}={:.3}", v))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{first:<20} {model:<15} {:>7} {:>8} {:>8} {:>8} {:>7.3} {:>8} {:>9}  {}",
+            m.points,
+            pct(m.mape),
+            pct(m.wape),
+            pct(m.smape),
+            m.mase,
+            pct(m.scaled_pinball),
+            pct(m.interval_coverage),
+            cov.join(" ")
+        );
+    };
+    let _ = writeln!(
+        out,
+        "backtest, horizon {} steps (pinball: mean over quantiles / mean |actual|)",
+        r.horizon
+    );
+    header(&mut out, "scope");
+    for (model, m) in &r.overall {
+        row(&mut out, "all series", model, m);
+    }
+    if per_series {
+        for (sid, models) in &r.per_series {
+            for (model, m) in models {
+                row(&mut out, sid, model, m);
+            }
+        }
+    }
+    let chosen: Vec<String> = r.chosen.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let _ = writeln!(out, "auto chose: {}", chosen.join(", "));
+    out
+}
+
+#[derive(Serialize)]
+struct WatchReport {
+    series_id: String,
+    from: String,
+    to: String,
+    alerts: Vec<crest_forecast::watch::Alert>,
+    score: Option<crest_forecast::watch::WindowScore>,
+}
+
+fn watch(a: WatchArgs) -> anyhow::Result<ExitCode> {
+    let probe = prepare(&a.common, 1)?;
+    let s0 = &probe.data.series[0];
+    let per_day = (86_400 / s0.step_s().max(1)).max(1) as usize;
+    let horizon = a.horizon.unwrap_or(per_day);
+    let Prepared { data, cfg } = prepare(&a.common, horizon)?;
+    let windows = windows_of(&data);
+    let mut reports = Vec::new();
+    for s in &data.series {
+        let warm = 28 * per_day;
+        let days = a.days.unwrap_or(usize::MAX);
+        // Origins every `horizon` steps, aligned on midnight when there is one.
+        let first_midnight = (0..s.len())
+            .find(|&i| s.time_at(i).millis().rem_euclid(86_400_000) == 0)
+            .unwrap_or(0);
+        let mut origins: Vec<usize> = (first_midnight..s.len())
+            .step_by(horizon)
+            .filter(|o| *o >= warm)
+            .collect();
+        let keep = days.saturating_mul(per_day).div_ceil(horizon);
+        if origins.len() > keep {
+            origins.drain(..origins.len() - keep);
+        }
+        if origins.is_empty() {
+            eprintln!(
+                "warning: series {:?} is too short to watch (needs 28 days of warm-up)",
+                s.id()
+            );
+            continue;
+        }
+        let band = rolling_band(s, &cfg, &origins)?;
+        let wcfg = WatchConfig {
+            min_run: a.min_run.max(1),
+            quiet_on_calendar: !a.no_quiet_days,
+            ..WatchConfig::default()
+        };
+        let mut w = DeviationWatcher::new(band.clone(), cfg.calendar.clone(), wcfg)?;
+        let mut alerts = Vec::new();
+        for i in origins[0]..s.len() {
+            if let Some(al) = w.observe(s.time_at(i), s.values()[i]) {
+                alerts.push(al);
+            }
+        }
+        let from = s.time_at(origins[0]);
+        let to = s.time_at(s.len() - 1);
+        let in_span: Vec<(Timestamp, Timestamp)> = windows
+            .iter()
+            .copied()
+            .filter(|(ws, we)| *we >= from && *ws <= to)
+            .collect();
+        let score = (!in_span.is_empty()).then(|| score_windows(&alerts, &in_span));
+        reports.push(WatchReport {
+            series_id: s.id().to_string(),
+            from: from.format(s.time_format()),
+            to: to.format(s.time_format()),
+            alerts,
+            score,
+        });
+    }
+    match a.format {
+        TableFormat::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+        TableFormat::Table => {
+            for r in &reports {
+                let fmt = data
+                    .series
+                    .iter()
+                    .find(|s| s.id() == r.series_id)
+                    .map(Series::time_format)
+                    .unwrap_or_default();
+                println!(
+                    "series {:?}: {} .. {}, {} alerts",
+                    r.series_id,
+                    r.from,
+                    r.to,
+                    r.alerts.len()
+                );
+                println!(
+                    "{:<20} {:<20} {:<6} {:<9} {:>4} {:>7} {:>12} {:>12}",
+                    "since", "at", "side", "severity", "run", "excess", "actual", "expected"
+                );
+                for al in &r.alerts {
+                    println!(
+                        "{:<20} {:<20} {:<6} {:<9} {:>4} {:>7.1} {:>12} {:>12}",
+                        al.since.format(fmt),
+                        al.at.format(fmt),
+                        format!("{:?}", al.direction).to_lowercase(),
+                        format!("{:?}", al.severity).to_lowercase(),
+                        al.run,
+                        al.excess,
+                        num(al.actual),
+                        num(al.expected)
+                    );
+                }
+                if let Some(sc) = &r.score {
+                    println!(
+                        "labelled anomaly windows: {} of {} detected (recall {:.2}); {} of {} alerts inside a window (precision {:.2})",
+                        sc.detected, sc.windows, sc.recall, sc.true_alerts, sc.alerts, sc.precision
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -119,7 +119,7 @@ pub struct PlanArgs {
     #[arg(long)]
     force: bool,
     /// Monte Carlo scenarios for `--verify`.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 100)]
     scenarios: usize,
     /// Seed for the scenarios.
     #[arg(long, default_value_t = 42)]
@@ -127,6 +127,84 @@ pub struct PlanArgs {
     /// The gate passes when P(SLO breach) is at most this.
     #[arg(long, default_value_t = 0.05)]
     max_breach: f64,
+    /// What the gate replays scenarios on: the discrete-event simulator, or
+    /// the planner's fluid model (fast; many scenarios).
+    #[arg(long, value_enum, default_value_t = GateEngine::Sim)]
+    engine: GateEngine,
+}
+
+/// The model the verification gate replays scenarios on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GateEngine {
+    /// crest-sim (requests, queues, latency; about a second per 2-day scenario).
+    Sim,
+    /// The autoscaler's fluid model (milliseconds per scenario).
+    Fluid,
+}
+
+/// Run the verification gate on a plan document's own forecast, model and
+/// gate settings.
+pub(crate) fn run_gate(engine: GateEngine, doc: &PlanDocument) -> anyhow::Result<GateReport> {
+    match engine {
+        GateEngine::Fluid => {
+            crest_autoscaler::verify_plan(&doc.plan, &doc.forecast, &doc.model, &doc.gate)
+                .context("failed to verify the plan")
+        }
+        GateEngine::Sim => {
+            let scenarios = crest_autoscaler::verify::scenario_series(&doc.forecast, &doc.gate)
+                .context("failed to draw demand scenarios")?;
+            let initial = doc.plan.desired_at(doc.forecast.start).map_or(0, |r| r.0);
+            let threads = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(scenarios.len().max(1));
+            let chunk = scenarios.len().div_ceil(threads).max(1);
+            let runs: Vec<anyhow::Result<(f64, f64, f64)>> = std::thread::scope(|sc| {
+                let handles: Vec<_> = scenarios
+                    .chunks(chunk)
+                    .enumerate()
+                    .map(|(c, part)| {
+                        sc.spawn(move || {
+                            part.iter()
+                                .enumerate()
+                                .map(|(i, demand)| {
+                                    let k = (c * chunk + i) as u64;
+                                    let scenario = super::rehearse::sim_scenario(
+                                        &format!("gate-{k}"),
+                                        demand.clone(),
+                                        initial,
+                                        &doc.capacity,
+                                        &doc.model,
+                                    );
+                                    let r = crest_sim::run_with_policy(
+                                        &scenario,
+                                        Box::new(crest_autoscaler::SchedulePolicy::new()),
+                                        Some(doc.plan.clone()),
+                                        doc.gate.seed.wrapping_add(k),
+                                    )
+                                    .with_context(|| format!("failed to simulate scenario {k}"))?;
+                                    Ok((
+                                        r.slo_violation_minutes as f64,
+                                        r.instance_hours,
+                                        r.instance_hours * doc.model.cost_per_instance_hour,
+                                    ))
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            vec![Err(anyhow::anyhow!("a simulation thread panicked"))]
+                        })
+                    })
+                    .collect()
+            });
+            let runs = runs.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+            Ok(GateReport::from_runs("sim", &runs, &doc.gate))
+        }
+    }
 }
 
 /// Parse `p90`, `p97.5`, `0.9` or `90%` into a quantile level.
@@ -486,8 +564,7 @@ pub fn run(cmd: PlanCmd) -> anyhow::Result<ExitCode> {
         gate,
     );
     let verdict = if cmd.verify {
-        let r = crest_autoscaler::verify_plan(&outcome.plan, &forecast, &model, &gate)
-            .context("failed to verify the plan")?;
+        let r = run_gate(cmd.engine, &doc)?;
         doc.verification = Some(r.clone());
         Some(r)
     } else {

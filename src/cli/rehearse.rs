@@ -34,7 +34,7 @@ use super::plan::{Format, emit, parse_duration_s, parse_instant, parse_rate, par
 #[derive(Debug, Args)]
 pub struct RehearseCmd {
     /// Dataset (bundled name or file) with the demand history.
-    #[arg(long, default_value = "nyc-taxi")]
+    #[arg(long, default_value = "nyc_taxi")]
     dataset: String,
     /// The crest: new-year, thanksgiving, christmas, or FROM..TO.
     #[arg(long, default_value = "new-year")]
@@ -89,46 +89,54 @@ pub enum Engine {
     Fluid,
 }
 
-/// The simulated instance: 3 slots of lognormal service (mean 50 ms, CV 0.5),
-/// so 60 rps saturation and p99 service ~135 ms under a 200 ms SLO; the
-/// rehearsal's `--per-instance-qps` (50) is its capacity at the SLO with margin.
-pub(crate) fn sim_fleet(instances: u32) -> crest_sim::Fleet {
+/// The simulated instance for a capacity: lognormal service (CV 0.5) with a
+/// mean of at most a sixth of the SLO (p99 service ~45 % of it), and as many
+/// slots as make saturation 1.2 × the capacity at the SLO (an instance too
+/// slow for that gets one slot and a faster service: the given capacity is
+/// then conservative). For the rehearsal (50 rps, 200 ms): 2 slots of 33 ms.
+pub(crate) fn sim_fleet(instances: u32, cap: &Capacity) -> crest_sim::Fleet {
+    let sat = 1.2 * cap.per_instance.get();
+    let max_mean_s = cap.slo_p99_ms / 6000.0;
+    let slots = (sat * max_mean_s).round().clamp(1.0, 10_000.0);
     crest_sim::Fleet::new(
         instances,
-        3,
+        slots as u32,
         crest_sim::ServiceDist::Lognormal {
-            mean_s: 0.05,
+            mean_s: (slots / sat).min(max_mean_s),
             cv: 0.5,
         },
     )
 }
 
-/// A simulator scenario replaying `demand` (requests/s) with `initial`
-/// instances and the planner's lead time and API rate limit.
+/// A simulator scenario replaying `demand` (requests/s) from `initial`
+/// instances, with the model's API rate limit. Plans are made with the
+/// *worst-case* lead time, so the simulated lead times (lognormal, CV 0.2)
+/// have their p99 there: mean = lead / 1.6.
 pub(crate) fn sim_scenario(
     name: &str,
     demand: Series,
     initial: u32,
-    cfg: &RehearsalConfig,
+    cap: &Capacity,
+    model: &FluidModel,
 ) -> crest_sim::Scenario {
     crest_sim::Scenario::from_demand(demand)
         .with_name(name)
-        .with_fleet(sim_fleet(initial))
+        .with_fleet(sim_fleet(initial, cap))
         .with_provisioner(crest_sim::Provisioner {
             platform: "container".into(),
-            lead_time_s: cfg.model.lead_time_s as f64,
+            lead_time_s: model.lead_time_s as f64 / 1.6,
             lead_jitter_cv: 0.2,
             image_pull_s: 0.0,
             image_changed: false,
             rate_limit: Some(crest_sim::RateLimit {
-                instances: cfg.model.scale_out_rate.instances,
-                per_s: cfg.model.scale_out_rate.period_s as f64,
+                instances: model.scale_out_rate.instances,
+                per_s: model.scale_out_rate.period_s as f64,
                 mode: crest_sim::ApiMode::Async,
             }),
             replace_failed: true,
         })
         .with_mode(crest_sim::Mode::Fluid)
-        .with_slo(cfg.capacity.slo_p99_ms, 0.001)
+        .with_slo(cap.slo_p99_ms, 0.001)
 }
 
 /// A named crest window.
@@ -152,22 +160,14 @@ fn crest_window(name: &str) -> anyhow::Result<(String, Window)> {
     })
 }
 
-/// The demand history of a dataset.
+/// The demand history of a dataset (bundled name or file): its first series.
 fn load_history(dataset: &str) -> anyhow::Result<Series> {
-    if let Ok(p) = std::env::var("DEVHIST") {
-        let csv = std::fs::read_to_string(p)?;
-        let mut vals = Vec::new();
-        let mut start = None;
-        for line in csv.lines().skip(1) {
-            let (t, v) = line.split_once(',').unwrap_or_default();
-            start.get_or_insert(parse_instant(t)?);
-            vals.push(v.parse::<f64>()?);
-        }
-        return Ok(Series::try_new("nyc", start.unwrap_or_default(), 1800, vals)?);
-    }
-    bail!(
-        "failed to load dataset {dataset:?}: loading needs crest-datasets (`crest_datasets::resolve`), which is not built yet"
-    )
+    let d = crest_datasets::resolve(dataset)
+        .with_context(|| format!("failed to load dataset {dataset:?}"))?;
+    d.series
+        .into_iter()
+        .next()
+        .with_context(|| format!("dataset {dataset:?} has no series"))
 }
 
 /// Forecast `[from, to)` from a history file with the data before `from`.
@@ -181,17 +181,41 @@ pub(crate) fn forecast_history(
     forecast_series(&series, from, to, calendar)
 }
 
-/// Forecast `[from, to)` from the part of `series` before `from`.
-fn forecast_series(
-    _series: &Series,
-    _from: Timestamp,
-    _to: Timestamp,
-    _calendar: Option<&str>,
+/// Forecast `[from, to)` from the part of `series` before `from` only, with
+/// p10, p50, p90 and p97.5.
+pub(crate) fn forecast_series(
+    series: &Series,
+    from: Timestamp,
+    to: Timestamp,
+    calendar: Option<&str>,
 ) -> anyhow::Result<Forecast> {
-    if let Ok(p) = std::env::var("DEVFC") {
-        return super::plan::load_forecast(Path::new(&p));
+    let step_ms = series.step_s() * 1000;
+    let offset = from.millis() - series.start().millis();
+    if offset <= 0 {
+        bail!(
+            "failed to forecast from {from}: the history starts at {}, so there is nothing before the window",
+            series.start()
+        );
     }
-    bail!("failed to forecast: needs crest-forecast, which is not built yet")
+    let cut = usize::try_from((offset + step_ms - 1) / step_ms)?;
+    let before = series.slice(0, cut);
+    // The forecast starts where the history stops; skip to `from`.
+    let first = before.time_at(before.len());
+    let lead = usize::try_from(((from.millis() - first.millis()).max(0)) / step_ms)?;
+    let horizon =
+        lead + usize::try_from(((to.millis() - from.millis()).max(0) + step_ms - 1) / step_ms)?;
+    let cal = crest_datasets::calendar::resolve_calendar(calendar.unwrap_or("none"))
+        .with_context(|| format!("failed to load calendar {:?}", calendar.unwrap_or("none")))?;
+    let quantiles = [0.1, 0.5, 0.9, 0.975]
+        .into_iter()
+        .map(crest_core::series::Quantile::try_new)
+        .collect::<Result<Vec<_>, _>>()?;
+    let cfg = crest_forecast::ForecastConfig::new(horizon)
+        .with_calendar(cal)
+        .with_quantiles(quantiles);
+    let out = crest_forecast::forecast(&before, &cfg)
+        .with_context(|| format!("failed to forecast {} steps from {first}", horizon))?;
+    super::plan::window(&out.forecast, Some(from), Some(to))
 }
 
 /// Multiply a series' values.
@@ -378,7 +402,13 @@ fn rehearse_sim(
         .context("failed to build the strategies")?;
     let mut out = Vec::new();
     for s in strategies {
-        let sc = sim_scenario(&s.name, demand.clone(), s.initial, cfg);
+        let sc = sim_scenario(
+            &s.name,
+            demand.clone(),
+            s.initial,
+            &cfg.capacity,
+            &cfg.model,
+        );
         let r = crest_sim::run_with_policy(&sc, s.policy, s.plan, seed)
             .with_context(|| format!("failed to simulate {}", s.name))?;
         out.push(from_sim(&s.name, &r, cfg.model.cost_per_instance_hour));

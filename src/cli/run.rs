@@ -64,6 +64,9 @@ pub struct RunCmd {
     /// Execute plans even if they fail re-verification.
     #[arg(long)]
     force: bool,
+    /// What re-verification replays scenarios on.
+    #[arg(long, value_enum, default_value_t = super::plan::GateEngine::Sim)]
+    engine: super::plan::GateEngine,
 }
 
 #[derive(Debug, Deserialize)]
@@ -308,8 +311,8 @@ async fn run_all(cmd: RunCmd, runs: Vec<Run>, reverify_s: i64) -> anyhow::Result
         );
         clock.sleep_until(first.add_secs(-reverify_s)).await;
         let d = &run.doc;
-        let verdict = crest_autoscaler::verify_plan(plan, &d.forecast, &d.model, &d.gate)
-            .context("failed to re-verify the plan")?;
+        let verdict =
+            super::plan::run_gate(cmd.engine, d).context("failed to re-verify the plan")?;
         say!(
             "{}  re-verified ({} scenarios, {} engine): P(SLO breach) {:.3} (gate {:.3}) -> {}",
             clock.now(),

@@ -189,10 +189,16 @@ fn toml_errors_name_line_and_field() {
     );
     let text = "[[event]]\nname = \"x\"\n";
     let e = parse_toml("ev.toml", text).unwrap_err().to_string();
-    assert!(e.contains("line 2, field \"date\": event \"x\" needs either"), "{e}");
+    assert!(
+        e.contains("line 2, field \"date\": event \"x\" needs either"),
+        "{e}"
+    );
     let text = "[[event]]\nname = \"x\"\ndate = \"2024-01-01\"\ncolour = \"red\"\n";
     let e = parse_toml("ev.toml", text).unwrap_err().to_string();
-    assert!(e.starts_with("failed to read calendar ev.toml: line 4"), "{e}");
+    assert!(
+        e.starts_with("failed to read calendar ev.toml: line 4"),
+        "{e}"
+    );
     assert!(e.contains("colour"), "{e}");
 }
 

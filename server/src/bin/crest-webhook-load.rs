@@ -108,6 +108,44 @@ struct SendReport {
     run_id: String,
     apps: u64,
     unauthorized_fingerprint: String,
+    /// Upper bound of the server-side latency bucket holding the 99th
+    /// percentile (crest's own `crest_http_request_duration_seconds`, request
+    /// received → response ready, commit included): what the server itself
+    /// spent, apart from the client's and the scheduler's share.
+    #[serde(default)]
+    server_p99_ms_at_most: Option<f64>,
+}
+
+/// The bucket bound (ms) under which 99 % of the alert requests finished,
+/// from the server's Prometheus-format histogram.
+fn server_p99_ms(metrics: &str) -> Option<f64> {
+    let route = "route=\"alerts_alertmanager\"";
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    let mut count = None;
+    for line in metrics.lines() {
+        if !line.contains(route) {
+            continue;
+        }
+        let value: f64 = line.rsplit(' ').next()?.parse().ok()?;
+        if line.starts_with("crest_http_request_duration_seconds_count") {
+            count = Some(value);
+        } else if line.starts_with("crest_http_request_duration_seconds_bucket") {
+            let le = line.split("le=\"").nth(1)?.split('"').next()?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            buckets.push((le, value));
+        }
+    }
+    let count = count?;
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    buckets
+        .iter()
+        .find(|(_, c)| *c >= 0.99 * count)
+        .map(|(le, _)| le * 1000.0)
+        .filter(|v| v.is_finite())
 }
 
 fn labels(run_id: &str, apps: u64, i: u64) -> BTreeMap<String, String> {
@@ -264,6 +302,13 @@ async fn send(a: SendArgs) -> Result<SendReport, String> {
         .lock()
         .map(|l| *l)
         .unwrap_or_else(|_| Instant::now());
+    let server_p99 = match HttpClient::connect(a.addr).await {
+        Ok(mut c) => match c.get("/metrics").await {
+            Ok((_, body)) => server_p99_ms(&String::from_utf8_lossy(&body)),
+            Err(_) => None,
+        },
+        Err(_) => None,
+    };
     let h = hist
         .lock()
         .map_err(|_| "histogram lock poisoned".to_string())?;
@@ -294,6 +339,7 @@ async fn send(a: SendArgs) -> Result<SendReport, String> {
         run_id: a.run_id,
         apps: a.apps,
         unauthorized_fingerprint: unauth_fp,
+        server_p99_ms_at_most: server_p99,
     })
 }
 
@@ -353,6 +399,7 @@ async fn check(a: CheckArgs) -> Result<BenchResult, String> {
         target_rate_per_s: sent.target_rate_per_s,
         duration_s: sent.duration_s,
         connections_opened: sent.connections_opened,
+        server_p99_ms_at_most: sent.server_p99_ms_at_most,
         server: a.server_label,
     })
 }
@@ -375,6 +422,7 @@ struct BenchResult {
     target_rate_per_s: f64,
     duration_s: f64,
     connections_opened: u64,
+    server_p99_ms_at_most: Option<f64>,
     server: String,
 }
 
@@ -430,6 +478,17 @@ mod tests {
             assert!(seen.insert(fp));
             assert_eq!(payload(&l, i).1, body, "same run, same bytes");
         }
+    }
+
+    #[test]
+    fn server_p99_from_the_histogram() {
+        let text = "crest_http_request_duration_seconds_bucket{le=\"0.0008\",route=\"alerts_alertmanager\"} 90\n\
+                    crest_http_request_duration_seconds_bucket{le=\"0.0016\",route=\"alerts_alertmanager\"} 99\n\
+                    crest_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"alerts_alertmanager\"} 100\n\
+                    crest_http_request_duration_seconds_count{route=\"alerts_alertmanager\"} 100\n\
+                    crest_http_request_duration_seconds_count{route=\"healthz\"} 5\n";
+        assert_eq!(server_p99_ms(text), Some(1.6));
+        assert_eq!(server_p99_ms("nothing"), None);
     }
 
     #[test]

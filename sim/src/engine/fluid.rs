@@ -71,7 +71,12 @@ impl Engine<'_> {
             let before = fs.backlog;
             let mut after = (before + arrivals as f64 - cap * STEP_S).max(0.0);
             if let Some(m) = self.sc.fleet.max_queue {
-                let limit = f64::from(m) * if per_server { f64::from(self.n_running) } else { 1.0 };
+                let limit = f64::from(m)
+                    * if per_server {
+                        f64::from(self.n_running)
+                    } else {
+                        1.0
+                    };
                 if after > limit {
                     refused = ((after - limit).round() as u64).min(arrivals);
                     after -= refused as f64;
