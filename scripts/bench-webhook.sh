@@ -17,7 +17,9 @@
 #                      serde at -O0) it has little CPU headroom when other jobs share the
 #                      2 cores; falls back to release if the crest binary does not build.
 # The output's "server" field names what was measured.
-# Environment: COUNT (20000), RATE (2000), CONNECTIONS (256), APPS (50).
+# Environment: COUNT (20000), RATE (2000), CONNECTIONS (256), APPS (50);
+# CREST_BENCH_NO_BUILD=1 uses the binaries already in target/ (e.g. while another
+# cargo command holds the build lock).
 # Everything stays on 127.0.0.1; the temporary directory and servers are cleaned up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,13 +31,16 @@ MODE="${CREST_BENCH_SERVER:-release}"
 
 log() { echo "bench-webhook: $*" >&2; }
 
-log "building (cargo build --release -p crest-server --bins)"
-cargo build --quiet --release -p crest-server --bins >&2
+NO_BUILD="${CREST_BENCH_NO_BUILD:-0}"
+if [[ "$NO_BUILD" != 1 ]]; then
+  log "building (cargo build --release -p crest-server --bins)"
+  cargo build --quiet --release -p crest-server --bins >&2
+fi
 LOAD=target/release/crest-webhook-load
 case "$MODE" in
   release) ;;
   debug)
-    if ! cargo build --quiet -p crest >&2; then
+    if [[ "$NO_BUILD" != 1 ]] && ! cargo build --quiet -p crest >&2; then
       log "the crest binary did not build; measuring the release crest-serve-bench instead"
       MODE=release
     fi ;;

@@ -9,7 +9,7 @@ fn crest() -> Command {
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
+    std::fs::write(&p, text).expect("the temp dir is writable");
     p
 }
 

@@ -15,8 +15,12 @@
 //! ```
 //!
 //! Start reading at [`fleet::FleetActuator`]; the backends are
-//! [`containerd::ContainerdRuntime`], [`cni::CniNetwork`] and
-//! [`dryrun`]; [`journal::Journal`] is the write-ahead log.
+//! [`containerd::ContainerdRuntime`], [`cni::CniNetwork`], [`lb::HaproxyLb`]
+//! (crest-haproxy's client with health checks) and [`dryrun`];
+//! [`journal::Journal`] is the write-ahead log, [`exec`] the rate limiter and
+//! retries, [`config`] the `crest scale` file, [`cron`] warm containers for
+//! frequent jobs. `scripts/bench-scale-out.sh N` measures 0 -> N -> 0 against
+//! real services; `tests/e2e_actuator.rs` holds the fault tests.
 
 pub mod backend;
 pub mod cni;

@@ -45,13 +45,19 @@ fn synthetic(id: usize, n: usize) -> Series {
             let hour = i % 24;
             let day = i / 24;
             let dow = (day + 2) % 7;
-            let daily = 1.0 + amp * ((hour as f64 - 8.0) / 24.0 * std::f64::consts::TAU).sin()
+            let daily = 1.0
+                + amp * ((hour as f64 - 8.0) / 24.0 * std::f64::consts::TAU).sin()
                 + 0.3 * amp * ((hour as f64 - 17.0) / 12.0 * std::f64::consts::TAU).cos();
             let week = if dow >= 5 { weekend } else { 1.0 };
             let holiday = if day == 22 { 0.6 } else { 1.0 }; // Thanksgiving-like
             level += 0.01 * r.normal();
             let trend = 1.0 + drift * i as f64 / n as f64;
-            let mut v = base * daily.max(0.05) * week * holiday * trend * (level + noise * r.normal()).exp();
+            let mut v = base
+                * daily.max(0.05)
+                * week
+                * holiday
+                * trend
+                * (level + noise * r.normal()).exp();
             if r.next() < 0.003 {
                 v *= 3.0; // spike
             }
@@ -66,7 +72,10 @@ fn synthetic(id: usize, n: usize) -> Series {
 
 fn calendar() -> Calendar {
     let mut c = Calendar::new("bench");
-    c.insert(NaiveDate::from_ymd_opt(2023, 12, 7).unwrap(), DayKind::Holiday { name: "h".into() });
+    c.insert(
+        NaiveDate::from_ymd_opt(2023, 12, 7).unwrap(),
+        DayKind::Holiday { name: "h".into() },
+    );
     c
 }
 
@@ -80,7 +89,9 @@ fn time_models(series: &[Series], horizon: usize, label: &str) -> Vec<(String, f
         ModelChoice::Auto,
     ];
     for choice in choices {
-        let cfg = ForecastConfig::new(horizon).with_calendar(calendar()).with_model(choice);
+        let cfg = ForecastConfig::new(horizon)
+            .with_calendar(calendar())
+            .with_model(choice);
         let t = Instant::now();
         let mut checksum = 0.0;
         for s in series {
@@ -104,7 +115,10 @@ fn time_models(series: &[Series], horizon: usize, label: &str) -> Vec<(String, f
 
 fn main() {
     // One thread: the target is per core.
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     pool.install(|| {
         let series: Vec<Series> = (0..400).map(|i| synthetic(i, 900)).collect();
         println!("400 synthetic hourly series x 900 points, horizon 48, one thread (fit + calibration backtest + forecast):");

@@ -13,9 +13,9 @@ use crest_core::{Series, Timestamp};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::ForecastError;
 use crate::metrics::{Accumulator, Metrics};
 use crate::pipeline::{ForecastConfig, ModelChoice, forecast_models};
-use crate::ForecastError;
 
 /// Name under which the automatic choice is reported.
 pub const AUTO: &str = "auto";

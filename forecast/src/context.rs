@@ -35,7 +35,11 @@ impl Transform {
         }
         let zeros = finite.iter().filter(|v| **v == 0.0).count() as f64 / finite.len() as f64;
         // Many zeros: a larger offset so the log does not amplify noise near zero.
-        let offset = if zeros > 0.05 { 0.1 * mean } else { 0.01 * mean };
+        let offset = if zeros > 0.05 {
+            0.1 * mean
+        } else {
+            0.01 * mean
+        };
         Transform::Log { offset }
     }
 
@@ -118,7 +122,13 @@ impl Context {
         let raw: Vec<f64> = series
             .values()
             .iter()
-            .map(|v| if v.is_finite() { transform.fwd(*v) } else { f64::NAN })
+            .map(|v| {
+                if v.is_finite() {
+                    transform.fwd(*v)
+                } else {
+                    f64::NAN
+                }
+            })
             .collect();
         let mut ctx = Context {
             n,
@@ -261,7 +271,9 @@ fn step_infos(series: &Series, calendar: &Calendar, len: usize, offset_ms: i64) 
                 let dow = date.weekday().num_days_from_monday() as usize;
                 let dt = if feats.holiday {
                     6
-                } else if feats.makeup_workday && matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+                } else if feats.makeup_workday
+                    && matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
+                {
                     2
                 } else {
                     dow

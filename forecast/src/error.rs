@@ -7,7 +7,9 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum ForecastError {
     /// The history has too few observed values for any model.
-    #[error("failed to forecast series {series:?}: expected at least {needed} observed values, found {found}")]
+    #[error(
+        "failed to forecast series {series:?}: expected at least {needed} observed values, found {found}"
+    )]
     TooShort {
         /// Series id.
         series: String,

@@ -42,7 +42,9 @@ pub mod watch;
 
 pub use error::ForecastError;
 pub use models::{Forecaster, ModelKind};
-pub use pipeline::{ForecastConfig, ForecastOutcome, ModelChoice, forecast, forecast_many, forecast_models};
+pub use pipeline::{
+    ForecastConfig, ForecastOutcome, ModelChoice, forecast, forecast_many, forecast_models,
+};
 
 #[doc(hidden)]
 pub use context::Context;

@@ -142,7 +142,9 @@ mod tests {
             g.add(&x, y, 1.0);
         }
         let b = g.solve(&[0.0; 3]).unwrap();
-        assert!((b[0] - 2.0).abs() < 1e-8 && (b[1] + 0.5).abs() < 1e-8 && (b[2] - 3.0).abs() < 1e-8);
+        assert!(
+            (b[0] - 2.0).abs() < 1e-8 && (b[1] + 0.5).abs() < 1e-8 && (b[2] - 3.0).abs() < 1e-8
+        );
     }
 
     #[test]

@@ -49,7 +49,11 @@ impl Accumulator {
         }
         for &(q, v) in quantiles {
             let tau = q.level();
-            let loss = if y >= v { tau * (y - v) } else { (1.0 - tau) * (v - y) };
+            let loss = if y >= v {
+                tau * (y - v)
+            } else {
+                (1.0 - tau) * (v - y)
+            };
             *self.pinball.entry(q).or_insert(0.0) += loss;
             *self.below.entry(q).or_insert(0) += usize::from(y <= v);
         }
@@ -84,11 +88,19 @@ impl Accumulator {
     /// The metrics so far.
     pub fn metrics(&self) -> Metrics {
         let div = |a: f64, b: usize| if b > 0 { a / b as f64 } else { f64::NAN };
-        let scale = if self.n > 0 { self.abs_actual / self.n as f64 } else { f64::NAN };
+        let scale = if self.n > 0 {
+            self.abs_actual / self.n as f64
+        } else {
+            f64::NAN
+        };
         Metrics {
             points: self.n,
             mape: div(self.ape_sum, self.ape_n),
-            wape: if self.abs_actual > 0.0 { self.abs_err / self.abs_actual } else { f64::NAN },
+            wape: if self.abs_actual > 0.0 {
+                self.abs_err / self.abs_actual
+            } else {
+                f64::NAN
+            },
             smape: div(self.smape_sum, self.n),
             mase: div(self.scaled_sum, self.scaled_n),
             pinball: self

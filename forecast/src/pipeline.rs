@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::ForecastError;
-use crate::context::Context;
+use crate::context::{Context, median};
 use crate::models::{ModelKind, model};
 
 /// Which model to use.
@@ -125,7 +125,10 @@ pub fn forecast(series: &Series, cfg: &ForecastConfig) -> Result<ForecastOutcome
 }
 
 /// Forecast many series in parallel; results in input order.
-pub fn forecast_many(series: &[Series], cfg: &ForecastConfig) -> Vec<Result<ForecastOutcome, ForecastError>> {
+pub fn forecast_many(
+    series: &[Series],
+    cfg: &ForecastConfig,
+) -> Vec<Result<ForecastOutcome, ForecastError>> {
     series.par_iter().map(|s| forecast(s, cfg)).collect()
 }
 
@@ -168,16 +171,40 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
     let raw: Vec<f64> = series
         .values()
         .iter()
-        .map(|v| if v.is_finite() { ctx.transform.fwd(*v) } else { f64::NAN })
+        .map(|v| {
+            if v.is_finite() {
+                ctx.transform.fwd(*v)
+            } else {
+                f64::NAN
+            }
+        })
         .collect();
     let mut results = Vec::with_capacity(candidates.len());
+    // Paths per model, computed once: the ensemble reuses its members'.
+    let mut cache: BTreeMap<ModelKind, Vec<Vec<f64>>> = BTreeMap::new();
+    let mut paths_of = |kind: ModelKind| -> Vec<Vec<f64>> {
+        if let Some(p) = cache.get(&kind) {
+            return p.clone();
+        }
+        let p = if kind == ModelKind::Ensemble {
+            let a = paths_of_base(&mut cache, &ctx, &origins, h, ModelKind::MstlEts);
+            let b = paths_of_base(&mut cache, &ctx, &origins, h, ModelKind::Regression);
+            crate::models::average(&a, &b)
+        } else {
+            model(kind).paths(&ctx, &origins, h)
+        };
+        cache.insert(kind, p.clone());
+        p
+    };
     for kind in candidates {
-        let mut paths = model(kind).paths(&ctx, &origins, h);
+        let mut paths = paths_of(kind);
         let last = paths.pop().unwrap_or_else(|| vec![0.0; h]);
         // Calibration errors (transformed space) and WAPE (original space).
         let mut errs: Vec<Vec<f64>> = vec![Vec::new(); h];
         let (mut abs_e, mut abs_y) = (0.0, 0.0);
+        let mut per_origin = Vec::with_capacity(cal_origins.len());
         for (o, path) in cal_origins.iter().zip(&paths) {
+            let (mut oe, mut oy) = (0.0, 0.0);
             for (step, z) in path.iter().enumerate() {
                 let i = o + step;
                 if i >= n || !raw[i].is_finite() || !z.is_finite() {
@@ -186,11 +213,27 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
                 errs[step].push(raw[i] - z);
                 let yhat = ctx.transform.inv(*z);
                 let y = series.values()[i];
-                abs_e += (y - yhat).abs();
-                abs_y += y.abs();
+                oe += (y - yhat).abs();
+                oy += y.abs();
+            }
+            abs_e += oe;
+            abs_y += oy;
+            if oy > 0.0 {
+                per_origin.push(oe / oy);
             }
         }
-        let wape = if abs_y > 0.0 { abs_e / abs_y } else { f64::INFINITY };
+        let sel = std::env::var("SEL").unwrap_or_default();
+        let wape = if sel == "median" && !per_origin.is_empty() {
+            median(&mut per_origin)
+        } else if sel == "trim" && per_origin.len() >= 4 {
+            per_origin.sort_by(f64::total_cmp);
+            let k = per_origin.len() - per_origin.len() / 5;
+            per_origin[..k].iter().sum::<f64>() / k as f64
+        } else if abs_y > 0.0 {
+            abs_e / abs_y
+        } else {
+            f64::INFINITY
+        };
         results.push((kind, wape, last, errs));
     }
     let mut candidates_wape = BTreeMap::new();
@@ -215,6 +258,19 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
         });
     }
     Ok(AllModels { outcomes, chosen })
+}
+
+fn paths_of_base(
+    cache: &mut BTreeMap<ModelKind, Vec<Vec<f64>>>,
+    ctx: &Context,
+    origins: &[usize],
+    h: usize,
+    kind: ModelKind,
+) -> Vec<Vec<f64>> {
+    cache
+        .entry(kind)
+        .or_insert_with(|| model(kind).paths(ctx, origins, h))
+        .clone()
 }
 
 /// Recent origins for calibration: spaced by the horizon (at least enough to
@@ -322,7 +378,11 @@ fn step_scales(ctx: &Context, errs: &[Vec<f64>]) -> Vec<f64> {
                 c += 1;
             }
         }
-        let s = if c >= 5 { (ss / c as f64).sqrt() } else { fallback };
+        let s = if c >= 5 {
+            (ss / c as f64).sqrt()
+        } else {
+            fallback
+        };
         let s = if s > 0.0 { s } else { 1e-9 };
         let s = s.max(floor);
         floor = s;
@@ -361,5 +421,116 @@ impl WithTimeFormat for Forecast {
     fn with_time_format_of(mut self, s: &Series) -> Self {
         self.time_format = s.time_format();
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crest_core::Timestamp;
+    use proptest::prelude::*;
+
+    fn hourly(n: usize, seed: u64) -> Series {
+        let mut x = seed;
+        let values = (0..n)
+            .map(|i| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let noise = ((x >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 0.1;
+                let h = (i % 24) as f64;
+                let dow = (i / 24) % 7;
+                let wk = if dow >= 5 { 0.6 } else { 1.0 };
+                1000.0 * wk * (1.0 + 0.5 * (h / 24.0 * std::f64::consts::TAU).sin()) * (1.0 + noise)
+            })
+            .collect();
+        Series::try_new("a", Timestamp::from_secs(1_704_067_200), 3600, values).unwrap()
+    }
+
+    #[test]
+    fn beats_naive_on_a_clean_seasonal_series_and_orders_quantiles() {
+        let s = hourly(24 * 56, 7);
+        let out = forecast(&s, &ForecastConfig::new(48)).unwrap();
+        let f = &out.forecast;
+        assert_eq!(f.horizon(), 48);
+        assert_eq!(f.start, s.time_at(s.len()));
+        let (p10, p50, p90) = (
+            f.quantile(0.1).unwrap(),
+            f.quantile(0.5).unwrap(),
+            f.quantile(0.9).unwrap(),
+        );
+        for i in 0..48 {
+            assert!(p10[i] <= p50[i] && p50[i] <= p90[i], "step {i}");
+            assert!(p10[i] < p90[i]);
+        }
+        let naive = out.candidates[&ModelKind::SeasonalNaive];
+        assert!(out.candidates[&out.model] <= naive);
+    }
+
+    #[test]
+    fn survives_gaps_and_outliers() {
+        let mut s = hourly(24 * 42, 3);
+        for v in &mut s.values_mut()[100..160] {
+            *v = f64::NAN;
+        }
+        s.values_mut()[500] = 1e7;
+        s.values_mut()[501] = 0.0;
+        let out = forecast(&s, &ForecastConfig::new(24)).unwrap();
+        assert!(
+            out.forecast
+                .mean
+                .iter()
+                .all(|v| v.is_finite() && *v >= 0.0 && *v < 5000.0)
+        );
+    }
+
+    #[test]
+    fn too_short_and_zero_horizon_are_errors() {
+        let s = Series::try_new("x", Timestamp(0), 60, vec![1.0, f64::NAN]).unwrap();
+        assert!(matches!(
+            forecast(&s, &ForecastConfig::new(3)),
+            Err(ForecastError::TooShort { .. })
+        ));
+        let s = hourly(100, 1);
+        assert!(matches!(
+            forecast(&s, &ForecastConfig::new(0)),
+            Err(ForecastError::ZeroHorizon)
+        ));
+    }
+
+    #[test]
+    fn deterministic() {
+        let s = hourly(24 * 30, 11);
+        let cfg = ForecastConfig::new(36);
+        let a = forecast(&s, &cfg).unwrap().forecast;
+        let b = forecast(&s, &cfg).unwrap().forecast;
+        assert_eq!(a, b);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn any_short_series_gives_finite_ordered_quantiles(
+            values in proptest::collection::vec(prop_oneof![9 => 0.0f64..1e4, 1 => Just(f64::NAN)], 5..200),
+            horizon in 1usize..30,
+            step in prop_oneof![Just(60i64), Just(3600), Just(86_400), Just(7 * 86_400)],
+        ) {
+            let s = Series::try_new("p", Timestamp::from_secs(1_700_000_000), step, values).unwrap();
+            match forecast(&s, &ForecastConfig::new(horizon)) {
+                Ok(out) => {
+                    let f = out.forecast;
+                    prop_assert_eq!(f.horizon(), horizon);
+                    let paths: Vec<&Vec<f64>> = f.quantiles.values().collect();
+                    for i in 0..horizon {
+                        prop_assert!(f.mean[i].is_finite());
+                        for w in paths.windows(2) {
+                            prop_assert!(w[0][i] <= w[1][i]);
+                        }
+                    }
+                }
+                Err(ForecastError::TooShort { .. }) => {}
+                Err(e) => prop_assert!(false, "unexpected error {e}"),
+            }
+        }
     }
 }

@@ -33,8 +33,10 @@ pub fn forecast_chart(history: &Series, forecast: &Forecast, tail: usize) -> Cha
         .y_label("value")
         .line(Line::new("history", hist))
         .line(Line::new("forecast", mean));
-    if let (Some((lq, lo)), Some((hq, hi))) = (forecast.quantiles.first_key_value(), forecast.quantiles.last_key_value())
-        && lq != hq
+    if let (Some((lq, lo)), Some((hq, hi))) = (
+        forecast.quantiles.first_key_value(),
+        forecast.quantiles.last_key_value(),
+    ) && lq != hq
     {
         let pts = (0..forecast.horizon())
             .map(|i| (forecast.time_at(i).secs_f64(), lo[i], hi[i]))
@@ -51,7 +53,16 @@ pub fn forecast_chart(history: &Series, forecast: &Forecast, tail: usize) -> Cha
 ///
 /// # Errors
 /// [`ForecastError::Plot`] for an unknown extension or a drawing failure.
-pub fn plot_forecast(history: &Series, forecast: &Forecast, tail: usize, path: &Path) -> Result<(), ForecastError> {
-    crest_plot::render(&[forecast_chart(history, forecast, tail)], path, (1000, 450))?;
+pub fn plot_forecast(
+    history: &Series,
+    forecast: &Forecast,
+    tail: usize,
+    path: &Path,
+) -> Result<(), ForecastError> {
+    crest_plot::render(
+        &[forecast_chart(history, forecast, tail)],
+        path,
+        (1000, 450),
+    )?;
     Ok(())
 }

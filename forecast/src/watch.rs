@@ -112,13 +112,19 @@ impl DeviationWatcher {
     ///
     /// # Errors
     /// [`ForecastError::MissingQuantile`] when the forecast lacks a band edge.
-    pub fn new(forecast: Forecast, calendar: Calendar, cfg: WatchConfig) -> Result<Self, ForecastError> {
+    pub fn new(
+        forecast: Forecast,
+        calendar: Calendar,
+        cfg: WatchConfig,
+    ) -> Result<Self, ForecastError> {
         let get = |q: Quantile| {
             forecast
                 .quantiles
                 .get(&q)
                 .cloned()
-                .ok_or(ForecastError::MissingQuantile { column: q.column_name() })
+                .ok_or(ForecastError::MissingQuantile {
+                    column: q.column_name(),
+                })
         };
         let lower = get(cfg.lower)?;
         let upper = get(cfg.upper)?;
@@ -142,7 +148,10 @@ impl DeviationWatcher {
     }
 
     fn local_date(&self, t: Timestamp) -> Option<NaiveDate> {
-        t.add_millis(self.offset_ms).to_datetime().ok().map(|d| d.date_naive())
+        t.add_millis(self.offset_ms)
+            .to_datetime()
+            .ok()
+            .map(|d| d.date_naive())
     }
 
     fn reset(&mut self) {
@@ -176,9 +185,15 @@ impl DeviationWatcher {
         }
         let (lo, hi, mean) = (self.lower[i], self.upper[i], self.forecast.mean[i]);
         let (side, dist) = if actual > hi {
-            (Direction::Above, (actual - hi) / (hi - mean).abs().max(1e-9 * hi.abs().max(1.0)))
+            (
+                Direction::Above,
+                (actual - hi) / (hi - mean).abs().max(1e-9 * hi.abs().max(1.0)),
+            )
         } else if actual < lo {
-            (Direction::Below, (lo - actual) / (mean - lo).abs().max(1e-9 * lo.abs().max(1.0)))
+            (
+                Direction::Below,
+                (lo - actual) / (mean - lo).abs().max(1e-9 * lo.abs().max(1.0)),
+            )
         } else {
             self.reset();
             return None;
@@ -226,7 +241,11 @@ impl DeviationWatcher {
 ///
 /// # Errors
 /// Errors of [`forecast`]; [`ForecastError::BacktestTooShort`] for no origins.
-pub fn rolling_band(series: &Series, cfg: &ForecastConfig, origins: &[usize]) -> Result<Forecast, ForecastError> {
+pub fn rolling_band(
+    series: &Series,
+    cfg: &ForecastConfig,
+    origins: &[usize],
+) -> Result<Forecast, ForecastError> {
     use rayon::prelude::*;
     let first = *origins.first().ok_or(ForecastError::BacktestTooShort {
         series: series.id().to_string(),
@@ -241,8 +260,11 @@ pub fn rolling_band(series: &Series, cfg: &ForecastConfig, origins: &[usize]) ->
     let last = *origins.last().unwrap_or(&first);
     let len = last + cfg.horizon - first;
     let mut mean = vec![f64::NAN; len];
-    let mut qs: std::collections::BTreeMap<Quantile, Vec<f64>> =
-        cfg.quantiles.iter().map(|q| (*q, vec![f64::NAN; len])).collect();
+    let mut qs: std::collections::BTreeMap<Quantile, Vec<f64>> = cfg
+        .quantiles
+        .iter()
+        .map(|q| (*q, vec![f64::NAN; len]))
+        .collect();
     for (o, part) in origins.iter().zip(parts) {
         let f = part?;
         for step in 0..f.horizon() {
@@ -255,7 +277,13 @@ pub fn rolling_band(series: &Series, cfg: &ForecastConfig, origins: &[usize]) ->
             }
         }
     }
-    let mut f = Forecast::try_new(series.id(), series.time_at(first), series.step_s(), mean, qs)?;
+    let mut f = Forecast::try_new(
+        series.id(),
+        series.time_at(first),
+        series.step_s(),
+        mean,
+        qs,
+    )?;
     f.time_format = series.time_format();
     Ok(f)
 }
@@ -309,13 +337,21 @@ mod tests {
         q.insert(Quantile::try_new(0.1).unwrap(), vec![90.0; 20]);
         q.insert(Quantile::try_new(0.9).unwrap(), vec![110.0; 20]);
         // 2024-01-02 (a Tuesday), hourly.
-        Forecast::try_new("", Timestamp::from_secs(1_704_153_600), 3600, vec![100.0; 20], q).unwrap()
+        Forecast::try_new(
+            "",
+            Timestamp::from_secs(1_704_153_600),
+            3600,
+            vec![100.0; 20],
+            q,
+        )
+        .unwrap()
     }
 
     #[test]
     fn a_single_spike_is_quiet_and_a_run_escalates() {
         let f = band();
-        let mut w = DeviationWatcher::new(f.clone(), Calendar::new("none"), WatchConfig::default()).unwrap();
+        let mut w = DeviationWatcher::new(f.clone(), Calendar::new("none"), WatchConfig::default())
+            .unwrap();
         assert!(w.observe(f.time_at(0), 200.0).is_none());
         assert!(w.observe(f.time_at(1), 100.0).is_none());
         let mut sev = Vec::new();
@@ -325,7 +361,10 @@ mod tests {
                 sev.push(a.severity);
             }
         }
-        assert_eq!(sev, vec![Severity::Info, Severity::Warning, Severity::Critical]);
+        assert_eq!(
+            sev,
+            vec![Severity::Info, Severity::Warning, Severity::Critical]
+        );
     }
 
     #[test]
@@ -354,7 +393,10 @@ mod tests {
             actual: 0.0,
             expected: 1.0,
         };
-        let w = [(Timestamp::from_secs(10), Timestamp::from_secs(20)), (Timestamp::from_secs(50), Timestamp::from_secs(60))];
+        let w = [
+            (Timestamp::from_secs(10), Timestamp::from_secs(20)),
+            (Timestamp::from_secs(50), Timestamp::from_secs(60)),
+        ];
         let s = score_windows(&[a(12), a(15), a(30)], &w);
         assert_eq!((s.true_alerts, s.detected), (2, 1));
         assert!((s.precision - 2.0 / 3.0).abs() < 1e-12 && (s.recall - 0.5).abs() < 1e-12);

@@ -4,8 +4,8 @@
 
 mod common;
 
-use crest_forecast::backtest::{BacktestReport, backtest_series, midnight_origins};
 use crest_forecast::ForecastConfig;
+use crest_forecast::backtest::{BacktestReport, backtest_series, midnight_origins};
 
 #[test]
 fn nyc_taxi_day_ahead_wape() {

@@ -177,12 +177,18 @@ impl HaproxyClient {
             SocketAddr::Unix(p) => {
                 let mut s = tokio::net::UnixStream::connect(p).await?;
                 s.write_all(line.as_bytes()).await?;
-                (&mut s).take(MAX_ANSWER as u64).read_to_end(&mut buf).await?;
+                (&mut s)
+                    .take(MAX_ANSWER as u64)
+                    .read_to_end(&mut buf)
+                    .await?;
             }
             SocketAddr::Tcp(a) => {
                 let mut s = tokio::net::TcpStream::connect(a.as_str()).await?;
                 s.write_all(line.as_bytes()).await?;
-                (&mut s).take(MAX_ANSWER as u64).read_to_end(&mut buf).await?;
+                (&mut s)
+                    .take(MAX_ANSWER as u64)
+                    .read_to_end(&mut buf)
+                    .await?;
             }
         }
         Ok(String::from_utf8_lossy(&buf).into_owned())
@@ -197,7 +203,10 @@ impl HaproxyClient {
         }
         let message = t.to_string();
         let lower = message.to_ascii_lowercase();
-        if lower.contains("no such") || lower.contains("unknown backend") || lower.contains("not found") {
+        if lower.contains("no such")
+            || lower.contains("unknown backend")
+            || lower.contains("not found")
+        {
             Err(HaproxyError::NotFound {
                 command: cmd.to_string(),
                 message,
@@ -249,7 +258,12 @@ impl HaproxyClient {
     ///
     /// # Errors
     /// Invalid names or a weight above 256; what HAProxy refuses.
-    pub async fn set_weight(&self, backend: &str, server: &str, weight: u16) -> Result<(), HaproxyError> {
+    pub async fn set_weight(
+        &self,
+        backend: &str,
+        server: &str,
+        weight: u16,
+    ) -> Result<(), HaproxyError> {
         let id = server_id(backend, server)?;
         if weight > 256 {
             return Err(HaproxyError::InvalidArgument {
@@ -258,21 +272,30 @@ impl HaproxyClient {
                 why: "haproxy weights are 0..=256",
             });
         }
-        self.action(&format!("set weight {id} {weight}"), &[]).await.map(drop)
+        self.action(&format!("set weight {id} {weight}"), &[])
+            .await
+            .map(drop)
     }
 
     /// `set server BACKEND/SERVER state ready|drain|maint`.
     ///
     /// # Errors
     /// Invalid names; what HAProxy refuses.
-    pub async fn set_state(&self, backend: &str, server: &str, state: ServerAdminState) -> Result<(), HaproxyError> {
+    pub async fn set_state(
+        &self,
+        backend: &str,
+        server: &str,
+        state: ServerAdminState,
+    ) -> Result<(), HaproxyError> {
         let id = server_id(backend, server)?;
         let s = match state {
             ServerAdminState::Ready => "ready",
             ServerAdminState::Drain => "drain",
             ServerAdminState::Maint => "maint",
         };
-        self.action(&format!("set server {id} state {s}"), &[]).await.map(drop)
+        self.action(&format!("set server {id} state {s}"), &[])
+            .await
+            .map(drop)
     }
 
     /// `add server BACKEND/SERVER ADDR [weight W] [check inter N]`, then
@@ -280,7 +303,12 @@ impl HaproxyClient {
     ///
     /// # Errors
     /// Invalid names or address; what HAProxy refuses (e.g. a name in use).
-    pub async fn add_server(&self, backend: &str, server: &str, opts: &AddServer) -> Result<(), HaproxyError> {
+    pub async fn add_server(
+        &self,
+        backend: &str,
+        server: &str,
+        opts: &AddServer,
+    ) -> Result<(), HaproxyError> {
         let id = server_id(backend, server)?;
         if opts.addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(HaproxyError::InvalidArgument {
@@ -308,7 +336,8 @@ impl HaproxyClient {
             self.action(&format!("enable health {id}"), &[]).await?;
         }
         if !opts.keep_in_maint {
-            self.set_state(backend, server, ServerAdminState::Ready).await?;
+            self.set_state(backend, server, ServerAdminState::Ready)
+                .await?;
         }
         Ok(())
     }
@@ -319,15 +348,21 @@ impl HaproxyClient {
     /// Invalid names; what HAProxy refuses (e.g. sessions still attached).
     pub async fn del_server(&self, backend: &str, server: &str) -> Result<(), HaproxyError> {
         let id = server_id(backend, server)?;
-        self.set_state(backend, server, ServerAdminState::Maint).await?;
-        self.action(&format!("del server {id}"), &["Server deleted"]).await.map(drop)
+        self.set_state(backend, server, ServerAdminState::Maint)
+            .await?;
+        self.action(&format!("del server {id}"), &["Server deleted"])
+            .await
+            .map(drop)
     }
 
     /// `show servers state [BACKEND]`.
     ///
     /// # Errors
     /// Socket errors, an unknown backend, or a malformed answer.
-    pub async fn servers_state(&self, backend: Option<&str>) -> Result<Vec<ServerStateRow>, HaproxyError> {
+    pub async fn servers_state(
+        &self,
+        backend: Option<&str>,
+    ) -> Result<Vec<ServerStateRow>, HaproxyError> {
         let cmd = match backend {
             Some(b) => {
                 check_name("backend", b)?;
@@ -392,7 +427,12 @@ impl LoadBalancer for HaproxyClient {
         Ok(HaproxyClient::set_weight(self, backend, server, weight).await?)
     }
 
-    async fn set_state(&self, backend: &str, server: &str, state: ServerAdminState) -> Result<(), SeamError> {
+    async fn set_state(
+        &self,
+        backend: &str,
+        server: &str,
+        state: ServerAdminState,
+    ) -> Result<(), SeamError> {
         Ok(HaproxyClient::set_state(self, backend, server, state).await?)
     }
 
@@ -412,17 +452,35 @@ mod tests {
 
     #[test]
     fn socket_addr_parsing() {
-        assert_eq!(SocketAddr::parse("/run/h.sock"), SocketAddr::Unix("/run/h.sock".into()));
-        assert_eq!(SocketAddr::parse("127.0.0.1:9999"), SocketAddr::Tcp("127.0.0.1:9999".into()));
-        assert_eq!(SocketAddr::parse("tcp://localhost:1"), SocketAddr::Tcp("localhost:1".into()));
+        assert_eq!(
+            SocketAddr::parse("/run/h.sock"),
+            SocketAddr::Unix("/run/h.sock".into())
+        );
+        assert_eq!(
+            SocketAddr::parse("127.0.0.1:9999"),
+            SocketAddr::Tcp("127.0.0.1:9999".into())
+        );
+        assert_eq!(
+            SocketAddr::parse("tcp://localhost:1"),
+            SocketAddr::Tcp("localhost:1".into())
+        );
     }
 
     #[tokio::test]
     async fn injection_and_bad_names_are_refused_before_sending() {
         let c = HaproxyClient::new(SocketAddr::Unix("/nonexistent/x.sock".into()));
-        assert!(matches!(c.set_weight("be", "s1\nshutdown", 1).await, Err(HaproxyError::InvalidArgument { .. })));
-        assert!(matches!(c.set_weight("be", "s1", 257).await, Err(HaproxyError::InvalidArgument { .. })));
-        assert!(matches!(c.command("show stat; shutdown sessions").await, Err(HaproxyError::InvalidArgument { .. })));
+        assert!(matches!(
+            c.set_weight("be", "s1\nshutdown", 1).await,
+            Err(HaproxyError::InvalidArgument { .. })
+        ));
+        assert!(matches!(
+            c.set_weight("be", "s1", 257).await,
+            Err(HaproxyError::InvalidArgument { .. })
+        ));
+        assert!(matches!(
+            c.command("show stat; shutdown sessions").await,
+            Err(HaproxyError::InvalidArgument { .. })
+        ));
         let e = c.show_stat().await.unwrap_err();
         assert!(matches!(e, HaproxyError::Io { .. }));
         let s: SeamError = e.into();

@@ -37,7 +37,10 @@ impl StatRow {
             None => Err(parse_err(
                 "show stat",
                 0,
-                format!("missing column {name:?} for {}/{}", self.pxname, self.svname),
+                format!(
+                    "missing column {name:?} for {}/{}",
+                    self.pxname, self.svname
+                ),
             )),
             Some("") => Ok(0),
             Some(v) => v.trim().parse::<u64>().map_err(|_| {
@@ -65,13 +68,19 @@ impl StatRow {
     /// or the weight is above 256.
     pub fn to_server_stats(&self) -> Result<ServerStats, HaproxyError> {
         let weight = self.counter("weight")?;
-        let weight = u16::try_from(weight).ok().filter(|w| *w <= 256).ok_or_else(|| {
-            parse_err(
-                "show stat",
-                0,
-                format!("weight of {}/{} is {weight}, expected 0..=256", self.pxname, self.svname),
-            )
-        })?;
+        let weight = u16::try_from(weight)
+            .ok()
+            .filter(|w| *w <= 256)
+            .ok_or_else(|| {
+                parse_err(
+                    "show stat",
+                    0,
+                    format!(
+                        "weight of {}/{} is {weight}, expected 0..=256",
+                        self.pxname, self.svname
+                    ),
+                )
+            })?;
         Ok(ServerStats {
             name: self.svname.clone(),
             weight,
@@ -110,22 +119,36 @@ pub(crate) fn parse_err(command: &str, line: usize, message: String) -> HaproxyE
 /// column, or a row's field count differs from the header's.
 pub fn parse_show_stat(text: &str) -> Result<Vec<StatRow>, HaproxyError> {
     const CMD: &str = "show stat";
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     let Some((hline, header)) = lines.next() else {
-        return Err(parse_err(CMD, 1, "empty answer, expected a '# pxname,...' header".into()));
+        return Err(parse_err(
+            CMD,
+            1,
+            "empty answer, expected a '# pxname,...' header".into(),
+        ));
     };
     let Some(header) = header.strip_prefix("# ") else {
         return Err(parse_err(
             CMD,
             hline + 1,
-            format!("expected a '# pxname,...' header, found {:?}", truncate(header)),
+            format!(
+                "expected a '# pxname,...' header, found {:?}",
+                truncate(header)
+            ),
         ));
     };
     // show stat ends every line with a trailing comma: an empty last column.
     let cols: Vec<&str> = header.split(',').collect();
     for req in REQUIRED_STAT_COLUMNS {
         if !cols.contains(req) {
-            return Err(parse_err(CMD, hline + 1, format!("header lacks column {req:?}")));
+            return Err(parse_err(
+                CMD,
+                hline + 1,
+                format!("header lacks column {req:?}"),
+            ));
         }
     }
     let mut rows = Vec::new();
@@ -135,7 +158,11 @@ pub fn parse_show_stat(text: &str) -> Result<Vec<StatRow>, HaproxyError> {
             return Err(parse_err(
                 CMD,
                 i + 1,
-                format!("expected {} fields as in the header, found {}", cols.len(), vals.len()),
+                format!(
+                    "expected {} fields as in the header, found {}",
+                    cols.len(),
+                    vals.len()
+                ),
             ));
         }
         let fields: BTreeMap<String, String> = cols
@@ -196,7 +223,11 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerStateRow>, HaproxyErr
             if line.chars().all(|c| c.is_ascii_digit()) {
                 continue;
             }
-            return Err(parse_err(CMD, i + 1, format!("expected a header, found {:?}", truncate(line))));
+            return Err(parse_err(
+                CMD,
+                i + 1,
+                format!("expected a header, found {:?}", truncate(line)),
+            ));
         };
         let vals: Vec<&str> = line.split_whitespace().collect();
         if vals.len() < cols.len().min(8) {
@@ -214,8 +245,13 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerStateRow>, HaproxyErr
         };
         let num = |name: &str| -> Result<u64, HaproxyError> {
             let v = get(name)?;
-            v.parse::<u64>()
-                .map_err(|_| parse_err(CMD, i + 1, format!("field {name:?}: expected an integer, found {v:?}")))
+            v.parse::<u64>().map_err(|_| {
+                parse_err(
+                    CMD,
+                    i + 1,
+                    format!("field {name:?}: expected an integer, found {v:?}"),
+                )
+            })
         };
         let small = |name: &str| -> Result<u16, HaproxyError> {
             u16::try_from(num(name)?)
@@ -228,8 +264,9 @@ pub fn parse_servers_state(text: &str) -> Result<Vec<ServerStateRow>, HaproxyErr
             port: get("srv_port").ok().and_then(|p| p.parse().ok()),
             op_state: u8::try_from(num("srv_op_state")?)
                 .map_err(|_| parse_err(CMD, i + 1, "field \"srv_op_state\" out of range".into()))?,
-            admin_state: u32::try_from(num("srv_admin_state")?)
-                .map_err(|_| parse_err(CMD, i + 1, "field \"srv_admin_state\" out of range".into()))?,
+            admin_state: u32::try_from(num("srv_admin_state")?).map_err(|_| {
+                parse_err(CMD, i + 1, "field \"srv_admin_state\" out of range".into())
+            })?,
             uweight: small("srv_uweight")?,
             iweight: small("srv_iweight")?,
         });
@@ -278,7 +315,8 @@ pub fn parse_show_info(text: &str) -> Result<ProcessInfo, HaproxyError> {
     };
     Ok(ProcessInfo {
         version: fields.get("Version").cloned().unwrap_or_default(),
-        pid: u32::try_from(num("Pid")?).map_err(|_| parse_err(CMD, 0, "Pid out of range".into()))?,
+        pid: u32::try_from(num("Pid")?)
+            .map_err(|_| parse_err(CMD, 0, "Pid out of range".into()))?,
         uptime_s: num("Uptime_sec")?,
         fields,
     })
@@ -319,8 +357,14 @@ be,BACKEND,0,0,2,3,26212,10,100,200,0,0,,1,2,0,0,UP,10,1,0,,0,5,0,,1,3,0,,10,,1,
 
     #[test]
     fn show_stat_errors_are_typed() {
-        assert!(matches!(parse_show_stat(""), Err(HaproxyError::Parse { .. })));
-        assert!(matches!(parse_show_stat("Unknown command\n"), Err(HaproxyError::Parse { .. })));
+        assert!(matches!(
+            parse_show_stat(""),
+            Err(HaproxyError::Parse { .. })
+        ));
+        assert!(matches!(
+            parse_show_stat("Unknown command\n"),
+            Err(HaproxyError::Parse { .. })
+        ));
         let no_weight = "# pxname,svname,qcur\nbe,s1,0\n";
         let e = parse_show_stat(no_weight).unwrap_err();
         assert!(e.to_string().contains("lacks column"), "{e}");
@@ -345,7 +389,8 @@ be,BACKEND,0,0,2,3,26212,10,100,200,0,0,,1,2,0,0,UP,10,1,0,,0,5,0,,1,3,0,,10,,1,
         assert_eq!(r[0].iweight, 10);
         assert_eq!(r[0].port, Some(8080));
         assert!(parse_servers_state("garbage here\n").is_err());
-        let info = parse_show_info("Name: HAProxy\nVersion: 2.6.12\nPid: 42\nUptime_sec: 7\n").unwrap();
+        let info =
+            parse_show_info("Name: HAProxy\nVersion: 2.6.12\nPid: 42\nUptime_sec: 7\n").unwrap();
         assert_eq!(info.pid, 42);
         let later = parse_show_info("Pid: 43\nUptime_sec: 0\n").unwrap();
         assert!(info.reloaded_since(&later));

@@ -52,13 +52,21 @@ impl HaproxyConfig {
     /// The config text for a frontend on `frontend_port` and the admin socket at `sock`.
     pub fn render(&self, sock: &Path, frontend_port: u16) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "global\n    stats socket {} mode 600 level admin\n    maxconn 2000", sock.display());
+        let _ = writeln!(
+            s,
+            "global\n    stats socket {} mode 600 level admin\n    maxconn 2000",
+            sock.display()
+        );
         let _ = writeln!(
             s,
             "defaults\n    mode http\n    timeout connect 1s\n    timeout client 30s\n    timeout server {}ms\n    timeout queue 5s",
             self.timeout_server_ms
         );
-        let _ = writeln!(s, "frontend fe\n    bind 127.0.0.1:{frontend_port}\n    default_backend {}", self.backend);
+        let _ = writeln!(
+            s,
+            "frontend fe\n    bind 127.0.0.1:{frontend_port}\n    default_backend {}",
+            self.backend
+        );
         let _ = writeln!(s, "backend {}\n    balance roundrobin", self.backend);
         for sv in &self.servers {
             let _ = write!(s, "    server {} {} weight {}", sv.name, sv.addr, sv.weight);
@@ -127,7 +135,9 @@ impl HaproxyProcess {
                     command: "start haproxy".into(),
                     source: std::io::Error::other(format!(
                         "haproxy exited with {st}: {}",
-                        std::fs::read_to_string(self.dir.join("haproxy.log")).unwrap_or_default().trim()
+                        std::fs::read_to_string(self.dir.join("haproxy.log"))
+                            .unwrap_or_default()
+                            .trim()
                     )),
                 });
             }
@@ -139,7 +149,10 @@ impl HaproxyProcess {
         Err(HaproxyError::Io {
             addr: self.socket.display().to_string(),
             command: "start haproxy".into(),
-            source: std::io::Error::new(std::io::ErrorKind::TimedOut, "admin socket did not appear in 5 s"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "admin socket did not appear in 5 s",
+            ),
         })
     }
 
@@ -167,11 +180,12 @@ impl HaproxyProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.socket);
-        self.child = spawn(&self.binary, &self.config, &self.dir).map_err(|source| HaproxyError::Io {
-            addr: self.socket.display().to_string(),
-            command: "restart haproxy".into(),
-            source,
-        })?;
+        self.child =
+            spawn(&self.binary, &self.config, &self.dir).map_err(|source| HaproxyError::Io {
+                addr: self.socket.display().to_string(),
+                command: "restart haproxy".into(),
+                source,
+            })?;
         self.wait_ready()
     }
 }

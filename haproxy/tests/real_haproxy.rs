@@ -1,5 +1,7 @@
 //! Against a real HAProxy 2.6 on 127.0.0.1 (skips only when the binary is missing).
 
+#![allow(clippy::unwrap_used)] // test harness helpers: a failed set-up should panic loudly
+
 use crest_core::seams::{LoadBalancer, ServerAdminState};
 use crest_haproxy::process::{HaproxyConfig, HaproxyProcess, ServerSpec, haproxy_binary};
 use crest_haproxy::{AddServer, HaproxyError};
@@ -28,23 +30,34 @@ fn start(n: usize) -> Option<(tempfile::TempDir, HaproxyProcess)> {
 
 #[tokio::test]
 async fn stats_weights_states_dynamic_servers_and_reload() {
-    let Some((_dir, mut hp)) = start(3) else { return };
+    let Some((_dir, mut hp)) = start(3) else {
+        return;
+    };
     let c = hp.client();
     let s = c.servers("app").await.unwrap();
-    assert_eq!(s.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(), ["s0", "s1", "s2"]);
+    assert_eq!(
+        s.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(),
+        ["s0", "s1", "s2"]
+    );
     assert!(s.iter().all(|x| x.weight == 10));
 
-    LoadBalancer::set_weight(&c, "app", "s1", 250).await.unwrap();
+    LoadBalancer::set_weight(&c, "app", "s1", 250)
+        .await
+        .unwrap();
     let s = c.servers("app").await.unwrap();
     assert_eq!(s[1].weight, 250);
     let st = c.servers_state(Some("app")).await.unwrap();
     assert_eq!(st[1].uweight, 250);
     assert_eq!(st[1].iweight, 10);
 
-    LoadBalancer::set_state(&c, "app", "s2", ServerAdminState::Drain).await.unwrap();
+    LoadBalancer::set_state(&c, "app", "s2", ServerAdminState::Drain)
+        .await
+        .unwrap();
     let s = c.servers("app").await.unwrap();
     assert!(s[2].status.contains("DRAIN"), "{}", s[2].status);
-    LoadBalancer::set_state(&c, "app", "s2", ServerAdminState::Ready).await.unwrap();
+    LoadBalancer::set_state(&c, "app", "s2", ServerAdminState::Ready)
+        .await
+        .unwrap();
 
     // Unknown names are typed NotFound errors.
     let e = c.set_weight("app", "nope", 5).await.unwrap_err();
@@ -53,20 +66,45 @@ async fn stats_weights_states_dynamic_servers_and_reload() {
     assert!(matches!(e, HaproxyError::NotFound { .. }), "{e}");
 
     // Dynamic servers: add (with checks) and delete.
-    c.add_server("app", "dyn1", &AddServer::new("127.0.0.1:9").with_weight(7).with_check(1000))
-        .await
-        .unwrap();
+    c.add_server(
+        "app",
+        "dyn1",
+        &AddServer::new("127.0.0.1:9")
+            .with_weight(7)
+            .with_check(1000),
+    )
+    .await
+    .unwrap();
     let s = c.servers("app").await.unwrap();
     let d = s.iter().find(|x| x.name == "dyn1").unwrap();
     assert_eq!(d.weight, 7);
-    let e = c.add_server("app", "dyn1", &AddServer::new("127.0.0.1:9")).await.unwrap_err();
+    let e = c
+        .add_server("app", "dyn1", &AddServer::new("127.0.0.1:9"))
+        .await
+        .unwrap_err();
     assert!(matches!(e, HaproxyError::Refused { .. }), "{e}");
     c.del_server("app", "dyn1").await.unwrap();
-    assert!(!c.servers("app").await.unwrap().iter().any(|x| x.name == "dyn1"));
-    LoadBalancer::add_server(&c, "app", "dyn2", "127.0.0.1:10").await.unwrap();
+    assert!(
+        !c.servers("app")
+            .await
+            .unwrap()
+            .iter()
+            .any(|x| x.name == "dyn1")
+    );
+    LoadBalancer::add_server(&c, "app", "dyn2", "127.0.0.1:10")
+        .await
+        .unwrap();
     let s = c.servers("app").await.unwrap();
-    assert!(s.iter().find(|x| x.name == "dyn2").unwrap().status.contains("MAINT"));
-    LoadBalancer::remove_server(&c, "app", "dyn2").await.unwrap();
+    assert!(
+        s.iter()
+            .find(|x| x.name == "dyn2")
+            .unwrap()
+            .status
+            .contains("MAINT")
+    );
+    LoadBalancer::remove_server(&c, "app", "dyn2")
+        .await
+        .unwrap();
 
     // A reload loses runtime changes, and show info notices.
     let before = c.info().await.unwrap();

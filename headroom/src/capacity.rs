@@ -63,7 +63,11 @@ impl CapacityFit {
 }
 
 fn good(s: &StepResult, slo: f64, max_err: f64) -> bool {
-    !s.saturated && !s.slo_breached && s.error_rate <= max_err && s.latency_ms.is_finite() && s.latency_ms <= slo
+    !s.saturated
+        && !s.slo_breached
+        && s.error_rate <= max_err
+        && s.latency_ms.is_finite()
+        && s.latency_ms <= slo
 }
 
 /// Fit the capacity model to a probe's steps.
@@ -75,10 +79,14 @@ pub fn fit(report: &ProbeReport) -> Result<CapacityFit, HeadroomError> {
     let steps = &report.steps;
     // The saturation step: the first whose backlog grew, or the one where the
     // probe saw throughput stop following the weight (the knee).
-    let sat_idx = steps
-        .iter()
-        .position(|s| s.saturated && s.error_rate <= report.max_error_rate.max(0.05))
-        .or_else(|| (report.stop == StopReason::Knee && !steps.is_empty()).then(|| steps.len() - 1));
+    // A knee is confirmed by a repeat at the same weight: use the last step.
+    let sat_idx = if report.stop == StopReason::Knee && !steps.is_empty() {
+        Some(steps.len() - 1)
+    } else {
+        steps
+            .iter()
+            .position(|s| s.saturated && s.error_rate <= report.max_error_rate.max(0.05))
+    };
     let goods: Vec<&StepResult> = steps
         .iter()
         .enumerate()
@@ -87,17 +95,30 @@ pub fn fit(report: &ProbeReport) -> Result<CapacityFit, HeadroomError> {
         .collect();
     let sat = sat_idx.and_then(|i| steps.get(i));
     if let Some(sat) = sat {
-        let mu = sat.throughput_rps;
+        // Repeated steps at the knee weight all measure the saturation throughput.
+        let same: Vec<&StepResult> = steps
+            .iter()
+            .filter(|s| s.weight == sat.weight && s.saturated == sat.saturated)
+            .collect();
+        let mu = same.iter().map(|s| s.throughput_rps).sum::<f64>() / same.len().max(1) as f64;
         let pts: Vec<(f64, f64)> = goods
             .iter()
             .filter(|s| s.throughput_rps < 0.995 * mu)
             .map(|s| (1.0 / (mu - s.throughput_rps), s.latency_ms))
             .collect();
         let (base, k) = least_squares_nonneg(&pts);
-        let mut cap = if k > 0.0 && slo > base { mu - k / (slo - base) } else { mu };
+        let mut cap = if k > 0.0 && slo > base {
+            mu - k / (slo - base)
+        } else {
+            mu
+        };
         let floor = goods.iter().map(|s| s.throughput_rps).fold(0.0, f64::max);
         cap = cap.clamp(floor.min(mu), mu);
-        let interval = t_interval(&sat.samples_rps).map(|(lo, hi)| (lo - (mu - cap), hi - (mu - cap)));
+        let repeats: Vec<f64> = same
+            .iter()
+            .flat_map(|s| s.samples_rps.iter().copied())
+            .collect();
+        let interval = t_interval(&repeats).map(|(lo, hi)| (lo - (mu - cap), hi - (mu - cap)));
         return Ok(CapacityFit {
             per_instance_rps: cap,
             interval,
@@ -110,7 +131,9 @@ pub fn fit(report: &ProbeReport) -> Result<CapacityFit, HeadroomError> {
     let last_good = goods.last();
     let breach = steps.iter().find(|s| s.slo_breached);
     match (last_good, breach) {
-        (Some(g), Some(b)) if b.throughput_rps > g.throughput_rps && b.latency_ms > g.latency_ms => {
+        (Some(g), Some(b))
+            if b.throughput_rps > g.throughput_rps && b.latency_ms > g.latency_ms =>
+        {
             let f = (slo - g.latency_ms) / (b.latency_ms - g.latency_ms);
             let cap = g.throughput_rps + f.clamp(0.0, 1.0) * (b.throughput_rps - g.throughput_rps);
             Ok(CapacityFit {
@@ -123,7 +146,10 @@ pub fn fit(report: &ProbeReport) -> Result<CapacityFit, HeadroomError> {
             })
         }
         (Some(g), _) => {
-            let best = goods.iter().map(|s| s.throughput_rps).fold(g.throughput_rps, f64::max);
+            let best = goods
+                .iter()
+                .map(|s| s.throughput_rps)
+                .fold(g.throughput_rps, f64::max);
             Ok(CapacityFit {
                 per_instance_rps: best,
                 interval: None,
@@ -201,7 +227,9 @@ pub fn to_capacity(report: &ProbeReport, fit: &CapacityFit) -> Result<Capacity, 
             report.server,
             report.started_ms,
             fit.method,
-            report.knee_weight.map_or("none".to_string(), |w| w.to_string())
+            report
+                .knee_weight
+                .map_or("none".to_string(), |w| w.to_string())
         ),
     })
 }
@@ -232,7 +260,12 @@ pub fn headroom(capacity: &Capacity, instances: u32, load_rps: f64) -> Headroom 
 /// The backend's load during a probe: the median of the steps' backend rates
 /// (the total does not depend on the weights).
 pub fn backend_load(report: &ProbeReport) -> f64 {
-    let mut v: Vec<f64> = report.steps.iter().map(|s| s.backend_rps).filter(|x| x.is_finite()).collect();
+    let mut v: Vec<f64> = report
+        .steps
+        .iter()
+        .map(|s| s.backend_rps)
+        .filter(|x| x.is_finite())
+        .collect();
     if v.is_empty() {
         return f64::NAN;
     }
@@ -285,7 +318,11 @@ mod tests {
 
     #[test]
     fn flat_latency_gives_saturation_throughput() {
-        let r = report(vec![step(15, 93.0, 21.0, false, 100.0), step(30, 140.0, 21.0, false, 100.0), step(45, 200.0, 800.0, true, 100.0)]);
+        let r = report(vec![
+            step(15, 93.0, 21.0, false, 100.0),
+            step(30, 140.0, 21.0, false, 100.0),
+            step(45, 200.0, 800.0, true, 100.0),
+        ]);
         let f = fit(&r).unwrap();
         assert_eq!(f.method, Method::QueueFit);
         assert!((f.per_instance_rps - 200.0).abs() < 1e-9, "{f:?}");
@@ -306,17 +343,26 @@ mod tests {
             step(40, 200.0, 900.0, true, 100.0),
         ]);
         let f = fit(&r).unwrap();
-        assert!((f.per_instance_rps - (200.0 - 2000.0 / 90.0)).abs() < 0.5, "{f:?}");
+        assert!(
+            (f.per_instance_rps - (200.0 - 2000.0 / 90.0)).abs() < 0.5,
+            "{f:?}"
+        );
         assert!(f.p99_at(100.0) < f.p99_at(170.0));
     }
 
     #[test]
     fn no_saturation_is_a_lower_bound_or_an_interpolation() {
-        let r = report(vec![step(10, 100.0, 20.0, false, 100.0), step(20, 150.0, 30.0, false, 100.0)]);
+        let r = report(vec![
+            step(10, 100.0, 20.0, false, 100.0),
+            step(20, 150.0, 30.0, false, 100.0),
+        ]);
         let f = fit(&r).unwrap();
         assert_eq!(f.method, Method::LowerBound);
         assert_eq!(f.per_instance_rps, 150.0);
-        let r = report(vec![step(10, 100.0, 50.0, false, 100.0), step(20, 150.0, 150.0, false, 100.0)]);
+        let r = report(vec![
+            step(10, 100.0, 50.0, false, 100.0),
+            step(20, 150.0, 150.0, false, 100.0),
+        ]);
         let f = fit(&r).unwrap();
         assert_eq!(f.method, Method::Interpolated);
         assert!((f.per_instance_rps - 125.0).abs() < 1e-9);

@@ -43,9 +43,17 @@ impl Demand {
     /// # Errors
     /// A missing column, a short row or a non-numeric value.
     pub fn parse_csv(text: &str, column: &str) -> Result<Demand, (usize, String)> {
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-        let (_, header) = lines.next().ok_or((1, "empty file, expected a header".to_string()))?;
-        let cols: Vec<&str> = header.split(',').map(|c| c.trim().trim_matches('"')).collect();
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
+        let (_, header) = lines
+            .next()
+            .ok_or((1, "empty file, expected a header".to_string()))?;
+        let cols: Vec<&str> = header
+            .split(',')
+            .map(|c| c.trim().trim_matches('"'))
+            .collect();
         let ci = cols
             .iter()
             .position(|c| *c == column)
@@ -54,15 +62,26 @@ impl Demand {
         let mut points = Vec::new();
         for (i, line) in lines {
             let vals: Vec<&str> = line.split(',').map(str::trim).collect();
-            let v = vals
-                .get(ci)
-                .ok_or_else(|| (i + 1, format!("expected {} fields, found {}", cols.len(), vals.len())))?;
+            let v = vals.get(ci).ok_or_else(|| {
+                (
+                    i + 1,
+                    format!("expected {} fields, found {}", cols.len(), vals.len()),
+                )
+            })?;
             if v.is_empty() || v.eq_ignore_ascii_case("nan") {
                 continue;
             }
-            let x: f64 = v.parse().map_err(|_| (i + 1, format!("column {column:?}: expected a number, found {v:?}")))?;
+            let x: f64 = v.parse().map_err(|_| {
+                (
+                    i + 1,
+                    format!("column {column:?}: expected a number, found {v:?}"),
+                )
+            })?;
             if !x.is_finite() || x < 0.0 {
-                return Err((i + 1, format!("column {column:?}: expected a finite non-negative number, found {v}")));
+                return Err((
+                    i + 1,
+                    format!("column {column:?}: expected a finite non-negative number, found {v}"),
+                ));
             }
             points.push((vals.get(ti).copied().unwrap_or_default().to_string(), x));
         }
@@ -77,10 +96,12 @@ impl Demand {
 
     /// The highest point (first of equals).
     pub fn crest(&self) -> Option<&(String, f64)> {
-        self.points.iter().fold(None, |best: Option<&(String, f64)>, p| match best {
-            Some(b) if b.1 >= p.1 => Some(b),
-            _ => Some(p),
-        })
+        self.points
+            .iter()
+            .fold(None, |best: Option<&(String, f64)>, p| match best {
+                Some(b) if b.1 >= p.1 => Some(b),
+                _ => Some(p),
+            })
     }
 }
 

@@ -27,7 +27,9 @@ pub enum HeadroomError {
         known: String,
     },
     /// Weights changed under the probe: HAProxy was reloaded or someone else is changing weights.
-    #[error("failed to keep probing: weight of {server:?} is {found}, expected {expected} (haproxy reloaded or weights changed by someone else)")]
+    #[error(
+        "failed to keep probing: weight of {server:?} is {found}, expected {expected} (haproxy reloaded or weights changed by someone else)"
+    )]
     WeightsChanged {
         /// The server whose weight moved.
         server: String,
@@ -64,7 +66,9 @@ pub enum HeadroomError {
         message: String,
     },
     /// Weights could not be restored; the journal is kept so the next start restores them.
-    #[error("failed to restore original weights of backend {backend:?} ({message}); journal kept at {journal} for the next start")]
+    #[error(
+        "failed to restore original weights of backend {backend:?} ({message}); journal kept at {journal} for the next start"
+    )]
     RestoreFailed {
         /// Backend.
         backend: String,

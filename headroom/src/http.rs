@@ -14,9 +14,13 @@ pub(crate) async fn get(url: &str, timeout: Duration) -> Result<String, String> 
     if uri.scheme_str() != Some("http") {
         return Err(format!("expected an http:// url, found {url:?}"));
     }
-    let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
     let fut = async {
-        let resp = client.get(uri).await.map_err(|e| format!("GET {url}: {e}"))?;
+        let resp = client
+            .get(uri)
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
         let status = resp.status();
         let body = resp
             .into_body()
@@ -26,7 +30,10 @@ pub(crate) async fn get(url: &str, timeout: Duration) -> Result<String, String> 
             .to_bytes();
         let text = String::from_utf8_lossy(&body).into_owned();
         if !status.is_success() {
-            return Err(format!("GET {url}: status {status}: {}", text.chars().take(200).collect::<String>()));
+            return Err(format!(
+                "GET {url}: status {status}: {}",
+                text.chars().take(200).collect::<String>()
+            ));
         }
         Ok(text)
     };

@@ -63,9 +63,11 @@ impl Journal {
             std::fs::create_dir_all(dir).map_err(|x| self.err("create the directory of", x))?;
         }
         let tmp = self.path.with_extension("tmp");
-        let text = serde_json::to_string_pretty(e).map_err(|x| self.err("serialise", std::io::Error::other(x)))?;
+        let text = serde_json::to_string_pretty(e)
+            .map_err(|x| self.err("serialise", std::io::Error::other(x)))?;
         let mut f = std::fs::File::create(&tmp).map_err(|x| self.err("create", x))?;
-        f.write_all(text.as_bytes()).map_err(|x| self.err("write", x))?;
+        f.write_all(text.as_bytes())
+            .map_err(|x| self.err("write", x))?;
         f.sync_all().map_err(|x| self.err("sync", x))?;
         std::fs::rename(&tmp, &self.path).map_err(|x| self.err("rename", x))
     }
@@ -76,10 +78,12 @@ impl Journal {
     /// [`HeadroomError::Journal`] / [`HeadroomError::JournalParse`].
     pub fn read(&self) -> Result<Option<JournalEntry>, HeadroomError> {
         match std::fs::read_to_string(&self.path) {
-            Ok(t) => serde_json::from_str(&t).map(Some).map_err(|e| HeadroomError::JournalParse {
-                path: self.path.display().to_string(),
-                message: e.to_string(),
-            }),
+            Ok(t) => serde_json::from_str(&t)
+                .map(Some)
+                .map_err(|e| HeadroomError::JournalParse {
+                    path: self.path.display().to_string(),
+                    message: e.to_string(),
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.err("read", e)),
         }
@@ -105,18 +109,24 @@ impl Journal {
 /// # Errors
 /// The first load-balancer error, or [`HeadroomError::WeightsChanged`] when a
 /// read-back weight differs.
-pub async fn restore_weights<L: LoadBalancer>(lb: &L, e: &JournalEntry) -> Result<(), HeadroomError> {
+pub async fn restore_weights<L: LoadBalancer>(
+    lb: &L,
+    e: &JournalEntry,
+) -> Result<(), HeadroomError> {
     let now = lb
         .servers(&e.backend)
         .await
         .map_err(|s| HeadroomError::lb(format!("read backend {}", e.backend), s))?;
     for s in &now {
-        if let Some(&w) = e.original.get(&s.name) {
-            if s.weight != w {
-                lb.set_weight(&e.backend, &s.name, w)
-                    .await
-                    .map_err(|x| HeadroomError::lb(format!("restore weight of {}/{} to {w}", e.backend, s.name), x))?;
-            }
+        if let Some(&w) = e.original.get(&s.name)
+            && s.weight != w
+        {
+            lb.set_weight(&e.backend, &s.name, w).await.map_err(|x| {
+                HeadroomError::lb(
+                    format!("restore weight of {}/{} to {w}", e.backend, s.name),
+                    x,
+                )
+            })?;
         }
     }
     let after = lb
@@ -124,14 +134,14 @@ pub async fn restore_weights<L: LoadBalancer>(lb: &L, e: &JournalEntry) -> Resul
         .await
         .map_err(|s| HeadroomError::lb(format!("read back backend {}", e.backend), s))?;
     for s in &after {
-        if let Some(&w) = e.original.get(&s.name) {
-            if s.weight != w {
-                return Err(HeadroomError::WeightsChanged {
-                    server: s.name.clone(),
-                    expected: w,
-                    found: s.weight,
-                });
-            }
+        if let Some(&w) = e.original.get(&s.name)
+            && s.weight != w
+        {
+            return Err(HeadroomError::WeightsChanged {
+                server: s.name.clone(),
+                expected: w,
+                found: s.weight,
+            });
         }
     }
     Ok(())

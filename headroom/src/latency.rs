@@ -48,7 +48,11 @@ pub trait LatencySource: Send + Sync {
     /// Start a window (e.g. reset the generator's histograms).
     fn begin(&self) -> impl Future<Output = Result<(), HeadroomError>> + Send;
     /// The window since [`Self::begin`] for `server`, `window_s` long.
-    fn end(&self, server: &str, window_s: f64) -> impl Future<Output = Result<LatencyWindow, HeadroomError>> + Send;
+    fn end(
+        &self,
+        server: &str,
+        window_s: f64,
+    ) -> impl Future<Output = Result<LatencyWindow, HeadroomError>> + Send;
 }
 
 /// No percentile source: the probe uses HAProxy's `ttime` average instead.
@@ -118,8 +122,11 @@ impl LatencySource for LoadgenLatency {
     }
 
     async fn end(&self, server: &str, _window_s: f64) -> Result<LatencyWindow, HeadroomError> {
-        let body = crate::http::get(&self.url, self.timeout).await.map_err(|m| self.err(m))?;
-        let r: LgReport = serde_json::from_str(&body).map_err(|e| self.err(format!("bad report JSON: {e}")))?;
+        let body = crate::http::get(&self.url, self.timeout)
+            .await
+            .map_err(|m| self.err(m))?;
+        let r: LgReport =
+            serde_json::from_str(&body).map_err(|e| self.err(format!("bad report JSON: {e}")))?;
         Ok(match r.groups.get(server) {
             Some(g) => LatencyWindow {
                 p50_ms: g.p50_ms.unwrap_or(f64::NAN),
@@ -148,12 +155,15 @@ pub struct PrometheusLatency {
 }
 
 /// The default p99 query: a classic `http_request_duration_seconds` histogram labelled by `server`.
-pub const DEFAULT_PROM_QUERY: &str =
-    "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{server=\"{server}\"}[{window}])))";
+pub const DEFAULT_PROM_QUERY: &str = "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{server=\"{server}\"}[{window}])))";
 
 impl PrometheusLatency {
     /// Query `base_url` (`http://host:9090`) with `p99_query`.
-    pub fn new(base_url: impl Into<String>, p99_query: impl Into<String>, scale_to_ms: f64) -> Self {
+    pub fn new(
+        base_url: impl Into<String>,
+        p99_query: impl Into<String>,
+        scale_to_ms: f64,
+    ) -> Self {
         PrometheusLatency {
             base_url: base_url.into().trim_end_matches('/').to_string(),
             p99_query: p99_query.into(),
@@ -165,7 +175,9 @@ impl PrometheusLatency {
     /// The query text for one server and window.
     pub fn query_for(&self, server: &str, window_s: f64) -> String {
         let w = format!("{}s", window_s.ceil().max(1.0) as u64);
-        self.p99_query.replace("{server}", server).replace("{window}", &w)
+        self.p99_query
+            .replace("{server}", server)
+            .replace("{window}", &w)
     }
 }
 
@@ -180,7 +192,11 @@ impl LatencySource for PrometheusLatency {
 
     async fn end(&self, server: &str, window_s: f64) -> Result<LatencyWindow, HeadroomError> {
         let q = self.query_for(server, window_s);
-        let url = format!("{}/api/v1/query?query={}", self.base_url, percent_encode(&q));
+        let url = format!(
+            "{}/api/v1/query?query={}",
+            self.base_url,
+            percent_encode(&q)
+        );
         let err = |message: String| HeadroomError::Latency {
             source_name: self.name(),
             message,
@@ -198,7 +214,10 @@ impl LatencySource for PrometheusLatency {
 pub(crate) fn parse_prom_scalar(body: &str) -> Result<f64, String> {
     let v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("bad JSON: {e}"))?;
     if v.get("status").and_then(|s| s.as_str()) != Some("success") {
-        return Err(format!("query failed: {}", body.chars().take(200).collect::<String>()));
+        return Err(format!(
+            "query failed: {}",
+            body.chars().take(200).collect::<String>()
+        ));
     }
     let result = v
         .pointer("/data/result")
@@ -211,7 +230,8 @@ pub(crate) fn parse_prom_scalar(body: &str) -> Result<f64, String> {
         .pointer("/value/1")
         .and_then(|x| x.as_str())
         .ok_or("expected value [ts, \"number\"]")?;
-    s.parse::<f64>().map_err(|_| format!("expected a number, found {s:?}"))
+    s.parse::<f64>()
+        .map_err(|_| format!("expected a number, found {s:?}"))
 }
 
 fn percent_encode(s: &str) -> String {

@@ -7,6 +7,9 @@
 //! static lock) to keep the timing honest.
 
 #![allow(clippy::disallowed_methods)] // an end-to-end test runs in real time
+#![allow(clippy::unwrap_used, clippy::expect_used)] // harness helpers: a failed set-up should panic loudly
+// Each test has its own runtime on its own thread; the std lock only serialises them.
+#![allow(clippy::await_holding_lock)]
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -84,7 +87,11 @@ impl Lab {
         let lg = loadgen::spawn(lgc).unwrap();
         let rl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let report_url = format!("http://{}/report", rl.local_addr().unwrap());
-        tokio::spawn(loadgen::serve_reports(rl, lg.clone(), std::future::pending()));
+        tokio::spawn(loadgen::serve_reports(
+            rl,
+            lg.clone(),
+            std::future::pending(),
+        ));
         // Let connections warm up.
         tokio::time::sleep(Duration::from_millis(700)).await;
         let journal = dir.path().join("probe.journal");
@@ -121,12 +128,28 @@ impl Lab {
         c
     }
 
-    fn controller(&self, cfg: ProbeConfig) -> ProbeController<HaproxyClient, LoadgenLatency, WallClock> {
-        ProbeController::try_new(self.hp.client(), LoadgenLatency::new(&self.report_url), WallClock, cfg).unwrap()
+    fn controller(
+        &self,
+        cfg: ProbeConfig,
+    ) -> ProbeController<HaproxyClient, LoadgenLatency, WallClock> {
+        ProbeController::try_new(
+            self.hp.client(),
+            LoadgenLatency::new(&self.report_url),
+            WallClock,
+            cfg,
+        )
+        .unwrap()
     }
 
     async fn weights(&self) -> BTreeMap<String, u16> {
-        self.hp.client().servers("app").await.unwrap().into_iter().map(|s| (s.name, s.weight)).collect()
+        self.hp
+            .client()
+            .servers("app")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.name, s.weight))
+            .collect()
     }
 }
 
@@ -147,13 +170,21 @@ fn all_ten(w: &BTreeMap<String, u16>) -> bool {
 async fn probe_estimates_capacity_within_5_percent() {
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     // 4 servers x 200 req/s = 800 req/s; 280 req/s offered (35 % busy).
-    let Some(lab) = Lab::start(4, 280.0).await else { return };
+    let Some(lab) = Lab::start(4, 280.0).await else {
+        return;
+    };
     let ctl = lab.controller(lab.probe_cfg());
     let report = ctl.run(std::future::pending()).await.unwrap();
     for s in &report.steps {
         eprintln!(
             "w={:3} offered={:6.1} tp={:6.1} p99={:7.1} err={:.3} sat={} backlog={:+.0}",
-            s.weight, s.offered_rps, s.throughput_rps, s.p99_ms, s.error_rate, s.saturated, s.backlog_growth
+            s.weight,
+            s.offered_rps,
+            s.throughput_rps,
+            s.p99_ms,
+            s.error_rate,
+            s.saturated,
+            s.backlog_growth
         );
     }
     let fit = capacity::fit(&report).unwrap();
@@ -179,23 +210,37 @@ async fn probe_estimates_capacity_within_5_percent() {
             "steps": report.steps.len(),
         })
     );
-    assert!(matches!(report.stop, StopReason::Knee | StopReason::Slo), "{:?}", report.stop);
-    assert!(err_pct.abs() <= 5.0, "estimate {est} vs true {}", lab.true_qps);
+    assert!(
+        matches!(report.stop, StopReason::Knee | StopReason::Slo),
+        "{:?}",
+        report.stop
+    );
+    assert!(
+        err_pct.abs() <= 5.0,
+        "estimate {est} vs true {}",
+        lab.true_qps
+    );
     assert!(report.slo_breach_steps <= 1);
     assert!(report.duration_s < 180.0);
     assert!(restored && report.weights_restored);
-    assert!(!Journal::new(&lab.journal).read().unwrap().is_some());
+    assert!(Journal::new(&lab.journal).read().unwrap().is_none());
     // 280 req/s on 4 x ~200: about 65 % spare.
-    assert!((h.headroom - (1.0 - 280.0 / (4.0 * est))).abs() < 0.05, "{h:?}");
+    assert!(
+        (h.headroom - (1.0 - 280.0 / (4.0 * est))).abs() < 0.05,
+        "{h:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_killed_mid_run_is_restored_from_journal_at_next_start() {
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(lab) = Lab::start(3, 150.0).await else { return };
+    let Some(lab) = Lab::start(3, 150.0).await else {
+        return;
+    };
     let ctl = lab.controller(lab.fault_cfg());
     // A crash: the probe's future is dropped mid-step, no restore code runs.
-    let r = tokio::time::timeout(Duration::from_millis(3500), ctl.run(std::future::pending())).await;
+    let r =
+        tokio::time::timeout(Duration::from_millis(3500), ctl.run(std::future::pending())).await;
     assert!(r.is_err(), "probe should still have been running");
     let w = lab.weights().await;
     assert!(w["s0"] > 10, "probe had raised the weight: {w:?}");
@@ -210,7 +255,9 @@ async fn probe_killed_mid_run_is_restored_from_journal_at_next_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_probe_restores_weights() {
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(lab) = Lab::start(3, 150.0).await else { return };
+    let Some(lab) = Lab::start(3, 150.0).await else {
+        return;
+    };
     let ctl = lab.controller(lab.fault_cfg());
     let cancel = tokio::time::sleep(Duration::from_millis(3000));
     let report = ctl.run(cancel).await.unwrap();
@@ -221,7 +268,9 @@ async fn cancelled_probe_restores_weights() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_gone_mid_probe_restores_when_it_returns() {
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(lab) = Lab::start(3, 150.0).await else { return };
+    let Some(lab) = Lab::start(3, 150.0).await else {
+        return;
+    };
     let ctl = lab.controller(lab.fault_cfg());
     let sock = lab.hp.socket.clone();
     let hidden = sock.with_extension("hidden");
@@ -233,7 +282,11 @@ async fn socket_gone_mid_probe_restores_when_it_returns() {
     });
     let report = ctl.run(std::future::pending()).await.unwrap();
     mover.await.unwrap();
-    assert!(matches!(report.stop, StopReason::Aborted(ref m) if m.contains("haproxy")), "{:?}", report.stop);
+    assert!(
+        matches!(report.stop, StopReason::Aborted(ref m) if m.contains("haproxy")),
+        "{:?}",
+        report.stop
+    );
     assert!(report.weights_restored && all_ten(&lab.weights().await));
     assert!(Journal::new(&lab.journal).read().unwrap().is_none());
 }
@@ -241,7 +294,9 @@ async fn socket_gone_mid_probe_restores_when_it_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socket_gone_for_good_keeps_the_journal_for_the_next_start() {
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(lab) = Lab::start(3, 150.0).await else { return };
+    let Some(lab) = Lab::start(3, 150.0).await else {
+        return;
+    };
     let mut cfg = lab.fault_cfg();
     cfg.restore_timeout_ms = 1000;
     let ctl = lab.controller(cfg);
@@ -263,7 +318,9 @@ async fn socket_gone_for_good_keeps_the_journal_for_the_next_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_dying_mid_probe_stops_and_restores() {
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(mut lab) = Lab::start(3, 150.0).await else { return };
+    let Some(mut lab) = Lab::start(3, 150.0).await else {
+        return;
+    };
     let ctl = lab.controller(lab.fault_cfg());
     // The server shuts down: no new connections, keep-alive ones closed.
     let victim = lab.kill[0].take().unwrap();
@@ -272,7 +329,11 @@ async fn backend_dying_mid_probe_stops_and_restores() {
         let _ = victim.send(());
     });
     let report = ctl.run(std::future::pending()).await.unwrap();
-    assert!(matches!(report.stop, StopReason::ErrorRate | StopReason::Aborted(_)), "{:?}", report.stop);
+    assert!(
+        matches!(report.stop, StopReason::ErrorRate | StopReason::Aborted(_)),
+        "{:?}",
+        report.stop
+    );
     assert!(report.steps.len() <= 3, "{report:#?}");
     assert!(report.weights_restored && all_ten(&lab.weights().await));
 }
@@ -280,7 +341,9 @@ async fn backend_dying_mid_probe_stops_and_restores() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn haproxy_reload_mid_probe_is_noticed() {
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(mut lab) = Lab::start(3, 150.0).await else { return };
+    let Some(mut lab) = Lab::start(3, 150.0).await else {
+        return;
+    };
     let cfg = lab.fault_cfg();
     let (client, url) = (lab.hp.client(), lab.report_url.clone());
     let ctl = ProbeController::try_new(client, LoadgenLatency::new(url), WallClock, cfg).unwrap();

@@ -178,10 +178,18 @@ impl Acc {
             completed: self.hist.len(),
             ok: self.ok,
             errors: self.errors,
-            throughput_rps: if window_s > 0.0 { self.hist.len() as f64 / window_s } else { 0.0 },
+            throughput_rps: if window_s > 0.0 {
+                self.hist.len() as f64 / window_s
+            } else {
+                0.0
+            },
             p50_ms: q(0.5),
             p99_ms: q(0.99),
-            max_ms: if self.hist.is_empty() { f64::NAN } else { self.hist.max() as f64 / 1000.0 },
+            max_ms: if self.hist.is_empty() {
+                f64::NAN
+            } else {
+                self.hist.max() as f64 / 1000.0
+            },
         }
     }
 }
@@ -204,9 +212,16 @@ impl Window {
     }
 
     fn record(&mut self, group: &str, latency: Option<Duration>, ok: bool) {
-        for acc in [&mut self.all, self.groups.entry(group.to_string()).or_insert_with(Acc::new)] {
+        for acc in [
+            &mut self.all,
+            self.groups
+                .entry(group.to_string())
+                .or_insert_with(Acc::new),
+        ] {
             if let Some(l) = latency {
-                let us = u64::try_from(l.as_micros()).unwrap_or(u64::MAX).clamp(1, 3_600_000_000);
+                let us = u64::try_from(l.as_micros())
+                    .unwrap_or(u64::MAX)
+                    .clamp(1, 3_600_000_000);
                 let _ = acc.hist.record(us);
             }
             if ok {
@@ -223,7 +238,11 @@ impl Window {
             window_s: w,
             sent: self.sent,
             all: self.all.report(w),
-            groups: self.groups.iter().map(|(k, a)| (k.clone(), a.report(w))).collect(),
+            groups: self
+                .groups
+                .iter()
+                .map(|(k, a)| (k.clone(), a.report(w)))
+                .collect(),
         }
     }
 }
@@ -260,7 +279,10 @@ impl LoadGenHandle {
     pub fn total(&self) -> Report {
         #[allow(clippy::disallowed_methods)] // the generator measures the real world
         let now = Instant::now();
-        self.total.lock().unwrap_or_else(|p| p.into_inner()).report(now)
+        self.total
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .report(now)
     }
 
     /// Change the aggregate rate from now on.
@@ -322,10 +344,8 @@ async fn drive(
             None => 1.0 / r,
         };
         next += Duration::from_secs_f64(gap);
-        if let Some(d) = cfg.duration {
-            if next.duration_since(start) > d {
-                break;
-            }
+        if cfg.duration.is_some_and(|d| next.duration_since(start) > d) {
+            break;
         }
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
@@ -362,7 +382,9 @@ async fn drive(
 
 fn record(h: &LoadGenHandle, group: &str, lat: Option<Duration>, ok: bool) {
     for w in [&h.window, &h.total] {
-        w.lock().unwrap_or_else(|p| p.into_inner()).record(group, lat, ok);
+        w.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(group, lat, ok);
     }
 }
 
@@ -370,7 +392,9 @@ async fn one(
     client: &Client<HttpConnector, Full<Bytes>>,
     cfg: &LoadGenConfig,
 ) -> Result<(hyper::StatusCode, String), Box<dyn std::error::Error + Send + Sync>> {
-    let mut req = hyper::Request::builder().method(cfg.method.clone()).uri(cfg.url.clone());
+    let mut req = hyper::Request::builder()
+        .method(cfg.method.clone())
+        .uri(cfg.url.clone());
     for (k, v) in &cfg.headers {
         req = req.header(k.as_str(), v.as_str());
     }
@@ -409,10 +433,16 @@ pub async fn serve_reports(
     let app = Router::new()
         .route(
             "/report",
-            get(|State(h): State<LoadGenHandle>, Query(q): Query<ReportQuery>| async move {
-                let r = if q.total { h.total() } else { h.report(q.reset) };
-                axum::Json(r)
-            }),
+            get(
+                |State(h): State<LoadGenHandle>, Query(q): Query<ReportQuery>| async move {
+                    let r = if q.total {
+                        h.total()
+                    } else {
+                        h.report(q.reset)
+                    };
+                    axum::Json(r)
+                },
+            ),
         )
         .with_state(h);
     axum::serve(listener, app)
@@ -435,7 +465,11 @@ mod tests {
         // 2 workers x 20 ms = 100 req/s; offer 150 req/s for 2 s.
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
-        let cfg = TestServerConfig { name: "a".into(), workers: 2, service_time: Duration::from_millis(20) };
+        let cfg = TestServerConfig {
+            name: "a".into(),
+            workers: 2,
+            service_time: Duration::from_millis(20),
+        };
         assert!((cfg.capacity_rps() - 100.0).abs() < 1e-9);
         tokio::spawn(server::run(l, cfg, std::future::pending()));
         let mut lg = LoadGenConfig::get(format!("http://{addr}/").parse().unwrap(), 150.0);
@@ -457,7 +491,11 @@ mod tests {
     async fn below_capacity_latency_is_service_time() {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
-        let cfg = TestServerConfig { name: "b".into(), workers: 4, service_time: Duration::from_millis(10) };
+        let cfg = TestServerConfig {
+            name: "b".into(),
+            workers: 4,
+            service_time: Duration::from_millis(10),
+        };
         tokio::spawn(server::run(l, cfg, std::future::pending()));
         let mut lg = LoadGenConfig::get(format!("http://{addr}/").parse().unwrap(), 100.0);
         lg.duration = Some(Duration::from_secs(1));
@@ -467,6 +505,10 @@ mod tests {
         let r = h.total();
         assert!(r.all.completed > 70, "{r:?}");
         assert!(r.all.p50_ms >= 10.0 && r.all.p50_ms < 25.0, "{r:?}");
-        assert!(LoadGenConfig::get("https://x/".parse().unwrap(), 1.0).validate().is_err());
+        assert!(
+            LoadGenConfig::get("https://x/".parse().unwrap(), 1.0)
+                .validate()
+                .is_err()
+        );
     }
 }

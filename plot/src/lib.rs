@@ -223,7 +223,14 @@ impl Chart {
             xs.1 = xs.0 + 1.0;
         }
         let pad = ((ys.1 - ys.0) * 0.05).max(1e-9);
-        ys = (if self.y_from_zero && ys.0 >= 0.0 { ys.0 } else { ys.0 - pad }, ys.1 + pad);
+        ys = (
+            if self.y_from_zero && ys.0 >= 0.0 {
+                ys.0
+            } else {
+                ys.0 - pad
+            },
+            ys.1 + pad,
+        );
         Some((xs, ys))
     }
 }
@@ -342,7 +349,11 @@ fn draw_one<DB: DrawingBackend>(
     for (i, l) in chart.lines.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let mut pts: Vec<(f64, f64)> = Vec::with_capacity(l.points.len() * 2);
-        for w in l.points.iter().filter(|p| p.0.is_finite() && p.1.is_finite()) {
+        for w in l
+            .points
+            .iter()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+        {
             if l.step {
                 if let Some(&(_, prev_y)) = pts.last() {
                     pts.push((w.0, prev_y));
@@ -353,7 +364,9 @@ fn draw_one<DB: DrawingBackend>(
         ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
             .map_err(|e| draw_err(path, e))?
             .label(l.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 15, y)], color.stroke_width(2))
+            });
         if l.markers {
             ctx.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(|e| draw_err(path, e))?;
@@ -406,7 +419,10 @@ mod tests {
         for name in ["a.png", "a.svg"] {
             let p = dir.path().join(name);
             render(&[sample(), sample()], &p, (600, 400)).unwrap();
-            assert!(std::fs::metadata(&p).unwrap().len() > 1000, "{name} too small");
+            assert!(
+                std::fs::metadata(&p).unwrap().len() > 1000,
+                "{name} too small"
+            );
         }
         let svg = std::fs::read_to_string(dir.path().join("a.svg")).unwrap();
         assert!(svg.contains("knee"));
@@ -417,7 +433,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = render(&[sample()], &dir.path().join("a.gif"), (10, 10)).unwrap_err();
         assert!(err.to_string().contains("expected a .png or .svg"));
-        let err = render(&[Chart::new("empty")], &dir.path().join("b.png"), (100, 100)).unwrap_err();
+        let err = render(
+            &[Chart::new("empty")],
+            &dir.path().join("b.png"),
+            (100, 100),
+        )
+        .unwrap_err();
         assert!(matches!(err, PlotError::NoData { .. }));
     }
 }

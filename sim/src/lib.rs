@@ -24,7 +24,7 @@
 //! binary passes crest-datasets').
 //!
 //! Start with [`run`] / [`run_with_policy`] and [`Scenario`]; the kernel is in
-//! [`engine`](crate::engine) (exact and fluid).
+//! [`engine`] (exact and fluid).
 //!
 //! ## Modes
 //! - **exact** — every request is an event: arrival, then completion from a

@@ -69,7 +69,9 @@ impl MstlEtsForecaster {
             for (s, slot) in seasonal.iter_mut().enumerate() {
                 buf.clear();
                 // Indices i in [0, m) with (from + i) % p == s, newest first.
-                let mut i = m as isize - 1 - (((from + m - 1) as isize - s as isize).rem_euclid(p as isize));
+                let mut i = m as isize
+                    - 1
+                    - (((from + m - 1) as isize - s as isize).rem_euclid(p as isize));
                 while i >= 0 && buf.len() < self.seasons {
                     let iu = i as usize;
                     buf.push(y[iu] - trend[iu]);

@@ -49,7 +49,11 @@ impl Default for CalendarRegressionForecaster {
 #[derive(Debug, Clone)]
 enum Layout {
     /// Several steps per day: per-day-type levels and Fourier shapes.
-    SubDaily { pd: usize, k: usize, trig: Vec<(f64, f64)> },
+    SubDaily {
+        pd: usize,
+        k: usize,
+        trig: Vec<(f64, f64)>,
+    },
     /// Daily data: day-type levels and yearly Fourier terms.
     Daily { ky: usize },
     /// Anything else: level and trend.
@@ -189,7 +193,14 @@ impl Design {
         }
     }
 
-    fn predict(&self, ctx: &Context, i: usize, beta: &[f64], idx: &mut Vec<usize>, val: &mut Vec<f64>) -> f64 {
+    fn predict(
+        &self,
+        ctx: &Context,
+        i: usize,
+        beta: &[f64],
+        idx: &mut Vec<usize>,
+        val: &mut Vec<f64>,
+    ) -> f64 {
         self.row(ctx, i, idx, val);
         idx.iter().zip(val.iter()).map(|(j, v)| beta[*j] * v).sum()
     }

@@ -55,15 +55,22 @@ async fn main() -> ExitCode {
 }
 
 async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let url: hyper::Uri = a.url.parse().map_err(|e| format!("failed to parse url {:?}: {e}", a.url))?;
+    let url: hyper::Uri = a
+        .url
+        .parse()
+        .map_err(|e| format!("failed to parse url {:?}: {e}", a.url))?;
     let mut cfg = LoadGenConfig::get(url, a.rate);
-    cfg.method = a.method.parse().map_err(|e| format!("failed to parse method {:?}: {e}", a.method))?;
+    cfg.method = a
+        .method
+        .parse()
+        .map_err(|e| format!("failed to parse method {:?}: {e}", a.method))?;
     cfg.body = a.body.unwrap_or_default().into();
     for h in &a.headers {
         let (k, v) = h
             .split_once(':')
             .ok_or_else(|| format!("failed to parse header {h:?}: expected 'Name: value'"))?;
-        cfg.headers.push((k.trim().to_string(), v.trim().to_string()));
+        cfg.headers
+            .push((k.trim().to_string(), v.trim().to_string()));
     }
     cfg.timeout = Duration::from_millis(a.timeout_ms);
     cfg.group_header = a.group_header;
@@ -77,7 +84,10 @@ async fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     let h = loadgen::spawn(cfg)?;
     if let Some(addr) = a.report_listen {
         let l = tokio::net::TcpListener::bind(&addr).await?;
-        eprintln!("crest-loadgen: reports at http://{}/report", l.local_addr()?);
+        eprintln!(
+            "crest-loadgen: reports at http://{}/report",
+            l.local_addr()?
+        );
         tokio::spawn(loadgen::serve_reports(l, h.clone(), std::future::pending()));
     }
     let wait = async {

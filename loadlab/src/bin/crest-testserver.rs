@@ -46,7 +46,11 @@ async fn main() -> ExitCode {
             workers: a.workers,
             service_time: Duration::from_secs_f64(a.service_ms / 1000.0),
         };
-        eprintln!("crest-testserver: {} on {addr}, true capacity {:.1} req/s", cfg.name, cfg.capacity_rps());
+        eprintln!(
+            "crest-testserver: {} on {addr}, true capacity {:.1} req/s",
+            cfg.name,
+            cfg.capacity_rps()
+        );
         tasks.push(tokio::spawn(server::run(l, cfg, async {
             let _ = tokio::signal::ctrl_c().await;
         })));

@@ -3,10 +3,9 @@
 //! answer must be a 2xx or a 4xx with a JSON error, and the server must keep
 //! answering afterwards.
 
-use std::sync::OnceLock;
-
 use crest_server::client::HttpClient;
 use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
 use serde_json::Value;
 
 use crate::common::*;
@@ -70,80 +69,97 @@ fn mutate(mut v: Value, path: &[usize], with: Value) -> Value {
     v
 }
 
-struct Shared {
+/// A server on 127.0.0.1:0 with its own runtime and database, stopped and
+/// removed when dropped.
+struct Harness {
     rt: tokio::runtime::Runtime,
-    addr: std::net::SocketAddr,
+    server: Option<TestServer>,
     _dir: tempfile::TempDir,
 }
 
-fn shared() -> &'static Shared {
-    static S: OnceLock<Shared> = OnceLock::new();
-    S.get_or_init(|| {
+impl Harness {
+    fn new() -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let srv = rt.block_on(TestServer::start_with(
+        let server = rt.block_on(TestServer::start_with(
             dir.path(),
             "[defaults]\nmin_replicas = 0\nmax_replicas = 100\n",
         ));
-        let addr = srv.addr;
-        // Keep it running for the whole test binary.
-        std::mem::forget(srv);
-        Shared {
+        Harness {
             rt,
-            addr,
+            server: Some(server),
             _dir: dir,
         }
-    })
-}
+    }
 
-fn check(body: Vec<u8>) -> Result<(), TestCaseError> {
-    let s = shared();
-    s.rt.block_on(async {
-        let mut c = HttpClient::connect(s.addr).await.unwrap();
-        for path in ["/v1/alerts/alertmanager", "/v1/alerts/grafana", "/v1/plans"] {
-            let (status, b) = c.post(path, Some(TOKEN), body.clone()).await.unwrap();
-            let code = status.as_u16();
-            prop_assert!(
-                code == 200 || code == 201 || code == 400 || code == 413,
-                "{path}: {code} for {:?}",
-                String::from_utf8_lossy(&body)
-            );
-            let v: Value = serde_json::from_slice(&b).unwrap();
-            if code >= 400 {
-                prop_assert!(v["error"].is_string());
+    /// Post `body` to every write endpoint: each answer must be a 2xx or a
+    /// 4xx with a JSON error, and the server must still be healthy after.
+    fn check(&self, body: &[u8]) -> Result<(), TestCaseError> {
+        let addr = self.server.as_ref().unwrap().addr;
+        self.rt.block_on(async {
+            let mut c = HttpClient::connect(addr).await.unwrap();
+            for path in ["/v1/alerts/alertmanager", "/v1/alerts/grafana", "/v1/plans"] {
+                let (status, b) = c.post(path, Some(TOKEN), body.to_vec()).await.unwrap();
+                let code = status.as_u16();
+                prop_assert!(
+                    code == 200 || code == 201 || code == 400 || code == 413,
+                    "{path}: {code} for {:?}",
+                    String::from_utf8_lossy(body)
+                );
+                let v: Value = serde_json::from_slice(&b).unwrap();
+                if code >= 400 {
+                    prop_assert!(v["error"].is_string());
+                }
             }
+            let (status, _) = c.get("/healthz").await.unwrap();
+            prop_assert_eq!(status.as_u16(), 200);
+            Ok(())
+        })
+    }
+
+    fn run<S: Strategy>(&self, strategy: S, body: impl Fn(S::Value) -> Vec<u8>) {
+        let mut runner = TestRunner::new(ProptestConfig {
+            cases: 96,
+            ..ProptestConfig::default()
+        });
+        if let Err(e) = runner.run(&strategy, |v| self.check(&body(v))) {
+            panic!("{e}");
         }
-        let (status, _) = c.get("/healthz").await.unwrap();
-        prop_assert_eq!(status.as_u16(), 200);
-        Ok(())
-    })
+    }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
-
-    #[test]
-    fn arbitrary_bytes(body in prop::collection::vec(any::<u8>(), 0..512)) {
-        check(body)?;
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.rt.block_on(s.stop());
+        }
     }
+}
 
-    #[test]
-    fn arbitrary_json(v in arb_json()) {
-        check(serde_json::to_vec(&v).unwrap())?;
-    }
+#[test]
+fn arbitrary_bytes() {
+    Harness::new().run(prop::collection::vec(any::<u8>(), 0..512), |b| b);
+}
 
-    #[test]
-    fn mutated_real_payloads(
-        which in 0usize..4,
-        path in prop::collection::vec(any::<usize>(), 0..6),
-        with in arb_json(),
-    ) {
+#[test]
+fn arbitrary_json() {
+    Harness::new().run(arb_json(), |v| serde_json::to_vec(&v).unwrap());
+}
+
+#[test]
+fn mutated_real_payloads() {
+    let strategy = (
+        0usize..4,
+        prop::collection::vec(any::<usize>(), 0..6),
+        arb_json(),
+    );
+    Harness::new().run(strategy, |(which, path, with)| {
         let base = [AM_FIRING, AM_RESOLVED, AM_FROM_PROM, GRAFANA][which];
         let v = mutate(serde_json::from_str(base).unwrap(), &path, with);
-        check(serde_json::to_vec(&v).unwrap())?;
-    }
+        serde_json::to_vec(&v).unwrap()
+    });
 }

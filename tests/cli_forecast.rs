@@ -1,0 +1,283 @@
+//! `crest forecast` as other tools use it: the CSV/JSON contract, many series,
+//! determinism, plots, backtest and watch.
+
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn crest(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_crest"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// Three weeks of hourly data, one or two series.
+fn write_input(dir: &Path, long: bool) -> std::path::PathBuf {
+    let mut text = String::from(if long {
+        "series_id,timestamp,value\n"
+    } else {
+        "timestamp,value\n"
+    });
+    let ids: &[&str] = if long { &["web", "api"] } else { &[""] };
+    for (k, id) in ids.iter().enumerate() {
+        for i in 0..24 * 21 {
+            let day = i / 24 + 1;
+            let hour = i % 24;
+            let v = 100.0
+                * (k + 1) as f64
+                * (1.5 + ((hour as f64) / 24.0 * std::f64::consts::TAU).sin())
+                + (i % 7) as f64;
+            if long {
+                text.push_str(&format!("{id},2024-03-{day:02}T{hour:02}:00:00,{v}\n"));
+            } else {
+                text.push_str(&format!("2024-03-{day:02}T{hour:02}:00:00,{v}\n"));
+            }
+        }
+    }
+    let p = dir.join(if long { "many.csv" } else { "one.csv" });
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn csv_contract_single_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), false);
+    let out = stdout(&crest(
+        &[
+            "forecast",
+            "--input",
+            input.to_str().unwrap(),
+            "--horizon",
+            "24",
+        ],
+        dir.path(),
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "timestamp,mean,p10,p50,p90");
+    assert_eq!(lines.len(), 25);
+    // Timestamps written as the input wrote them, continuing the series.
+    assert!(lines[1].starts_with("2024-03-22T00:00:00,"), "{}", lines[1]);
+    assert!(lines[24].starts_with("2024-03-22T23:00:00,"));
+    for l in &lines[1..] {
+        let v: Vec<f64> = l.split(',').skip(1).map(|x| x.parse().unwrap()).collect();
+        assert!(v[1] <= v[2] && v[2] <= v[3], "{l}");
+    }
+}
+
+#[test]
+fn many_series_custom_quantiles_output_file_and_determinism() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), true);
+    let args = |out: &str| {
+        vec![
+            "forecast".to_string(),
+            "--input".into(),
+            input.to_str().unwrap().into(),
+            "--horizon".into(),
+            "12".into(),
+            "--quantiles".into(),
+            "0.05,0.5,0.975".into(),
+            "--output".into(),
+            out.into(),
+        ]
+    };
+    for out in ["a.csv", "b.csv"] {
+        let a: Vec<String> = args(out);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        stdout(&crest(&a, dir.path()));
+    }
+    let a = std::fs::read(dir.path().join("a.csv")).unwrap();
+    let b = std::fs::read(dir.path().join("b.csv")).unwrap();
+    assert_eq!(a, b, "same input, same bytes");
+    let text = String::from_utf8(a).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "series_id,timestamp,mean,p5,p50,p97.5");
+    assert_eq!(lines.len(), 1 + 2 * 12);
+    // Input order: web first, then api.
+    assert!(lines[1].starts_with("web,") && lines[13].starts_with("api,"));
+}
+
+#[test]
+fn json_is_crest_forecast_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), false);
+    let out = stdout(&crest(
+        &[
+            "forecast",
+            "--input",
+            input.to_str().unwrap(),
+            "--horizon",
+            "6",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    ));
+    let f: crest_core::Forecast = serde_json::from_str(&out).unwrap();
+    assert_eq!(f.horizon(), 6);
+    assert!(f.quantile(0.9).is_some());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["model"].is_string());
+}
+
+#[test]
+fn plots_png_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), false);
+    for name in ["f.png", "f.svg"] {
+        stdout(&crest(
+            &[
+                "forecast",
+                "--input",
+                input.to_str().unwrap(),
+                "--horizon",
+                "24",
+                "--plot",
+                name,
+            ],
+            dir.path(),
+        ));
+        let meta = std::fs::metadata(dir.path().join(name)).unwrap();
+        assert!(meta.len() > 1000, "{name} is {} bytes", meta.len());
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = crest(
+        &["forecast", "--input", "nope.csv", "--horizon", "5"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope.csv"));
+    let input = write_input(dir.path(), false);
+    let o = crest(
+        &[
+            "forecast",
+            "--input",
+            input.to_str().unwrap(),
+            "--horizon",
+            "5",
+            "--quantiles",
+            "1.5",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("quantile"));
+    let o = crest(
+        &["forecast", "--input", input.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "missing --horizon is a usage error"
+    );
+}
+
+#[test]
+fn backtest_reports_every_metric_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), true);
+    let out = stdout(&crest(
+        &[
+            "forecast",
+            "backtest",
+            "--input",
+            input.to_str().unwrap(),
+            "--horizon",
+            "12",
+            "--origins",
+            "3",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    ));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for model in [
+        "auto",
+        "regression",
+        "seasonal_naive",
+        "mstl_ets",
+        "ensemble",
+    ] {
+        let m = &v["overall"][model];
+        for k in [
+            "mape",
+            "wape",
+            "smape",
+            "mase",
+            "pinball",
+            "coverage",
+            "interval_coverage",
+        ] {
+            assert!(!m[k].is_null(), "{model}.{k} missing: {m}");
+        }
+    }
+    assert!(v["per_series"]["web"]["auto"]["wape"].is_number());
+    let table = stdout(&crest(
+        &[
+            "forecast",
+            "backtest",
+            "--input",
+            input.to_str().unwrap(),
+            "--horizon",
+            "12",
+            "--origins",
+            "2",
+        ],
+        dir.path(),
+    ));
+    assert!(
+        table.contains("WAPE") && table.contains("regression"),
+        "{table}"
+    );
+}
+
+#[test]
+fn bundled_nyc_taxi_default_and_watch_scores_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stdout(&crest(
+        &["forecast", "--horizon", "48", "--calendar", "us"],
+        dir.path(),
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "timestamp,mean,p10,p50,p90");
+    assert_eq!(lines[1].split(',').next().unwrap(), "2015-02-01 00:00:00");
+    let w = stdout(&crest(
+        &[
+            "forecast",
+            "watch",
+            "--calendar",
+            "us",
+            "--days",
+            "60",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    ));
+    let v: serde_json::Value = serde_json::from_str(&w).unwrap();
+    let score = &v[0]["score"];
+    assert!(
+        score["precision"].is_number() && score["recall"].is_number(),
+        "{score}"
+    );
+}
