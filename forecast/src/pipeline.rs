@@ -97,7 +97,8 @@ pub struct ForecastOutcome {
     pub forecast: Forecast,
     /// The model used.
     pub model: ModelKind,
-    /// Calibration WAPE of every candidate (lower is better), when calibrated.
+    /// Calibration score of every candidate: the median over calibration
+    /// origins of each origin's WAPE (lower is better).
     pub candidates: BTreeMap<ModelKind, f64>,
     /// Number of out-of-sample errors the quantiles were calibrated on.
     pub calibration_errors: usize,
@@ -222,17 +223,12 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
                 per_origin.push(oe / oy);
             }
         }
-        let sel = std::env::var("SEL").unwrap_or_default();
-        let wape = if sel == "median" && !per_origin.is_empty() {
-            median(&mut per_origin)
-        } else if sel == "trim" && per_origin.len() >= 4 {
-            per_origin.sort_by(f64::total_cmp);
-            let k = per_origin.len() - per_origin.len() / 5;
-            per_origin[..k].iter().sum::<f64>() / k as f64
-        } else if abs_y > 0.0 {
-            abs_e / abs_y
+        // The median origin's WAPE: one storm or outage inside the
+        // calibration span should not decide the model for the next day.
+        let wape = if per_origin.is_empty() {
+            if abs_y > 0.0 { abs_e / abs_y } else { f64::INFINITY }
         } else {
-            f64::INFINITY
+            median(&mut per_origin)
         };
         results.push((kind, wape, last, errs));
     }

@@ -81,7 +81,16 @@ impl HaproxyError {
 }
 
 impl From<HaproxyError> for SeamError {
+    /// The message carries the whole cause chain (e.g. the OS error), so the
+    /// seam error reads completely without walking its sources twice.
     fn from(e: HaproxyError) -> Self {
-        SeamError::new("haproxy", e.kind(), e.to_string()).with_source(e)
+        let mut message = e.to_string();
+        let mut cur = std::error::Error::source(&e);
+        while let Some(c) = cur {
+            message.push_str(": ");
+            message.push_str(&c.to_string());
+            cur = c.source();
+        }
+        SeamError::new("haproxy", e.kind(), message)
     }
 }

@@ -7,7 +7,8 @@
 //! static lock) to keep the timing honest.
 
 #![allow(clippy::disallowed_methods)] // an end-to-end test runs in real time
-#![allow(clippy::unwrap_used, clippy::expect_used)] // harness helpers: a failed set-up should panic loudly
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// harness helpers: a failed set-up should panic loudly
 // Each test has its own runtime on its own thread; the std lock only serialises them.
 #![allow(clippy::await_holding_lock)]
 

@@ -354,10 +354,10 @@ fn draw_one<DB: DrawingBackend>(
             .iter()
             .filter(|p| p.0.is_finite() && p.1.is_finite())
         {
-            if l.step {
-                if let Some(&(_, prev_y)) = pts.last() {
-                    pts.push((w.0, prev_y));
-                }
+            if l.step
+                && let Some(&(_, prev_y)) = pts.last()
+            {
+                pts.push((w.0, prev_y));
             }
             pts.push(*w);
         }
