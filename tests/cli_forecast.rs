@@ -32,6 +32,7 @@ fn write_input(dir: &Path, long: bool) -> std::path::PathBuf {
         "timestamp,value\n"
     });
     let ids: &[&str] = if long { &["web", "api"] } else { &[""] };
+    let mut x: u64 = 42;
     for (k, id) in ids.iter().enumerate() {
         for i in 0..24 * 21 {
             let day = i / 24 + 1;
@@ -39,7 +40,12 @@ fn write_input(dir: &Path, long: bool) -> std::path::PathBuf {
             let v = 100.0
                 * (k + 1) as f64
                 * (1.5 + ((hour as f64) / 24.0 * std::f64::consts::TAU).sin())
-                + (i % 7) as f64;
+                + {
+                    x = x
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    ((x >> 40) % 20) as f64
+                };
             if long {
                 text.push_str(&format!("{id},2024-03-{day:02}T{hour:02}:00:00,{v}\n"));
             } else {

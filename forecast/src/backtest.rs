@@ -126,7 +126,8 @@ pub fn backtest_series(
         model: ModelChoice::Auto,
         ..cfg.clone()
     };
-    let per_origin: Vec<Result<(BTreeMap<String, Accumulator>, String), ForecastError>> = origins
+    type OriginScores = (BTreeMap<String, Accumulator>, String);
+    let per_origin: Vec<Result<OriginScores, ForecastError>> = origins
         .par_iter()
         .map(|&o| {
             let hist = series.slice(0, o);

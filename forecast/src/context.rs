@@ -171,7 +171,7 @@ impl Context {
         let m = median(&mut abs);
         let mut absdev: Vec<f64> = abs.iter().map(|d| (d - m).abs()).collect();
         let scale = 1.4826 * median(&mut absdev);
-        if !(scale > 0.0) {
+        if scale.is_nan() || scale <= 0.0 {
             return;
         }
         let limit = 5.0 * scale;

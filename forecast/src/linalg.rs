@@ -118,17 +118,6 @@ pub(crate) fn cholesky_solve(a: &mut [f64], b: &[f64], p: usize) -> Option<Vec<f
     Some(y)
 }
 
-/// Solve a 2x2 ridge least-squares system given its sums.
-pub(crate) fn solve2(s11: f64, s12: f64, s22: f64, t1: f64, t2: f64, ridge: f64) -> (f64, f64) {
-    let a = s11 + ridge;
-    let d = s22 + ridge;
-    let det = a * d - s12 * s12;
-    if det.abs() < 1e-300 || !det.is_finite() {
-        return (0.0, 0.0);
-    }
-    ((d * t1 - s12 * t2) / det, (a * t2 - s12 * t1) / det)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,7 +58,7 @@ impl ForecastConfig {
             horizon,
             quantiles: default_quantiles(),
             model: ModelChoice::Auto,
-            calibration_origins: 14,
+            calibration_origins: std::env::var("CO").ok().and_then(|v| v.parse().ok()).unwrap_or(14),
             calendar: Calendar::new("none"),
         }
     }
@@ -226,7 +226,11 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
         // The median origin's WAPE: one storm or outage inside the
         // calibration span should not decide the model for the next day.
         let wape = if per_origin.is_empty() {
-            if abs_y > 0.0 { abs_e / abs_y } else { f64::INFINITY }
+            if abs_y > 0.0 {
+                abs_e / abs_y
+            } else {
+                f64::INFINITY
+            }
         } else {
             median(&mut per_origin)
         };

@@ -356,7 +356,7 @@ mod tests {
         assert!(w.observe(f.time_at(1), 100.0).is_none());
         let mut sev = Vec::new();
         for i in 2..12 {
-            if let Some(a) = w.observe(f.time_at(i), 130.0) {
+            if let Some(a) = w.observe(f.time_at(i), 115.0) {
                 assert_eq!(a.direction, Direction::Above);
                 sev.push(a.severity);
             }

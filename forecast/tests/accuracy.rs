@@ -1,33 +1,75 @@
-//! Day-ahead accuracy on NYC taxi (the issue's target): origins at midnight
-//! over the last 90 days, horizon 48 half-hours, US calendar, WAPE outside
-//! NAB's labelled anomaly windows.
+//! The issue's accuracy targets on the bundled NYC taxi data, pinned with a
+//! little margin so a regression in any model shows up here.
+//!
+//! Day-ahead: origins at midnight over the last 90 days, horizon 48
+//! half-hours, US calendar, WAPE outside NAB's labelled anomaly windows.
 
 mod common;
 
 use crest_forecast::ForecastConfig;
 use crest_forecast::backtest::{BacktestReport, backtest_series, midnight_origins};
+use crest_forecast::watch::{DeviationWatcher, WatchConfig, rolling_band, score_windows};
 
 #[test]
-fn nyc_taxi_day_ahead_wape() {
-    let Some(s) = common::nyc_taxi() else {
-        eprintln!("skipping: {} not found", common::NYC_TAXI);
-        return;
-    };
+fn nyc_taxi_day_ahead_wape_and_calibration() {
+    let s = common::nyc_taxi();
     let cfg = ForecastConfig::new(48).with_calendar(common::us_calendar());
     let origins = midnight_origins(&s, 48, 90);
     assert_eq!(origins.len(), 90);
     let w = common::windows();
+    assert_eq!(w.len(), 5);
     let r = backtest_series(&s, &cfg, &origins, &|t| common::in_windows(&w, t), &|| {}).unwrap();
     let report = BacktestReport::new(48, &[r]);
     for (m, x) in &report.overall {
         eprintln!(
-            "{m:>15}: WAPE {:.4} sMAPE {:.4} MASE {:.3} cov {:?} interval {:.3}",
+            "{m:>15}: WAPE {:.4} sMAPE {:.4} MASE {:.3} coverage {:?} interval {:.3}",
             x.wape, x.smape, x.mase, x.coverage, x.interval_coverage
         );
     }
-    eprintln!("chosen {:?}", report.chosen);
+    eprintln!("auto chose {:?}", report.chosen);
+    // The issue quotes 10.0 % for seasonal naive under this protocol.
     let naive = report.overall["seasonal_naive"].wape;
-    assert!((naive - 0.100).abs() < 0.01, "seasonal naive WAPE {naive}");
-    let auto = report.overall["auto"].wape;
-    assert!(auto <= 0.08, "auto WAPE {auto}");
+    assert!((naive - 0.100).abs() < 0.002, "seasonal naive WAPE {naive}");
+    // Achieved: auto 7.80 %, regression 7.74 % (target <= 8 %).
+    let auto = &report.overall["auto"];
+    assert!(auto.wape <= 0.0795, "auto WAPE {}", auto.wape);
+    assert!(report.overall["regression"].wape <= 0.079);
+    // Calibration: p90 exceeded about 10 % of the time, p10 about 90 %.
+    let p90 = auto.coverage["p90"];
+    let p10 = auto.coverage["p10"];
+    assert!((0.85..=0.95).contains(&p90), "p90 coverage {p90}");
+    assert!((0.04..=0.15).contains(&p10), "p10 coverage {p10}");
+}
+
+#[test]
+fn nyc_taxi_watch_precision_recall() {
+    let s = common::nyc_taxi();
+    let cal = common::us_calendar();
+    let cfg = ForecastConfig::new(48).with_calendar(cal.clone());
+    // Every midnight after four weeks of warm-up.
+    let origins: Vec<usize> = (28 * 48..s.len()).step_by(48).collect();
+    let band = rolling_band(&s, &cfg, &origins).unwrap();
+    let mut w = DeviationWatcher::new(band, cal, WatchConfig::default()).unwrap();
+    let alerts: Vec<_> = (origins[0]..s.len())
+        .filter_map(|i| w.observe(s.time_at(i), s.values()[i]))
+        .collect();
+    let windows: Vec<_> = common::windows()
+        .into_iter()
+        .filter(|(_, e)| *e >= s.time_at(origins[0]))
+        .collect();
+    let score = score_windows(&alerts, &windows);
+    eprintln!("watch on nyc_taxi: {score:?}");
+    assert_eq!(score.windows, 5);
+    assert_eq!(score.detected, 5, "every labelled window raises an alert");
+    // Honest floor: day-ahead bands are left for hours on ordinary days too.
+    assert!(score.precision >= 0.08, "precision {}", score.precision);
+}
+
+#[test]
+fn nyc_taxi_forecast_is_byte_for_byte_deterministic() {
+    let s = common::nyc_taxi();
+    let cfg = ForecastConfig::new(48).with_calendar(common::us_calendar());
+    let a = serde_json::to_string(&crest_forecast::forecast(&s, &cfg).unwrap().forecast).unwrap();
+    let b = serde_json::to_string(&crest_forecast::forecast(&s, &cfg).unwrap().forecast).unwrap();
+    assert_eq!(a, b);
 }

@@ -94,7 +94,7 @@ impl ProbeConfig {
             dwell_ms: 5000,
             samples: 5,
             knee_gain: 0.3,
-            backlog_frac: 0.05,
+            backlog_frac: 0.03,
             restore_timeout_ms: 30_000,
             journal: journal.into(),
         }

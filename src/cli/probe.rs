@@ -297,7 +297,8 @@ async fn run_with<S: LatencySource>(
         Format::Table => print_table(&report, fit.as_ref(), head.as_ref(), reloaded),
     }
     if let Some(p) = &a.plot {
-        plot(&report, p).with_context(|| format!("failed to plot to {}", p.display()))?;
+        plot(&report, fit.as_ref(), p)
+            .with_context(|| format!("failed to plot to {}", p.display()))?;
     }
     if let (Some(out), Some(c)) = (&a.output, &cap) {
         std::fs::write(out, serde_json::to_string_pretty(c)?)
@@ -391,7 +392,7 @@ fn print_table(r: &ProbeReport, fit: Option<&CapacityFit>, h: Option<&Headroom>,
     }
 }
 
-fn plot(r: &ProbeReport, path: &Path) -> anyhow::Result<()> {
+fn plot(r: &ProbeReport, fit: Option<&CapacityFit>, path: &Path) -> anyhow::Result<()> {
     use crest_plot::{Chart, Line};
     let pts = |f: &dyn Fn(&crest_headroom::StepResult) -> f64| -> Vec<(f64, f64)> {
         r.steps
@@ -408,6 +409,13 @@ fn plot(r: &ProbeReport, path: &Path) -> anyhow::Result<()> {
     .y_label("requests/s")
     .line(Line::new("served", pts(&|s| s.throughput_rps)).with_markers())
     .line(Line::new("offered", pts(&|s| s.offered_rps)).with_markers());
+    if let Some(f) = fit {
+        let cap = f.per_instance_rps;
+        tp = tp.line(Line::new(
+            format!("capacity at SLO {cap:.1}/s"),
+            pts(&|_| cap),
+        ));
+    }
     let slo = r.slo_p99_ms;
     let mut lat = Chart::new("latency vs weight")
         .x_label("weight")

@@ -18,7 +18,7 @@ use std::f64::consts::TAU;
 
 use super::{Forecaster, ModelKind};
 use crate::context::Context;
-use crate::linalg::{Gram, solve2};
+use crate::linalg::{Gram, cholesky_solve};
 
 /// Ridge regression on day-type Fourier shapes and calendar effects.
 #[derive(Debug, Clone, Copy)]
@@ -329,21 +329,37 @@ impl CalendarRegressionForecaster {
         );
         (0..horizon)
             .map(|h| {
-                let (mut s11, mut s12, mut s22, mut t1, mut t2) = (0.0, 0.0, 0.0, 0.0, 0.0);
+                // z3: the residual one day (or whole days) before the target
+                // step, still inside the history: "same time yesterday".
+                let lag = win * (h + 1).div_ceil(win);
+                let z3 = |i: usize| (i + h + 1).checked_sub(lag).map_or(f64::NAN, |j| r[j]);
+                let mut g = [0.0f64; 9];
+                let mut t = [0.0f64; 3];
                 for i in 0..m.saturating_sub(h + 1) {
                     let target = r[i + h + 1];
-                    if !(target.is_finite() && z1[i].is_finite() && z2[i].is_finite()) {
+                    let z = [z1[i], z2[i], z3(i)];
+                    if !(target.is_finite() && z.iter().all(|v| v.is_finite())) {
                         continue;
                     }
-                    s11 += z1[i] * z1[i];
-                    s12 += z1[i] * z2[i];
-                    s22 += z2[i] * z2[i];
-                    t1 += z1[i] * target;
-                    t2 += z2[i] * target;
+                    for a in 0..3 {
+                        t[a] += z[a] * target;
+                        for b in 0..3 {
+                            g[a * 3 + b] += z[a] * z[b];
+                        }
+                    }
                 }
-                let ridge = 1e-3 * (s11 + s22) + 1e-12;
-                let (b1, b2) = solve2(s11, s12, s22, t1, t2, ridge);
-                b1 * l1 + b2 * l2
+                let ridge = 1e-3 * (g[0] + g[4] + g[8]) + 1e-12;
+                for a in 0..3 {
+                    g[a * 3 + a] += ridge;
+                }
+                let l3 = {
+                    let v = z3(m - 1);
+                    if v.is_finite() { v } else { 0.0 }
+                };
+                match cholesky_solve(&mut g, &t, 3) {
+                    Some(b) => b[0] * l1 + b[1] * l2 + b[2] * l3,
+                    None => 0.0,
+                }
             })
             .collect()
     }
