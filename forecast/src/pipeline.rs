@@ -52,13 +52,13 @@ pub struct ForecastConfig {
 }
 
 impl ForecastConfig {
-    /// Defaults: auto model, p10/p50/p90, 14 calibration origins, no holidays.
+    /// Defaults: auto model, p10/p50/p90, 28 calibration origins, no holidays.
     pub fn new(horizon: usize) -> ForecastConfig {
         ForecastConfig {
             horizon,
             quantiles: default_quantiles(),
             model: ModelChoice::Auto,
-            calibration_origins: std::env::var("CO").ok().and_then(|v| v.parse().ok()).unwrap_or(14),
+            calibration_origins: 28,
             calendar: Calendar::new("none"),
         }
     }

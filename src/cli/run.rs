@@ -6,21 +6,27 @@
 //! very driver the simulator uses — `crest_autoscaler::Autoscaler` with a
 //! `SchedulePolicy` — handing `SetReplicas` actions to the actuator seam.
 //!
+//! The actuator is `crest_actuator::fleet::FleetActuator`, the one `crest
+//! scale` uses, built from the same TOML config (`--config`): containerd +
+//! CNI + HAProxy with a write-ahead journal, or, with `--dry-run`, the same
+//! fleet logic over crest-actuator's printing backends, so the printed steps
+//! are the ones production would take. Nothing is touched without either
+//! `--config` or `--dry-run`.
+//!
 //! Time comes through the `Clock` seam: the wall clock, optionally sped up
 //! (`--speed`) and shifted so a plan starts now (`--start-now`) to rehearse a
-//! schedule. The only actuator here is a dry-run one that prints each action
-//! and keeps the desired counts in memory (the real backends belong to
-//! `crest-actuator`, which exposes no dry-run actuator yet); without
-//! `--dry-run` the command refuses to start.
+//! schedule.
 //!
-//! Schedule file (JSON): either one plan document (`crest plan --output`), or
-//! `{"runs":[{"plan":"plan.json","force":false}, ...]}` with paths relative to
-//! the schedule file.
+//! Schedule file: either one plan document (`crest plan --output`, JSON), or a
+//! list of runs, with paths relative to the schedule file — JSON
+//! `{"runs":[{"plan":"plan.json","force":false}, ...]}` or TOML (`.toml`)
+//! `[[runs]]` tables with the same fields. Unknown fields are errors naming
+//! the field and line.
 //!
-//! Exit codes: 0 every plan ran (or was already over), 1 bad input, 2 usage,
-//! 3 a plan failed its re-verification and was not executed.
+//! Exit codes: 0 every plan ran (or was already over), 1 bad input or a
+//! failed action, 2 usage, 3 a plan failed its re-verification and was not
+//! executed.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,11 +34,13 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use crest_actuator::config::ScaleConfig;
+use crest_actuator::dryrun::{DryRunLoadBalancer, DryRunNetwork, DryRunRuntime, Sink};
+use crest_actuator::fleet::FleetActuator;
+use crest_actuator::journal::Journal;
 use crest_autoscaler::{Autoscaler, PlanDocument, SchedulePolicy};
-use crest_core::seams::{
-    Actuator, Applied, FleetState, InstancePhase, InstanceState, Metrics, MetricsSource, SeamError,
-};
-use crest_core::{Action, AppId, Clock, Replicas, Timestamp, WallClock};
+use crest_core::seams::{Actuator, Applied, FleetState, Metrics, MetricsSource, SeamError};
+use crest_core::{Action, AppId, Clock, Timestamp, WallClock};
 use serde::Deserialize;
 
 /// `println!` that tolerates a closed stdout (`| head`).
@@ -46,10 +54,17 @@ macro_rules! say {
 /// Arguments of `crest run`.
 #[derive(Debug, Args)]
 pub struct RunCmd {
-    /// The schedule: a plan document, or {"runs":[{"plan":FILE,"force":bool}]} (JSON).
+    /// The schedule: a plan document, or runs of plans: JSON
+    /// {"runs":[{"plan":FILE,"force":bool}]} or TOML ([[runs]], by extension `.toml`).
     #[arg(long, value_name = "FILE")]
     schedule: PathBuf,
-    /// Print the actions instead of carrying them out (the only actuator available).
+    /// Actuator backends (the `crest scale` TOML: [containerd], [network], [haproxy], [fleet], journal).
+    #[arg(long, value_name = "ACTUATOR.toml")]
+    config: Option<PathBuf>,
+    /// The SQLite journal (overrides the config's `journal`).
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
+    /// Print the steps the actuator would take instead of carrying them out.
     #[arg(long)]
     dry_run: bool,
     /// Shift every plan so that it starts now (rehearse a schedule).
@@ -90,13 +105,52 @@ struct Run {
     force: bool,
 }
 
+/// A serde_json error with the offending line quoted (serde_json names the
+/// line and column; the quote shows which field it is).
+fn json_error(text: &str, e: &serde_json::Error) -> String {
+    match text.lines().nth(e.line().saturating_sub(1)) {
+        Some(l) if e.line() > 0 => format!("{e} (line {}: `{}`)", e.line(), l.trim()),
+        _ => e.to_string(),
+    }
+}
+
 fn read_doc(path: &Path) -> anyhow::Result<PlanDocument> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read plan {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| {
-        format!(
-            "failed to parse plan {} (expected a `crest plan --output` document)",
-            path.display()
+    serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "failed to parse plan {} (expected a `crest plan --output` document): {}",
+            path.display(),
+            json_error(&text, &e)
+        )
+    })
+}
+
+fn parse_schedule(path: &Path, text: &str) -> anyhow::Result<Option<RawSchedule>> {
+    let is_toml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    if is_toml {
+        return toml::from_str(text)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("failed to read schedule {}: {e}", path.display()));
+    }
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        anyhow::anyhow!(
+            "failed to parse schedule {} as JSON: {}",
+            path.display(),
+            json_error(text, &e)
+        )
+    })?;
+    if value.get("runs").is_none() {
+        return Ok(None);
+    }
+    // Parse the text again (not the value) so errors keep their line.
+    serde_json::from_str(text).map(Some).map_err(|e| {
+        anyhow::anyhow!(
+            "failed to read schedule {}: {}",
+            path.display(),
+            json_error(text, &e)
         )
     })
 }
@@ -104,34 +158,38 @@ fn read_doc(path: &Path) -> anyhow::Result<PlanDocument> {
 fn load_schedule(path: &Path) -> anyhow::Result<Vec<Run>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read schedule {}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("failed to parse schedule {} as JSON", path.display()))?;
-    if value.get("runs").is_some() {
-        let raw: RawSchedule = serde_json::from_value(value)
-            .with_context(|| format!("failed to read schedule {}", path.display()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        raw.runs
-            .into_iter()
-            .map(|r| {
-                let p = if r.plan.is_absolute() {
-                    r.plan
-                } else {
-                    base.join(r.plan)
-                };
-                Ok(Run {
-                    doc: read_doc(&p)?,
-                    source: p,
-                    force: r.force,
-                })
-            })
-            .collect()
-    } else {
-        Ok(vec![Run {
+    let Some(raw) = parse_schedule(path, &text)? else {
+        return Ok(vec![Run {
             doc: read_doc(path)?,
             source: path.to_path_buf(),
             force: false,
-        }])
-    }
+        }]);
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    raw.runs
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if r.plan.as_os_str().is_empty() {
+                bail!(
+                    "failed to read schedule {}: runs[{i}].plan: expected a file name, found \"\"",
+                    path.display()
+                );
+            }
+            let p = if r.plan.is_absolute() {
+                r.plan
+            } else {
+                base.join(r.plan)
+            };
+            Ok(Run {
+                doc: read_doc(&p).with_context(|| {
+                    format!("failed to read schedule {}: runs[{i}].plan", path.display())
+                })?,
+                source: p,
+                force: r.force,
+            })
+        })
+        .collect()
 }
 
 /// The wall clock, shifted and sped up: plan time `origin` is wall time
@@ -144,9 +202,12 @@ struct ScaledClock {
 }
 
 impl ScaledClock {
+    /// The first wall-clock millisecond at which plan time has reached `t`
+    /// (rounded up: rounding down would wake up to `speed` ms of plan time
+    /// early, before the step it was waiting for).
     fn to_wall(self, t: Timestamp) -> Timestamp {
         let d = (t.millis() - self.origin.millis()) as f64 / self.speed;
-        self.wall_origin.add_millis(d as i64)
+        self.wall_origin.add_millis(d.ceil() as i64)
     }
 }
 
@@ -157,87 +218,140 @@ impl Clock for ScaledClock {
     }
 
     fn sleep_until(&self, t: Timestamp) -> impl Future<Output = ()> + Send {
-        WallClock.sleep_until(self.to_wall(t))
+        let me = *self;
+        async move {
+            // Never return before plan time `t`: the policy reads `now()`
+            // right after, and must see the step it was woken for.
+            while me.now() < t {
+                let wall = me.to_wall(t).max(WallClock.now().add_millis(1));
+                WallClock.sleep_until(wall).await;
+            }
+        }
     }
 }
 
-/// Prints actions and remembers the desired count per app. A legitimate dry
-/// run: nothing outside this process is touched.
-#[derive(Debug, Clone, Default)]
-struct DryRunActuator {
-    desired: Arc<Mutex<BTreeMap<AppId, u32>>>,
-    clock_label: Arc<Mutex<String>>,
+/// The fleet actuator over crest-actuator's printing backends.
+type DryFleet = FleetActuator<DryRunRuntime, DryRunNetwork, DryRunLoadBalancer, WallClock>;
+
+/// The fleet actuator over the real backends.
+type RealFleet = FleetActuator<
+    crest_actuator::containerd::ContainerdRuntime<WallClock>,
+    crest_actuator::cni::CniNetwork,
+    crest_actuator::lb::HaproxyLb,
+    WallClock,
+>;
+
+/// Wraps the actuator to print, at the plan time of the step, each action
+/// handed to it, its outcome and (dry run) the backend steps it took. It
+/// decides nothing: every call goes to the wrapped actuator.
+#[derive(Clone)]
+struct Reporting<A> {
+    inner: A,
+    /// The dry-run backends' lines; `None` for real backends.
+    sink: Option<Sink>,
+    /// Plan time of the step being executed.
+    at: Arc<Mutex<String>>,
 }
 
-impl Actuator for DryRunActuator {
+impl<A: Actuator> Actuator for Reporting<A> {
     fn observe(&self, app: &AppId) -> impl Future<Output = Result<FleetState, SeamError>> + Send {
-        let n = self
-            .desired
-            .lock()
-            .map(|m| m.get(app).copied().unwrap_or(0))
-            .unwrap_or(0);
-        let state = FleetState {
-            app: app.clone(),
-            at: WallClock.now(),
-            desired: Replicas(n),
-            instances: (0..n)
-                .map(|i| InstanceState {
-                    id: crest_core::action::InstanceId(format!("{app}-dry-{i}")),
-                    phase: InstancePhase::Running,
-                    addr: None,
-                })
-                .collect(),
-        };
-        std::future::ready(Ok(state))
+        self.inner.observe(app)
     }
 
-    fn apply(&self, action: &Action) -> impl Future<Output = Result<Applied, SeamError>> + Send {
-        let result = match action {
+    async fn apply(&self, action: &Action) -> Result<Applied, SeamError> {
+        let result = self.inner.apply(action).await;
+        let at = self.at.lock().map(|s| s.clone()).unwrap_or_default();
+        let mode = if self.sink.is_some() {
+            "dry-run"
+        } else {
+            "applied"
+        };
+        if let Some(sink) = &self.sink {
+            for line in sink.take() {
+                say!("{at}    would: {line}");
+            }
+        }
+        let what = match action {
             Action::SetReplicas {
                 app,
                 replicas,
                 plan_id,
-            } => {
-                let before = self
-                    .desired
-                    .lock()
-                    .map(|mut m| m.insert(app.clone(), replicas.0))
-                    .ok()
-                    .flatten()
-                    .unwrap_or(0);
-                let at = self
-                    .clock_label
-                    .lock()
-                    .map(|s| s.clone())
-                    .unwrap_or_default();
-                say!(
-                    "{at}  dry-run: set {app} replicas {before} -> {}{}",
-                    replicas.0,
-                    plan_id
-                        .as_deref()
-                        .map(|p| format!(" (plan {p})"))
-                        .unwrap_or_default()
-                );
-                Ok(Applied {
-                    action: action.clone(),
-                    changed: before != replicas.0,
-                    detail: format!("dry-run: {before} -> {}", replicas.0),
-                })
-            }
-            other => {
-                say!("dry-run: {other:?}");
-                Ok(Applied {
-                    action: other.clone(),
-                    changed: false,
-                    detail: "dry-run".into(),
-                })
-            }
+            } => format!(
+                "set {app} replicas -> {}{}",
+                replicas.0,
+                plan_id
+                    .as_deref()
+                    .map(|p| format!(" (plan {p})"))
+                    .unwrap_or_default()
+            ),
+            other => other.to_string(),
         };
-        std::future::ready(result)
+        match &result {
+            Ok(a) => {
+                say!("{at}  {mode}: {what}: {}", a.detail);
+            }
+            Err(e) => {
+                say!("{at}  {mode}: {what}: FAILED: {e}");
+            }
+        }
+        result
     }
 }
 
-/// No live metrics in a dry run: the schedule policy does not read them.
+/// The same construction as `crest_actuator::config::scale_dry` (which builds
+/// and drops its actuator inside): printing backends, an in-memory journal,
+/// one instance at a time for a stable order, no waits.
+fn dry_fleet(cfg: &ScaleConfig, sink: &Sink) -> anyhow::Result<DryFleet> {
+    let mut opts = cfg.fleet.clone();
+    opts.concurrency = 1;
+    opts.ramp_step_ms = 0;
+    opts.drain_ms = 0;
+    Ok(FleetActuator::new(
+        DryRunRuntime::new(sink.clone()),
+        cfg.network
+            .as_ref()
+            .map(|_| DryRunNetwork::new(sink.clone())),
+        Some(DryRunLoadBalancer::new(sink.clone())),
+        Journal::in_memory().context("failed to open the in-memory journal")?,
+        WallClock,
+        opts,
+    ))
+}
+
+/// The same construction as `crest_actuator::config::scale_real` (which
+/// builds and drops its actuator inside): containerd, the CNI network and
+/// HAProxy when configured, the journal on disk.
+async fn real_fleet(cfg: &ScaleConfig, journal: &Path) -> anyhow::Result<RealFleet> {
+    let ctd = cfg.containerd.clone().context(
+        "failed to read the actuator config: [containerd]: expected a section for a real run (or use --dry-run)",
+    )?;
+    let runtime = crest_actuator::containerd::ContainerdRuntime::connect(ctd, WallClock)
+        .await
+        .context("failed to connect to containerd")?;
+    let network = match &cfg.network {
+        Some(n) => {
+            let net = crest_actuator::cni::CniNetwork::new(n.clone())
+                .map_err(|m| anyhow::anyhow!("failed to read the actuator config: {m}"))?;
+            net.prepare()
+                .await
+                .context("failed to prepare the CNI bridge")?;
+            Some(net)
+        }
+        None => None,
+    };
+    let journal = Journal::open(journal)
+        .with_context(|| format!("failed to open the journal {}", journal.display()))?;
+    Ok(FleetActuator::new(
+        runtime,
+        network,
+        cfg.haproxy.as_ref().map(crest_actuator::lb::HaproxyLb::new),
+        journal,
+        WallClock,
+        cfg.fleet.clone(),
+    ))
+}
+
+/// No live metrics: the schedule policy does not read them.
 #[derive(Debug, Clone, Copy)]
 struct NoMetrics;
 
@@ -252,9 +366,9 @@ impl MetricsSource for NoMetrics {
 
 /// Run `crest run`.
 pub fn run(cmd: RunCmd) -> anyhow::Result<ExitCode> {
-    if !cmd.dry_run {
+    if !cmd.dry_run && cmd.config.is_none() {
         bail!(
-            "only --dry-run is available: crest-actuator exposes no backend for `crest run` yet; nothing was done"
+            "nothing to act through: pass --config ACTUATOR.toml (the `crest scale` backends) or --dry-run; nothing was done"
         );
     }
     if !(cmd.speed.is_finite() && cmd.speed > 0.0) {
@@ -266,16 +380,46 @@ pub fn run(cmd: RunCmd) -> anyhow::Result<ExitCode> {
     let reverify_s = super::plan::parse_duration_s(&cmd.reverify_before)?;
     let mut runs = load_schedule(&cmd.schedule)?;
     runs.sort_by_key(|r| r.doc.plan.steps().first().map(|s| s.at));
+    let cfg = match &cmd.config {
+        Some(p) => ScaleConfig::load(p)?,
+        None => ScaleConfig::default(),
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("failed to start the tokio runtime")?;
-    rt.block_on(run_all(cmd, runs, reverify_s))
+    let at = Arc::new(Mutex::new(String::new()));
+    if cmd.dry_run {
+        let sink = Sink::default();
+        let actuator = Reporting {
+            inner: dry_fleet(&cfg, &sink)?,
+            sink: Some(sink),
+            at,
+        };
+        return rt.block_on(run_all(&cmd, runs, reverify_s, actuator));
+    }
+    let journal = cmd
+        .journal
+        .clone()
+        .or_else(|| cfg.journal.clone())
+        .context("no journal: pass --journal PATH or set `journal` in the actuator config")?;
+    rt.block_on(async {
+        let actuator = Reporting {
+            inner: real_fleet(&cfg, &journal).await?,
+            sink: None,
+            at,
+        };
+        run_all(&cmd, runs, reverify_s, actuator).await
+    })
 }
 
-async fn run_all(cmd: RunCmd, runs: Vec<Run>, reverify_s: i64) -> anyhow::Result<ExitCode> {
+async fn run_all<A: Actuator + Clone>(
+    cmd: &RunCmd,
+    runs: Vec<Run>,
+    reverify_s: i64,
+    actuator: Reporting<A>,
+) -> anyhow::Result<ExitCode> {
     let wall_now = WallClock.now();
-    let actuator = DryRunActuator::default();
     let mut refused = 0;
     for run in runs {
         let plan = &run.doc.plan;
@@ -341,10 +485,13 @@ async fn run_all(cmd: RunCmd, runs: Vec<Run>, reverify_s: i64) -> anyhow::Result
         let mut t = first.max(clock.now());
         loop {
             clock.sleep_until(t).await;
-            if let Ok(mut l) = actuator.clock_label.lock() {
+            if let Ok(mut l) = actuator.at.lock() {
                 *l = t.to_string();
             }
-            let decision = driver.step().await.context("failed to apply a plan step")?;
+            let decision = driver
+                .step()
+                .await
+                .with_context(|| format!("failed to apply plan {} at {t}", plan.id))?;
             match decision.evaluate_next {
                 Some(next) if next > t => t = next,
                 _ => break,

@@ -1,4 +1,4 @@
-//! MSTL/ETS-style decomposition: a daily moving-average trend, a robust
+//! MSTL/ETS-style decomposition: a seasonal moving-average trend, a robust
 //! (median) weekly seasonal profile on top of it, and simple exponential
 //! smoothing of what is left as the level.
 //!
@@ -44,12 +44,10 @@ impl MstlEtsForecaster {
         if m == 0 {
             return vec![0.0; horizon];
         }
-        // Trend: centred moving average over one day (or one season if shorter).
-        let w = match ctx.per_day {
-            Some(pd) if pd >= 2 => pd,
-            _ => p.min(7),
-        }
-        .max(1);
+        // Trend: centred moving average over one whole season, so that both
+        // the daily and the weekly pattern land in the seasonal profile (a
+        // one-day window would leave the weekend dip in the level).
+        let w = p.max(1);
         let mut prefix = vec![0.0; m + 1];
         for i in 0..m {
             prefix[i + 1] = prefix[i] + y[i];
@@ -111,5 +109,41 @@ impl MstlEtsForecaster {
         }
         let level = best.1;
         (0..horizon).map(|h| level + seas(o + h)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crest_core::{Calendar, Series, Timestamp};
+
+    #[test]
+    fn reproduces_a_pure_weekly_pattern() {
+        let values: Vec<f64> = (0..24 * 35)
+            .map(|i| {
+                100.0
+                    + 50.0 * ((i % 24) as f64 / 3.0).sin()
+                    + if (i / 24) % 7 >= 5 { -30.0 } else { 0.0 }
+            })
+            .collect();
+        let s = Series::try_new(
+            "a",
+            Timestamp::from_secs(1_704_067_200),
+            3600,
+            values.clone(),
+        )
+        .unwrap();
+        let ctx = Context::new(&s, &Calendar::new("none"), 48);
+        let n = values.len();
+        let o = n - 48;
+        let p = &MstlEtsForecaster::default().paths(&ctx, &[o], 48)[0];
+        for h in 0..48 {
+            let got = ctx.transform.inv(p[h]);
+            assert!(
+                (got - values[o + h]).abs() < 0.02 * values[o + h],
+                "h {h}: {got} vs {}",
+                values[o + h]
+            );
+        }
     }
 }

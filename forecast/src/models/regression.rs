@@ -7,8 +7,8 @@
 //!
 //! fitted with exponentially decaying weights so that the recent weeks count
 //! most, then corrected by what the last residuals say (a direct
-//! autoregression per horizon step on the last residual and the last day's
-//! mean residual). That correction carries "today runs 8 % hot" into
+//! autoregression per horizon step on the last residual, the last day's
+//! mean residual and the residual at the same time the day before). That correction carries "today runs 8 % hot" into
 //! tomorrow, which is most of the day-ahead gain over a pure seasonal model.
 //!
 //! All origins of a backtest share one pass over the data: the weighted Gram
@@ -262,8 +262,9 @@ impl Forecaster for CalendarRegressionForecaster {
 }
 
 impl CalendarRegressionForecaster {
-    /// Direct autoregression of future residuals on the last residual and the
-    /// mean residual of the last day, one pair of coefficients per step ahead.
+    /// Direct autoregression of future residuals on the last residual, the
+    /// mean residual of the last day and the same-time-yesterday residual,
+    /// one set of coefficients per step ahead.
     fn residual_correction(
         &self,
         ctx: &Context,

@@ -1,0 +1,465 @@
+//! `crest run` as a user runs it: a TOML or JSON schedule of plan documents,
+//! re-verified and then executed through crest-actuator's fleet actuator over
+//! its dry-run backends (the printed steps are the real ones: containerd, CNI,
+//! HAProxy), bad schedules named by field and line, and a plan failing its
+//! re-verification refused unless forced.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns: a panic is the failure report
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crest_autoscaler::PlanDocument;
+use crest_core::series::Quantile;
+use crest_core::{Forecast, Timestamp};
+
+fn crest(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_crest"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A forecast at 30 min steps with a 4× crest in the middle (4 steps).
+fn write_forecast(dir: &Path, hours: usize) {
+    let n = hours * 2;
+    let mean: Vec<f64> = (0..n)
+        .map(|i| {
+            if (n / 2..n / 2 + 4).contains(&i) {
+                800.0
+            } else {
+                200.0
+            }
+        })
+        .collect();
+    let mut q = BTreeMap::new();
+    for (l, f) in [(0.1, 0.85), (0.5, 1.0), (0.9, 1.15), (0.975, 1.25)] {
+        q.insert(
+            Quantile::try_new(l).unwrap(),
+            mean.iter().map(|m| m * f).collect(),
+        );
+    }
+    let f =
+        Forecast::try_new("orders", Timestamp::from_secs(1_417_046_400), 1800, mean, q).unwrap();
+    std::fs::write(
+        dir.join("forecast.json"),
+        serde_json::to_string(&f).unwrap(),
+    )
+    .unwrap();
+}
+
+/// `crest plan` into `out`, with extra arguments.
+fn plan(dir: &Path, out: &str, extra: &[&str]) {
+    let mut args = vec![
+        "plan",
+        "--forecast",
+        "forecast.json",
+        "--per-instance-qps",
+        "20",
+        "--output",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    let o = crest(&args, dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+const REHEARSE: [&str; 8] = [
+    "--start-now",
+    "--speed",
+    "50000",
+    "--reverify-before",
+    "1m",
+    "--engine",
+    "fluid",
+    "--dry-run",
+];
+
+/// The replica counts a plan steps through, consecutive repeats removed.
+fn plan_counts(doc: &PlanDocument) -> Vec<u32> {
+    let mut v: Vec<u32> = doc.plan.steps().iter().map(|s| s.replicas.0).collect();
+    v.dedup();
+    v
+}
+
+#[test]
+fn dry_run_of_a_toml_schedule_follows_the_plan_through_the_fleet_actuator() {
+    let dir = tempfile::tempdir().unwrap();
+    // 6 h: the crest is followed by an hour back at the baseline, so the
+    // plan scales out and then in.
+    write_forecast(dir.path(), 6);
+    plan(dir.path(), "p.json", &[]);
+    let doc: PlanDocument =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("p.json")).unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("schedule.toml"),
+        "# the holiday\n[[runs]]\nplan = \"p.json\"\n",
+    )
+    .unwrap();
+    // The `crest scale` config: a network makes the CNI steps appear.
+    std::fs::write(
+        dir.path().join("actuator.toml"),
+        "[network]\nsubnet = \"10.213.0.0/24\"\ndata_dir = \"/nonexistent\"\n[fleet]\nramp_steps = 2\n",
+    )
+    .unwrap();
+    let mut args = vec![
+        "run",
+        "--schedule",
+        "schedule.toml",
+        "--config",
+        "actuator.toml",
+    ];
+    args.extend_from_slice(&REHEARSE);
+    #[allow(clippy::disallowed_methods)] // the test's own wall time, not a library's clock
+    let started = std::time::Instant::now();
+    let o = crest(&args, dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    let out = stdout(&o);
+    assert!(out.contains("-> PASS"), "{out}");
+    assert!(out.contains(&format!("plan {} done", doc.plan.id)), "{out}");
+
+    // The actions handed to the actuator follow the plan's counts in order.
+    let set: Vec<u32> = out
+        .lines()
+        .filter_map(|l| l.split("dry-run: set app replicas -> ").nth(1))
+        .map(|r| {
+            r.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    // At a rehearsal's speed steps closer than the actuator's latency are
+    // overtaken (the schedule follows the clock, it does not replay every
+    // step): the actions are the plan's counts in order, from its first to
+    // its last, skipping none but such overtaken ones.
+    let want = plan_counts(&doc);
+    let want: Vec<u32> = want.into_iter().skip_while(|&n| n == 0).collect();
+    let mut rest = want.iter();
+    assert!(
+        set.iter().all(|n| rest.any(|w| w == n)),
+        "{set:?} not in plan order {want:?}\n{out}"
+    );
+    assert_eq!(set.first(), want.first(), "{out}");
+    assert_eq!(set.last(), want.last(), "{out}");
+    assert!(set.iter().max().unwrap() >= &40, "{set:?}");
+
+    // Each instance went through the real fleet steps, printed by the
+    // dry-run backends: container, CNI ADD, start, balancer, and back.
+    let count = |needle: &str| out.lines().filter(|l| l.contains(needle)).count();
+    let peak = *set.iter().max().unwrap() as usize;
+    let last = *set.last().unwrap() as usize;
+    assert!(last < peak, "{set:?}");
+    assert_eq!(
+        count("would: containerd: prepare snapshot, create container"),
+        peak
+    );
+    assert_eq!(count("would: cni: ADD app-"), peak);
+    assert_eq!(count("would: containerd: delete task"), peak - last);
+    assert_eq!(count("would: cni: DEL app-"), peak - last);
+    assert!(
+        out.contains(&format!("crest.plan={}", doc.plan.id)),
+        "{out}"
+    );
+    assert!(
+        out.contains("would: haproxy: set weight app/app-00001"),
+        "{out}"
+    );
+    // Scale-in drains the newest instance first.
+    let drain = format!("would: haproxy: set server app/app-{peak:05} state drain");
+    assert!(out.contains(&drain), "{drain} not in {out}");
+}
+
+#[test]
+fn bad_schedules_are_named_by_field_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "s.toml",
+            "[[runs]]\nplan = \"p.json\"\nforse = true\n",
+            &["forse", "line 3"][..],
+        ),
+        (
+            "s.json",
+            "{\"runs\": [\n  {\"plan\": \"p.json\",\n   \"force\": \"yes\"}\n]}\n",
+            &["line 3", "\"force\"", "expected a boolean"][..],
+        ),
+        (
+            "m.toml",
+            "[[runs]]\nforce = true\n",
+            &["missing field `plan`"][..],
+        ),
+        (
+            "e.json",
+            "{\"runs\": [{\"plan\": \"\"}]}",
+            &["runs[0].plan"][..],
+        ),
+        (
+            "missing.toml",
+            "[[runs]]\nplan = \"nope.json\"\n",
+            &["nope.json", "runs[0].plan"][..],
+        ),
+    ];
+    for (name, text, needles) in cases {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        let o = crest(&["run", "--schedule", name, "--dry-run"], dir.path());
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(name), "{name}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{name}: {n:?} not in {err}");
+        }
+        assert!(stdout(&o).is_empty(), "{name}: {}", stdout(&o));
+    }
+    // Neither backends nor --dry-run: nothing is done.
+    let o = crest(&["run", "--schedule", "s.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--config"), "{}", stderr(&o));
+    // A real run needs the containerd section.
+    std::fs::write(dir.path().join("ok.toml"), "[[runs]]\nplan = \"p.json\"\n").unwrap();
+    write_forecast(dir.path(), 4);
+    plan(dir.path(), "p.json", &[]);
+    std::fs::write(dir.path().join("a.toml"), "journal = \"j.sqlite\"\n").unwrap();
+    let o = crest(
+        &["run", "--schedule", "ok.toml", "--config", "a.toml"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("[containerd]"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("set app"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_plan_failing_reverification_is_refused_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    write_forecast(dir.path(), 4);
+    // Sized for the median at full utilisation: the gate fails it.
+    plan(
+        dir.path(),
+        "median.json",
+        &["--risk", "p50", "--utilisation", "1.0"],
+    );
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "[[runs]]\nplan = \"median.json\"\n",
+    )
+    .unwrap();
+    let mut args = vec!["run", "--schedule", "s.toml"];
+    args.extend_from_slice(&REHEARSE);
+    let o = crest(&args, dir.path());
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("-> FAIL"), "{out}");
+    assert!(out.contains("not executed"), "{out}");
+    assert!(!out.contains("would:"), "{out}");
+    assert!(!out.contains("set app"), "{out}");
+
+    // --force on the command line, or `force = true` on the run, executes it.
+    let mut forced = args.clone();
+    forced.push("--force");
+    let o = crest(&forced, dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("dry-run: set app replicas"));
+    std::fs::write(
+        dir.path().join("f.toml"),
+        "[[runs]]\nplan = \"median.json\"\nforce = true\n",
+    )
+    .unwrap();
+    args[2] = "f.toml";
+    let o = crest(&args, dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("done"), "{}", stdout(&o));
+}
+
+/// The real backends, as `scripts/bench-scale-out.sh` starts them: a private
+/// containerd (temp root, socket on a temp path), a CNI bridge on a private
+/// subnet, HAProxy on 127.0.0.1; `crest run --config` follows a plan through
+/// them, then `crest scale app 0` removes everything. The script cleans up on
+/// exit whatever happens.
+const REAL_BACKENDS: &str = r#"set -euo pipefail
+# Env: HERE (the repository), CREST (the binary), PLAN (a plan document).
+here=$HERE
+T=$(mktemp -d "${BENCH_DIR:-/tmp}/crest-run-e2e.XXXXXX")
+NS=crest-run-e2e-$$
+BR=crr$(( $$ % 100000 ))
+cleanup() {
+  set +e
+  if [ -S "$T/containerd.sock" ]; then
+    for c in $(ctr -a "$T/containerd.sock" -n "$NS" tasks ls -q 2>/dev/null); do
+      ctr -a "$T/containerd.sock" -n "$NS" tasks kill -s SIGKILL "$c" >/dev/null 2>&1
+    done
+    sleep 0.5
+    for c in $(ctr -a "$T/containerd.sock" -n "$NS" containers ls -q 2>/dev/null); do
+      ctr -a "$T/containerd.sock" -n "$NS" tasks delete -f "$c" >/dev/null 2>&1
+      ctr -a "$T/containerd.sock" -n "$NS" containers delete "$c" >/dev/null 2>&1
+    done
+    ctr -a "$T/containerd.sock" -n "$NS" images rm docker.io/crest/busybox:test >/dev/null 2>&1
+    ctr -a "$T/containerd.sock" namespaces remove "$NS" >/dev/null 2>&1
+  fi
+  [ -f "$T/containerd.pid" ] && kill "$(cat "$T/containerd.pid")" 2>/dev/null
+  [ -f "$T/haproxy.pid" ] && kill "$(cat "$T/haproxy.pid")" 2>/dev/null
+  ip link del "$BR" 2>/dev/null
+  sleep 0.3
+  grep -q " $T/root" /proc/mounts && umount -R "$T/root" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+cat > "$T/containerd.toml" <<TOML
+version = 2
+root = "$T/root"
+state = "$T/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$T/containerd.sock"
+[ttrpc]
+  address = "$T/containerd.sock.ttrpc"
+TOML
+containerd --config "$T/containerd.toml" >"$T/containerd.log" 2>&1 &
+echo $! > "$T/containerd.pid"
+for _ in $(seq 100); do [ -S "$T/containerd.sock" ] && break; sleep 0.05; done
+
+"$here/scripts/build-test-image.sh" "$T/image.tar" docker.io/crest/busybox:test 2>/dev/null
+ctr -a "$T/containerd.sock" -n "$NS" images import "$T/image.tar" >/dev/null
+
+PORT=$(( 40000 + $$ % 20000 ))
+cat > "$T/haproxy.cfg" <<CFG
+global
+    stats socket $T/haproxy.sock mode 600 level admin
+    stats maxconn 64
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:$PORT
+    default_backend app
+backend app
+    balance roundrobin
+CFG
+haproxy -f "$T/haproxy.cfg" -p "$T/haproxy.pid" -D
+
+cat > "$T/scale.toml" <<TOML
+journal = "$T/journal.sqlite"
+[containerd]
+socket = "$T/containerd.sock"
+namespace = "$NS"
+image = "docker.io/crest/busybox:test"
+command = ["/bin/sh", "-c", "trap 'exit 0' TERM; busybox httpd -f -p 8080 -h /www & wait"]
+stop_grace_ms = 2000
+[network]
+subnet = "10.219.32.0/24"
+bridge = "$BR"
+name = "$NS"
+data_dir = "$T/cni"
+[haproxy]
+socket = "$T/haproxy.sock"
+check_inter_ms = 2000
+[fleet]
+ramp_steps = 1
+drain_ms = 0
+TOML
+printf '[[runs]]\nplan = "%s"\n' "$PLAN" > "$T/s.toml"
+rc=0; "$CREST" run --schedule "$T/s.toml" --config "$T/scale.toml" --start-now --speed 2000 --reverify-before 1m --engine fluid || rc=$?
+echo "crest run exit $rc"
+echo "running tasks: $(ctr -a "$T/containerd.sock" -n "$NS" tasks ls -q | wc -l)"
+echo "lb servers: $(echo "show servers state app" | socat stdio "UNIX-CONNECT:$T/haproxy.sock" | awk 'NR>2 && $4 ~ /^app-/' | wc -l)"
+echo "ips: $(find "$T/cni/$NS" -maxdepth 1 -name '10.*' 2>/dev/null | wc -l)"
+"$CREST" scale app 0 --config "$T/scale.toml" >/dev/null
+echo "after scale 0: containers $(ctr -a "$T/containerd.sock" -n "$NS" containers ls -q | wc -l) ips $(find "$T/cni/$NS" -maxdepth 1 -name '10.*' 2>/dev/null | wc -l) lb $(echo "show servers state app" | socat stdio "UNIX-CONNECT:$T/haproxy.sock" | awk 'NR>2 && $4 ~ /^app-/' | wc -l)"
+"#;
+
+#[test]
+fn real_backends_follow_the_plan_and_leave_nothing() {
+    let tools = [
+        "containerd",
+        "ctr",
+        "runc",
+        "haproxy",
+        "socat",
+        "ip",
+        "/usr/lib/cni/bridge",
+        "/usr/lib/cni/host-local",
+        "/bin/busybox",
+    ];
+    let which = |t: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if let Some(t) = tools.iter().find(|t| !which(t)) {
+        eprintln!("skipped: {t} is missing (CI installs it)");
+        return;
+    }
+    let root = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&root.stdout).trim() != "0" {
+        eprintln!("skipped: containerd and CNI need root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_forecast(dir.path(), 6);
+    // 100 rps per instance: a dozen containers at the crest.
+    let o = crest(
+        &[
+            "plan",
+            "--forecast",
+            "forecast.json",
+            "--per-instance-qps",
+            "100",
+            "--output",
+            "p.json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: PlanDocument =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("p.json")).unwrap()).unwrap();
+    let want = plan_counts(&doc);
+    std::fs::write(dir.path().join("e2e.sh"), REAL_BACKENDS).unwrap();
+    let o = Command::new("bash")
+        .arg(dir.path().join("e2e.sh"))
+        .env("HERE", env!("CARGO_MANIFEST_DIR"))
+        .env("CREST", env!("CARGO_BIN_EXE_crest"))
+        .env("PLAN", dir.path().join("p.json"))
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(out.contains("crest run exit 0"), "{out}\n{}", stderr(&o));
+    let set: Vec<u32> = out
+        .lines()
+        .filter_map(|l| l.split("applied: set app replicas -> ").nth(1))
+        .map(|r| {
+            r.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    // Steps hours apart: at speed 2000 none is overtaken.
+    assert_eq!(set, want, "{out}");
+    let last = want.last().unwrap();
+    assert!(out.contains(&format!("running tasks: {last}\n")), "{out}");
+    assert!(out.contains(&format!("lb servers: {last}\n")), "{out}");
+    assert!(out.contains(&format!("ips: {last}\n")), "{out}");
+    assert!(
+        out.contains("after scale 0: containers 0 ips 0 lb 0"),
+        "{out}"
+    );
+}
