@@ -6,6 +6,7 @@
 
 mod common;
 
+use crest_core::series::Quantile;
 use crest_forecast::ForecastConfig;
 use crest_forecast::backtest::{BacktestReport, backtest_series, midnight_origins};
 use crest_forecast::watch::{DeviationWatcher, WatchConfig, rolling_band, score_windows};
@@ -49,7 +50,12 @@ fn nyc_taxi_day_ahead_wape_and_calibration() {
 fn nyc_taxi_watch_precision_recall() {
     let s = common::nyc_taxi();
     let cal = common::us_calendar();
-    let cfg = ForecastConfig::new(48).with_calendar(cal.clone());
+    let band_q = [0.05, 0.5, 0.95]
+        .map(|q| Quantile::try_new(q).unwrap())
+        .to_vec();
+    let cfg = ForecastConfig::new(48)
+        .with_calendar(cal.clone())
+        .with_quantiles(band_q);
     // Every midnight after four weeks of warm-up.
     let origins: Vec<usize> = (28 * 48..s.len()).step_by(48).collect();
     let band = rolling_band(&s, &cfg, &origins).unwrap();
@@ -65,8 +71,9 @@ fn nyc_taxi_watch_precision_recall() {
     eprintln!("watch on nyc_taxi: {score:?}");
     assert_eq!(score.windows, 5);
     assert_eq!(score.detected, 5, "every labelled window raises an alert");
-    // Honest floor: day-ahead bands are left for hours on ordinary days too.
-    assert!(score.precision >= 0.08, "precision {}", score.precision);
+    // Achieved: precision 0.356 (16 of 45 alerts), recall 1.0. Day-ahead
+    // bands are also left for hours on ordinary days, hence the modest floor.
+    assert!(score.precision >= 0.3, "precision {}", score.precision);
 }
 
 #[test]

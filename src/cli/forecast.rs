@@ -121,8 +121,17 @@ struct WatchArgs {
     #[arg(long)]
     days: Option<usize>,
     /// Consecutive points outside the band before an alert.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 6)]
     min_run: usize,
+    /// The band to watch: lower and upper quantile levels.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 2,
+        default_value = "0.05,0.95",
+        value_name = "LO,HI"
+    )]
+    band: Vec<f64>,
     /// Alert on calendar days too (by default holidays, eves, days after and events stay quiet).
     #[arg(long)]
     no_quiet_days: bool,
@@ -447,7 +456,20 @@ fn watch(a: WatchArgs) -> anyhow::Result<ExitCode> {
     let s0 = &probe.data.series[0];
     let per_day = (86_400 / s0.step_s().max(1)).max(1) as usize;
     let horizon = a.horizon.unwrap_or(per_day);
-    let Prepared { data, cfg } = prepare(&a.common, horizon)?;
+    let mut common = a.common.clone();
+    common.quantiles.extend(a.band.iter().copied());
+    let Prepared { data, cfg } = prepare(&common, horizon)?;
+    let edge = |i: usize| {
+        a.band
+            .get(i)
+            .copied()
+            .and_then(|q| Quantile::try_new(q).ok())
+            .context("invalid --band: expected two levels in (0, 1), e.g. 0.05,0.95")
+    };
+    let (lower, upper) = (edge(0)?, edge(1)?);
+    if lower >= upper {
+        bail!("invalid --band: the lower level must be below the upper one");
+    }
     let windows = windows_of(&data);
     let mut reports = Vec::new();
     for s in &data.series {
@@ -474,6 +496,8 @@ fn watch(a: WatchArgs) -> anyhow::Result<ExitCode> {
         }
         let band = rolling_band(s, &cfg, &origins)?;
         let wcfg = WatchConfig {
+            lower,
+            upper,
             min_run: a.min_run.max(1),
             quiet_on_calendar: !a.no_quiet_days,
             ..WatchConfig::default()
