@@ -19,6 +19,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 CREST=${CREST:-$here/target/debug/crest}
 CONCURRENCY=${CONCURRENCY:-64}
 SHIM_GROUP=${SHIM_GROUP:-1}
+"$here/scripts/install-deps.sh"
 for b in containerd ctr runc haproxy socat ip /usr/lib/cni/bridge /usr/lib/cni/host-local; do
   command -v "$b" >/dev/null || { echo "bench-scale-out: $b is missing" >&2; exit 1; }
 done

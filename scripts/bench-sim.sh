@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Speed of crest's simulator vs SimPy on the same M/M/c model (10 servers,
 # lambda 9/s, exp service 1 s), measured in the same run on this machine.
-# Needs python3 with simpy (pip install simpy). Prints one JSON line.
+# Installs SimPy with pip when it is missing. Prints one JSON line.
 #   scripts/bench-sim.sh [SIMPY_REQUESTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 simpy_n="${1:-1000000}"
+python3 -c "import simpy" 2>/dev/null || pip install -q simpy
 crest_out="$(cargo bench -q -p crest-sim --bench sim 2>/dev/null)"
 echo "$crest_out" >&2
 simpy_out="$(python3 sim/benches/mmc_simpy.py "$simpy_n")"

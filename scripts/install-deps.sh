@@ -3,10 +3,11 @@
 # the CNI plugins (actuator), busybox-static (the locally built test image),
 # HAProxy (probes, load-balancer registration), Prometheus + Alertmanager (alert
 # webhooks), protoc (containerd's gRPC API is generated at build time), and
-# sqlite3 (inspecting state in tests and by hand). Idempotent; needs root.
+# sqlite3 (inspecting state in tests and by hand), socat and bc (benchmark
+# scripts). Idempotent; needs root.
 set -euo pipefail
 pkgs=(containerd runc containernetworking-plugins busybox-static haproxy prometheus
-      prometheus-alertmanager socat iputils-ping iproute2 protobuf-compiler sqlite3)
+      prometheus-alertmanager socat iputils-ping iproute2 protobuf-compiler sqlite3 bc)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
