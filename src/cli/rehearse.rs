@@ -75,6 +75,11 @@ pub struct RehearseCmd {
     /// Price of one instance-hour (cost column).
     #[arg(long, default_value_t = 0.10)]
     price: f64,
+    /// Scale-in freeze for crest's plan, FROM..TO (or `none`). Default for the
+    /// named crests: the holiday night itself (New Year's Eve 20:00 to 04:00),
+    /// as operators freeze scale-in around a peak they know is coming.
+    #[arg(long, value_name = "FROM..TO")]
+    freeze: Option<String>,
     /// Replay engine: the discrete-event simulator, or the planner's fluid model.
     #[arg(long, value_enum, default_value_t = Engine::Sim)]
     engine: Engine,
@@ -137,6 +142,28 @@ pub(crate) fn sim_scenario(
         })
         .with_mode(crest_sim::Mode::Fluid)
         .with_slo(cap.slo_p99_ms, 0.001)
+}
+
+/// The scale-in freeze: `--freeze FROM..TO|none`, else the named crest's own
+/// holiday night.
+fn freeze_window(cmd: &RehearseCmd) -> anyhow::Result<Option<Window>> {
+    let spec = match (cmd.freeze.as_deref(), cmd.crest.as_str()) {
+        (Some("none"), _) => return Ok(None),
+        (Some(spec), _) => spec,
+        (None, "new-year" | "nye") => "2014-12-31T20:00..2015-01-01T04:00",
+        (None, _) => return Ok(None),
+    };
+    let (a, b) = spec
+        .split_once("..")
+        .with_context(|| format!("failed to read --freeze {spec:?}: expected FROM..TO or none"))?;
+    let w = Window {
+        from: parse_instant(a)?,
+        to: parse_instant(b)?,
+    };
+    if w.to <= w.from {
+        bail!("failed to read --freeze {spec:?}: the end must come after the start");
+    }
+    Ok(Some(w))
 }
 
 /// A named crest window.
@@ -240,6 +267,7 @@ fn config(cmd: &RehearseCmd, window: Window) -> anyhow::Result<RehearsalConfig> 
     planner.scale_out_rate = parse_rate(&cmd.rate)?;
     planner.scale_in_rate = parse_rate("5/1m")?;
     planner.min = Replicas(2);
+    planner.freeze = freeze_window(cmd)?;
     planner.max = Replicas(10_000);
     let mut model = FluidModel::new(cap.clone());
     model.lead_time_s = planner.lead_time_s;
@@ -302,6 +330,7 @@ pub fn run(cmd: RehearseCmd) -> anyhow::Result<ExitCode> {
                     "risk": cfg.planner.risk,
                     "utilisation": cfg.planner.target_utilisation,
                     "reactive_target": cfg.reactive_target,
+                    "freeze": cfg.planner.freeze,
                     "lead_time_s": cfg.planner.lead_time_s,
                     "rate": format!("{}/{}s", cfg.planner.scale_out_rate.instances, cfg.planner.scale_out_rate.period_s),
                     "price_per_instance_hour": cmd.price,

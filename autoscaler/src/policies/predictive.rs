@@ -4,8 +4,10 @@
 //! a fresher forecast, and live demand may already be running above it. This
 //! policy asks for the most of:
 //!
-//! - the plan's step in force, scaled up by the current *deviation* when that
-//!   exceeds the tolerance: live demand over the forecast *at the planned
+//! - the plan's step in force — a floor when a forecast is in force (the
+//!   correction then applies to the forecast term only, so a step held high by
+//!   a freeze is not compounded), otherwise scaled up by the current
+//!   *deviation* when that exceeds the tolerance: live demand over the forecast *at the planned
 //!   quantile* (the band the plan was sized for — demand merely above the
 //!   mean is already paid for), or a deviation alert's ratio. Corrections only
 //!   ever raise the plan, and are held for `deviation_hold_s`; a live
@@ -212,13 +214,19 @@ impl Policy for PredictivePolicy {
             }
         };
         if let Some(step) = obs.plan.and_then(|p| p.step_at(now)) {
-            let scaled = (f64::from(step.replicas.0) * k).ceil();
+            // With a forecast in force the correction applies to the forecast
+            // term below, and the plan is a floor: a plan step can be held
+            // above the demand of its time (a scale-in freeze, lead-time
+            // padding), and scaling such a step by the deviation ratio would
+            // compound the two and ratchet the fleet upward.
+            let k_plan = if self.forecast.is_some() { 1.0 } else { k };
+            let scaled = (f64::from(step.replicas.0) * k_plan).ceil();
             let n = if scaled >= f64::from(u32::MAX) {
                 u32::MAX
             } else {
                 scaled as u32
             };
-            let why = if k > 1.0 {
+            let why = if k_plan > 1.0 {
                 PlanReason::Alert {
                     name: format!("demand {:.0}% above forecast", (k - 1.0) * 100.0),
                 }
@@ -327,6 +335,38 @@ mod tests {
             ratio: 1.05,
         });
         assert_eq!(at(&mut p, Some(&plan), 1001, 50.0), 10);
+    }
+
+    /// Regression: a plan step held above its time's demand (a scale-in
+    /// freeze) was multiplied by the live deviation ratio, and the fleet
+    /// ratcheted upward through the freeze (39 -> 119 instances in the New
+    /// Year rehearsal). With a forecast in force the plan is a floor and only
+    /// the forecast term is corrected.
+    #[test]
+    fn frozen_plan_step_is_not_scaled_by_the_deviation() {
+        let frozen = ScalingPlan::try_new(
+            AppId::try_new("app").unwrap(),
+            "p",
+            vec![PlanStep {
+                at: Timestamp::from_secs(0),
+                replicas: Replicas(30),
+                reason: PlanReason::Freeze,
+            }],
+        )
+        .unwrap();
+        let mut p = policy();
+        let mut q = BTreeMap::new();
+        // The forecast falls to 40 rps at the risk quantile while the plan holds 30.
+        q.insert(Quantile::try_new(0.9).unwrap(), vec![40.0; 4]);
+        let f = Forecast::try_new("x", Timestamp::from_secs(0), 1800, vec![30.0; 4], q).unwrap();
+        p.set_forecast(f).unwrap();
+        // Live demand 3x the p90 path (120 rps): 120 / 8 = 15 instances, below the
+        // frozen 30; scaling the plan by 3 would have asked for 90.
+        assert_eq!(at(&mut p, Some(&frozen), 100, 120.0), 30);
+        assert_eq!(at(&mut p, Some(&frozen), 110, 120.0), 30);
+        // Demand 9x the path (360 rps): 45 instances, above the frozen floor.
+        assert_eq!(at(&mut p, Some(&frozen), 120, 360.0), 30);
+        assert_eq!(at(&mut p, Some(&frozen), 130, 360.0), 45);
     }
 
     #[test]
