@@ -6,57 +6,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns: a panic is the failure report
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use crest_autoscaler::PlanDocument;
-use crest_core::series::Quantile;
-use crest_core::{Forecast, Timestamp};
 
-fn crest(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_crest"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A forecast at 30 min steps with a 4× crest in the middle (4 steps).
-fn write_forecast(dir: &Path, hours: usize) {
-    let n = hours * 2;
-    let mean: Vec<f64> = (0..n)
-        .map(|i| {
-            if (n / 2..n / 2 + 4).contains(&i) {
-                800.0
-            } else {
-                200.0
-            }
-        })
-        .collect();
-    let mut q = BTreeMap::new();
-    for (l, f) in [(0.1, 0.85), (0.5, 1.0), (0.9, 1.15), (0.975, 1.25)] {
-        q.insert(
-            Quantile::try_new(l).unwrap(),
-            mean.iter().map(|m| m * f).collect(),
-        );
-    }
-    let f =
-        Forecast::try_new("orders", Timestamp::from_secs(1_417_046_400), 1800, mean, q).unwrap();
-    std::fs::write(
-        dir.join("forecast.json"),
-        serde_json::to_string(&f).unwrap(),
-    )
-    .unwrap();
-}
+mod common;
+use common::{crest, stderr, stdout, write_forecast};
 
 /// `crest plan` into `out`, with extra arguments.
 fn plan(dir: &Path, out: &str, extra: &[&str]) {
