@@ -609,7 +609,17 @@ async fn haproxy_socket_gone_mid_scale_out_ends_consistent() {
     let f2 = fleet.clone();
     let a2 = app.clone();
     let job = tokio::spawn(async move { f2.scale(&a2, 10, None).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Pull the socket as soon as the first new instance is registered: with
+    // concurrency 2, at least five of the seven starts are still to come, so
+    // the outage always lands mid-scale-out (a fixed sleep raced a fast machine).
+    let lb = HaproxyLb::new(&env.lb_config().unwrap());
+    for _ in 0..2000 {
+        let n = lb.servers("web").await.map_or(0, |s| s.len());
+        if n > 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let sock = env.haproxy.as_ref().unwrap().socket.clone();
     std::fs::remove_file(&sock).unwrap();
     let r = job.await.unwrap().unwrap();
