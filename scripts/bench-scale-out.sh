@@ -10,7 +10,9 @@
 # subnet that exists only on this machine; imports a busybox-static OCI image
 # built by scripts/build-test-image.sh; cleans everything up on exit.
 # Env: CREST (binary, default target/debug/crest), CONCURRENCY (default 64),
-# SHIM_GROUP (containers per runc shim, default 1 = containerd's default),
+# SHIM_GROUP (containers per runc shim, default 16; 1 = containerd's default),
+# ROOTFS (readonly, the default = one shared read-only image view, no host
+# mount per container; snapshot = a writable snapshot each, containerd's way),
 # BENCH_DIR (where the temp dir goes, default /tmp; /dev/shm takes disk fsyncs
 # of containerd's metadata out of the picture), KEEP=1 keeps the temp dir.
 set -euo pipefail
@@ -18,7 +20,8 @@ N=${1:-100}
 here=$(cd "$(dirname "$0")/.." && pwd)
 CREST=${CREST:-$here/target/debug/crest}
 CONCURRENCY=${CONCURRENCY:-64}
-SHIM_GROUP=${SHIM_GROUP:-1}
+SHIM_GROUP=${SHIM_GROUP:-16}
+ROOTFS=${ROOTFS:-readonly}
 "$here/scripts/install-deps.sh"
 for b in containerd ctr runc haproxy socat ip /usr/lib/cni/bridge /usr/lib/cni/host-local; do
   command -v "$b" >/dev/null || { echo "bench-scale-out: $b is missing" >&2; exit 1; }
@@ -96,6 +99,7 @@ image = "docker.io/crest/busybox:test"
 command = ["/bin/sh", "-c", "trap 'exit 0' TERM; busybox httpd -f -p 8080 -h /www & wait"]
 stop_grace_ms = 2000
 shim_group_size = $SHIM_GROUP
+rootfs = "$ROOTFS"
 [network]
 subnet = "10.214.0.0/20"
 bridge = "$BR"
@@ -116,8 +120,10 @@ out_rc=0; "$CREST" scale web "$N" --config "$T/scale.toml" > "$T/out.json" || ou
 t1=$(now)
 running=$(ctr -a "$T/containerd.sock" -n "$NS" tasks ls -q | wc -l)
 lb_registered=$(echo "show servers state web" | socat stdio "UNIX-CONNECT:$T/haproxy.sock" | awk 'NR>2 && $4 ~ /^web-/' | wc -l)
-shim_kb=$(ps -C containerd-shim-runc-v2 -o rss= | awk '{s+=$1} END {print s+0}')
-shims=$(ps -C containerd-shim-runc-v2 -o pid= | wc -l)
+# This run's shims only (others may be running on the machine).
+our_shims() { ps -C containerd-shim-runc-v2 -o rss=,args= | grep -F -- "-address $T/containerd.sock" || true; }
+shim_kb=$(our_shims | awk '{s+=$1} END {print s+0}')
+shims=$(our_shims | grep -c . || true)
 t2=$(now)
 in_rc=0; "$CREST" scale web 0 --config "$T/scale.toml" > "$T/in.json" || in_rc=$?
 failed=$(cat "$T/out.json" "$T/in.json" | python3 -c 'import json,sys; print(sum(len(json.loads(l)["failed"]) for l in sys.stdin if l.strip()))' 2>/dev/null || echo -1)
@@ -128,11 +134,14 @@ for l in sys.stdin:
     for k,v in json.loads(l)["failed"].items(): print("  ",k,v)' >&2 || true
 fi
 t3=$(now)
+# A shim exits once its last task is deleted; give the last ones a moment.
+for _ in $(seq 20); do [ "$(our_shims | grep -c . || true)" = 0 ] && break; sleep 0.1; done
+leaked_shims=$(our_shims | grep -c . || true)
 leaked_containers=$(ctr -a "$T/containerd.sock" -n "$NS" containers ls -q | wc -l)
-leaked_ips=$(find "$T/cni/$NS" -maxdepth 1 -name '10.*' 2>/dev/null | wc -l)
+leaked_ips=$(find "$T/cni" -mindepth 2 -maxdepth 2 -name '10.*' 2>/dev/null | wc -l)
 leaked_lb=$(echo "show servers state web" | socat stdio "UNIX-CONNECT:$T/haproxy.sock" | awk 'NR>2 && $4 ~ /^web-/' | wc -l)
 awk -v n="$N" -v o="$(echo "$t1 - $t0" | bc)" -v i="$(echo "$t3 - $t2" | bc)" -v lb="$lb_registered" \
     -v lc="$leaked_containers" -v li="$leaked_ips" -v ll="$leaked_lb" -v r="$running" \
-    -v skb="$shim_kb" -v sh="$shims" -v f="$failed" 'BEGIN {
-  printf "{\"containers\":%d,\"scale_out_s\":%.2f,\"scale_in_s\":%.2f,\"lb_registered\":%d,\"leaked_containers\":%d,\"leaked_ips\":%d,\"leaked_lb_entries\":%d,\"running_after_scale_out\":%d,\"failed\":%d,\"shims\":%d,\"shim_rss_mb_avg\":%.1f}\n",
-    n, o, i, lb, lc, li, ll, r, f, sh, (sh > 0 ? skb / sh / 1024 : 0) }'
+    -v skb="$shim_kb" -v sh="$shims" -v f="$failed" -v rf="$ROOTFS" -v sg="$SHIM_GROUP" -v ls="$leaked_shims" 'BEGIN {
+  printf "{\"containers\":%d,\"rootfs\":\"%s\",\"shim_group\":%d,\"scale_out_s\":%.2f,\"scale_in_s\":%.2f,\"lb_registered\":%d,\"leaked_containers\":%d,\"leaked_ips\":%d,\"leaked_lb_entries\":%d,\"leaked_shims\":%d,\"running_after_scale_out\":%d,\"failed\":%d,\"shims\":%d,\"shim_rss_mb_avg\":%.1f}\n",
+    n, rf, sg, o, i, lb, lc, li, ll, ls, r, f, sh, (sh > 0 ? skb / sh / 1024 : 0) }'

@@ -14,6 +14,19 @@
 //! allocations: [`CniNetwork::allocations`] reads it, so reconciliation after a
 //! crash can release every address whose container no longer exists.
 //!
+//! host-local reads *every* file of its store, under one lock, on each ADD
+//! (is this container already allocated?) and each DEL (which file is it?):
+//! with N addresses out, a call costs O(N) and all calls queue on the lock, so
+//! a 0 -> 1,000 -> 0 scale does a million file reads in a single line. crest
+//! therefore splits the subnet into shards of `ipam_shard_size` addresses,
+//! each its own host-local store (network `<name>.s<k>`, its own directory
+//! and lock) over a disjoint `rangeStart..rangeEnd` of the same subnet on the
+//! same bridge: containers still share one L2 network and one prefix. A
+//! container goes to the shard its id hashes to (the least-full one when that
+//! is full); DEL looks the id up in that shard's files first (crest reads
+//! them, without the lock) and scans all shards only when it is not there.
+//! Subnets of up to `ipam_shard_size` addresses keep one store named `<name>`.
+//!
 //! ```text
 //!  crest ── CNI_COMMAND=ADD, config on stdin ──► /usr/lib/cni/bridge ──► host-local (dataDir/<net>/<ip>)
 //!        ◄── result JSON (ips[0].address) ─────┘   veth pair: bridge <-> eth0 in /proc/<pid>/ns/net
@@ -53,6 +66,14 @@ pub struct CniConfig {
     /// Interface name inside the container.
     #[serde(default = "default_ifname")]
     pub ifname: String,
+    /// Addresses per host-local store (see the module docs); a subnet with
+    /// more usable addresses is split into several stores.
+    #[serde(default = "default_shard_size")]
+    pub ipam_shard_size: u32,
+}
+
+fn default_shard_size() -> u32 {
+    256
 }
 
 fn default_cni_path() -> PathBuf {
@@ -115,12 +136,79 @@ impl Subnet {
     }
 }
 
+/// One host-local store: a network name and its slice of the subnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    /// CNI network name (host-local's directory under `data_dir`).
+    pub name: String,
+    /// First address handed out.
+    pub first: Ipv4Addr,
+    /// Last address handed out.
+    pub last: Ipv4Addr,
+    netconf: String,
+}
+
+impl Shard {
+    /// Addresses in the shard.
+    pub fn size(&self) -> u32 {
+        u32::from(self.last) - u32::from(self.first) + 1
+    }
+}
+
+/// Split the usable addresses of `subnet` (after the bridge's) into
+/// consecutive shards of at most `size` addresses; one shard named `name`
+/// when they all fit in one.
+pub fn shard_ranges(subnet: Subnet, name: &str, size: u32) -> Vec<(String, Ipv4Addr, Ipv4Addr)> {
+    let first = u32::from(subnet.gateway()) + 1;
+    let last = first + subnet.capacity() - 1;
+    let size = size.max(1);
+    let count = subnet.capacity().div_ceil(size);
+    (0..count)
+        .map(|k| {
+            let lo = first + k * size;
+            let hi = last.min(lo + (size - 1));
+            let n = if count == 1 {
+                name.to_string()
+            } else {
+                format!("{name}.s{k}")
+            };
+            (n, Ipv4Addr::from(lo), Ipv4Addr::from(hi))
+        })
+        .collect()
+}
+
+/// The network config host-local and bridge get on stdin for one store.
+fn netconf(cfg: &CniConfig, subnet: Subnet, name: &str, first: Ipv4Addr, last: Ipv4Addr) -> String {
+    serde_json::json!({
+        "cniVersion": "1.0.0",
+        "name": name,
+        "type": "bridge",
+        "bridge": cfg.bridge,
+        "isGateway": false,
+        "isDefaultGateway": false,
+        "ipMasq": false,
+        "hairpinMode": false,
+        "ipam": {
+            "type": "host-local",
+            "dataDir": cfg.data_dir,
+            "ranges": [[{
+                "subnet": format!("{}/{}", subnet.addr, subnet.prefix),
+                "rangeStart": first.to_string(),
+                "rangeEnd": last.to_string(),
+                "gateway": subnet.gateway().to_string(),
+            }]],
+            "routes": [],
+        }
+    })
+    .to_string()
+}
+
 /// The CNI network backend.
 #[derive(Debug, Clone)]
 pub struct CniNetwork {
     cfg: CniConfig,
     subnet: Subnet,
-    netconf: String,
+    shards: Vec<Shard>,
 }
 
 #[derive(Deserialize)]
@@ -151,34 +239,41 @@ impl CniNetwork {
     /// A message when the subnet does not parse.
     pub fn new(cfg: CniConfig) -> Result<Self, String> {
         let subnet = Subnet::parse(&cfg.subnet).map_err(|e| format!("network.subnet: {e}"))?;
-        let gw = subnet.gateway();
-        let start = Ipv4Addr::from(u32::from(gw) + 1);
-        let netconf = serde_json::json!({
-            "cniVersion": "1.0.0",
-            "name": cfg.name,
-            "type": "bridge",
-            "bridge": cfg.bridge,
-            "isGateway": false,
-            "isDefaultGateway": false,
-            "ipMasq": false,
-            "hairpinMode": false,
-            "ipam": {
-                "type": "host-local",
-                "dataDir": cfg.data_dir,
-                "ranges": [[{
-                    "subnet": format!("{}/{}", subnet.addr, subnet.prefix),
-                    "rangeStart": start.to_string(),
-                    "gateway": gw.to_string(),
-                }]],
-                "routes": [],
-            }
-        })
-        .to_string();
+        if cfg.ipam_shard_size == 0 {
+            return Err("network.ipam_shard_size: expected at least 1".into());
+        }
+        let shards = shard_ranges(subnet, &cfg.name, cfg.ipam_shard_size)
+            .into_iter()
+            .map(|(name, first, last)| {
+                let netconf = netconf(&cfg, subnet, &name, first, last);
+                Shard {
+                    name,
+                    first,
+                    last,
+                    netconf,
+                }
+            })
+            .collect();
         Ok(CniNetwork {
             cfg,
             subnet,
-            netconf,
+            shards,
         })
+    }
+
+    /// The host-local stores, in address order.
+    pub fn shards(&self) -> &[Shard] {
+        &self.shards
+    }
+
+    /// The shard container `id` goes to first (FNV-1a of the id: stable
+    /// across runs and versions, unlike std's hasher).
+    pub fn home_shard(&self, id: &str) -> usize {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in id.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        usize::try_from(h % self.shards.len() as u64).unwrap_or(0)
     }
 
     /// The settings.
@@ -227,11 +322,87 @@ impl CniNetwork {
         Ok(())
     }
 
-    fn state_dir(&self) -> PathBuf {
-        self.cfg.data_dir.join(&self.cfg.name)
+    fn shard_dir(&self, k: usize) -> PathBuf {
+        self.cfg.data_dir.join(&self.shards[k].name)
     }
 
-    async fn invoke(&self, command: &str, id: &str, netns: &str) -> Result<Vec<u8>, SeamError> {
+    /// Every host-local store of this network under `data_dir`, including
+    /// ones left by an earlier shard size: `<name>` and `<name>.s<k>`.
+    fn store_dirs(&self) -> Result<Vec<PathBuf>, SeamError> {
+        let entries = match std::fs::read_dir(&self.cfg.data_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(SeamError::new(
+                    BACKEND,
+                    SeamErrorKind::Unavailable,
+                    format!("failed to read {}", self.cfg.data_dir.display()),
+                )
+                .with_source(e));
+            }
+        };
+        let prefix = format!("{}.s", self.cfg.name);
+        let mut dirs: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n == self.cfg.name
+                    || n.strip_prefix(&prefix)
+                        .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .map(|e| e.path())
+            .collect();
+        dirs.sort();
+        Ok(dirs)
+    }
+
+    /// Addresses handed out per shard (file names only, no reads).
+    fn shard_fill(&self, k: usize) -> u32 {
+        std::fs::read_dir(self.shard_dir(k)).map_or(0, |d| {
+            let n = d
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().parse::<Ipv4Addr>().is_ok())
+                .count();
+            u32::try_from(n).unwrap_or(u32::MAX)
+        })
+    }
+
+    /// The order in which to try shards for a new container: its home shard,
+    /// then (when that is full) the others, least full first.
+    fn shard_order(&self, id: &str) -> Vec<usize> {
+        let home = self.home_shard(id);
+        if self.shards.len() == 1 || self.shard_fill(home) < self.shards[home].size() {
+            let n = self.shards.len();
+            return (0..n).map(|i| (home + i) % n).collect();
+        }
+        let mut rest: Vec<(u32, usize)> = (0..self.shards.len())
+            .filter(|&k| k != home)
+            .map(|k| (self.shard_fill(k), k))
+            .collect();
+        rest.sort_unstable();
+        rest.into_iter().map(|(_, k)| k).chain([home]).collect()
+    }
+
+    async fn invoke(
+        &self,
+        shard: usize,
+        command: &str,
+        id: &str,
+        netns: &str,
+    ) -> Result<Vec<u8>, SeamError> {
+        let s = &self.shards[shard];
+        self.invoke_with(&s.netconf, &s.name, command, id, netns)
+            .await
+    }
+
+    async fn invoke_with(
+        &self,
+        netconf: &str,
+        net_name: &str,
+        command: &str,
+        id: &str,
+        netns: &str,
+    ) -> Result<Vec<u8>, SeamError> {
         let plugin = self.cfg.cni_path.join("bridge");
         let mut child = tokio::process::Command::new(&plugin)
             .env("CNI_COMMAND", command)
@@ -253,17 +424,14 @@ impl CniNetwork {
                 .with_source(e)
             })?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(self.netconf.as_bytes())
-                .await
-                .map_err(|e| {
-                    SeamError::new(
-                        BACKEND,
-                        SeamErrorKind::Unavailable,
-                        "failed to write CNI config",
-                    )
-                    .with_source(e)
-                })?;
+            stdin.write_all(netconf.as_bytes()).await.map_err(|e| {
+                SeamError::new(
+                    BACKEND,
+                    SeamErrorKind::Unavailable,
+                    "failed to write CNI config",
+                )
+                .with_source(e)
+            })?;
         }
         let out = child.wait_with_output().await.map_err(|e| {
             SeamError::new(
@@ -297,10 +465,7 @@ impl CniNetwork {
         Err(SeamError::new(
             BACKEND,
             kind,
-            format!(
-                "failed to {command} container {id} on network {}: {msg}",
-                self.cfg.name
-            ),
+            format!("failed to {command} container {id} on network {net_name}: {msg}"),
         ))
     }
 }
@@ -368,34 +533,91 @@ impl Network for CniNetwork {
     }
 
     async fn attach(&self, id: &str, netns: &str) -> Result<String, SeamError> {
-        let out = self.invoke("ADD", id, netns).await?;
-        let res: CniResult = serde_json::from_slice(&out).map_err(|e| {
+        let mut last = None;
+        for k in self.shard_order(id) {
+            match self.invoke(k, "ADD", id, netns).await {
+                Ok(out) => return parse_result(id, &out),
+                Err(e) if e.kind == SeamErrorKind::Exhausted && self.shards.len() > 1 => {
+                    // The bridge plugin made the interface before IPAM said
+                    // no: remove it so the next shard can make it again.
+                    self.invoke(k, "DEL", id, netns).await?;
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
             SeamError::new(
                 BACKEND,
-                SeamErrorKind::Protocol,
-                format!("failed to parse the CNI result for {id}"),
+                SeamErrorKind::Exhausted,
+                "no shard to allocate from",
             )
-            .with_source(e)
-        })?;
-        let addr = res.ips.first().map(|i| i.address.clone()).ok_or_else(|| {
-            SeamError::new(
-                BACKEND,
-                SeamErrorKind::Protocol,
-                format!("CNI result for {id} has no IP"),
-            )
-        })?;
-        Ok(addr.split('/').next().unwrap_or(&addr).to_string())
+        }))
     }
 
     async fn detach(&self, id: &str, netns: Option<&str>) -> Result<(), SeamError> {
-        self.invoke("DEL", id, netns.unwrap_or(""))
-            .await
-            .map(|_| ())
+        let ns = netns.unwrap_or("");
+        let home = self.home_shard(id);
+        if read_allocations(&self.shard_dir(home))?.contains_key(id) {
+            return self.invoke(home, "DEL", id, ns).await.map(|_| ());
+        }
+        // Not at home: it overflowed, or came from another shard size.
+        let mut found = false;
+        for dir in self.store_dirs()? {
+            if !read_allocations(&dir)?.contains_key(id) {
+                continue;
+            }
+            found = true;
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match self.shards.iter().position(|s| s.name == name) {
+                Some(k) => self.invoke(k, "DEL", id, ns).await?,
+                // A store of an earlier shard size: host-local releases by
+                // container id whatever the range, so any range will do.
+                None => {
+                    let s = &self.shards[home];
+                    let conf = netconf(&self.cfg, self.subnet, &name, s.first, s.last);
+                    self.invoke_with(&conf, &name, "DEL", id, ns).await?
+                }
+            };
+        }
+        if !found && netns.is_some() {
+            // Nothing allocated; DEL still removes the interface.
+            self.invoke(home, "DEL", id, ns).await?;
+        }
+        Ok(())
     }
 
     async fn allocations(&self) -> Result<BTreeMap<String, Vec<String>>, SeamError> {
-        read_allocations(&self.state_dir())
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for dir in self.store_dirs()? {
+            for (id, ips) in read_allocations(&dir)? {
+                out.entry(id).or_default().extend(ips);
+            }
+        }
+        Ok(out)
     }
+}
+
+fn parse_result(id: &str, out: &[u8]) -> Result<String, SeamError> {
+    let res: CniResult = serde_json::from_slice(out).map_err(|e| {
+        SeamError::new(
+            BACKEND,
+            SeamErrorKind::Protocol,
+            format!("failed to parse the CNI result for {id}"),
+        )
+        .with_source(e)
+    })?;
+    let addr = res.ips.first().map(|i| i.address.clone()).ok_or_else(|| {
+        SeamError::new(
+            BACKEND,
+            SeamErrorKind::Protocol,
+            format!("CNI result for {id} has no IP"),
+        )
+    })?;
+    Ok(addr.split('/').next().unwrap_or(&addr).to_string())
 }
 
 #[cfg(test)]
@@ -422,13 +644,73 @@ mod tests {
             subnet: "10.213.0.0/24".into(),
             data_dir: PathBuf::from("/tmp/x"),
             ifname: "eth0".into(),
+            ipam_shard_size: 256,
         })
         .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&n.netconf).unwrap();
+        assert_eq!(n.shards().len(), 1);
+        assert_eq!(n.shards()[0].name, "t");
+        let v: serde_json::Value = serde_json::from_str(&n.shards()[0].netconf).unwrap();
         assert_eq!(v["isGateway"], false);
         assert_eq!(v["ipMasq"], false);
         assert_eq!(v["ipam"]["routes"], serde_json::json!([]));
         assert_eq!(v["ipam"]["ranges"][0][0]["rangeStart"], "10.213.0.2");
+        assert_eq!(v["ipam"]["ranges"][0][0]["rangeEnd"], "10.213.0.254");
+    }
+
+    #[test]
+    fn a_big_subnet_is_split_into_stores_on_one_bridge() {
+        let n = CniNetwork::new(CniConfig {
+            cni_path: default_cni_path(),
+            name: "web".into(),
+            bridge: "br9".into(),
+            subnet: "10.214.0.0/20".into(),
+            data_dir: PathBuf::from("/tmp/x"),
+            ifname: "eth0".into(),
+            ipam_shard_size: 256,
+        })
+        .unwrap();
+        assert_eq!(n.shards().len(), 16);
+        assert_eq!(n.shards()[3].name, "web.s3");
+        assert_eq!(n.shards()[15].last, Ipv4Addr::new(10, 214, 15, 254));
+        for s in n.shards() {
+            let v: serde_json::Value = serde_json::from_str(&s.netconf).unwrap();
+            assert_eq!(v["bridge"], "br9");
+            assert_eq!(v["ipam"]["ranges"][0][0]["subnet"], "10.214.0.0/20");
+        }
+        // Ids spread over the shards, and always land in the same one.
+        let homes: std::collections::BTreeSet<usize> = (0..200)
+            .map(|i| n.home_shard(&format!("web-{i:05}")))
+            .collect();
+        assert_eq!(homes.len(), 16);
+        assert_eq!(n.home_shard("web-00042"), n.home_shard("web-00042"));
+        let mut bad = n.config().clone();
+        bad.ipam_shard_size = 0;
+        assert!(
+            CniNetwork::new(bad)
+                .unwrap_err()
+                .contains("ipam_shard_size")
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn shards_tile_the_usable_range_exactly(prefix in 16u8..=30, size in 1u32..600) {
+            let subnet = Subnet::parse(&format!("10.0.0.0/{prefix}")).unwrap();
+            let shards = shard_ranges(subnet, "n", size);
+            let first = u32::from(subnet.gateway()) + 1;
+            let mut next = first;
+            let mut names = std::collections::BTreeSet::new();
+            for (name, lo, hi) in &shards {
+                proptest::prop_assert_eq!(u32::from(*lo), next);
+                proptest::prop_assert!(lo <= hi);
+                proptest::prop_assert!(u32::from(*hi) - u32::from(*lo) < size);
+                proptest::prop_assert!(names.insert(name.clone()));
+                next = u32::from(*hi) + 1;
+            }
+            // Up to the broadcast address, excluded.
+            proptest::prop_assert_eq!(next - first, subnet.capacity());
+            proptest::prop_assert_eq!(shards.len() == 1, subnet.capacity() <= size);
+        }
     }
 
     #[test]

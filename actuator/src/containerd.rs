@@ -20,12 +20,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use containerd_client::services::v1::container::Runtime as ContainerRuntime;
 use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
 use containerd_client::services::v1::snapshots::{
-    MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest,
+    MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, ViewSnapshotRequest,
 };
 use containerd_client::services::v1::{
     Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
@@ -80,6 +81,32 @@ pub struct ContainerdConfig {
     /// blast radius when a shim dies.
     #[serde(default = "default_group")]
     pub shim_group_size: u32,
+    /// How each container gets its root filesystem.
+    #[serde(default)]
+    pub rootfs: RootfsMode,
+}
+
+/// How a container's root filesystem is made.
+///
+/// Every per-container snapshot is a mount in the host's mount table (the
+/// runc shim mounts it at `<bundle>/rootfs`), and runc copies and parses that
+/// table (`/proc/self/mountinfo`) several times per container it creates:
+/// with N containers running, starting the next costs O(N). At 1,000
+/// containers on 2 cores that is the largest cost of a scale-out. A shared
+/// read-only view of the image adds no host mount at all: runc bind-mounts
+/// it inside the container's own mount namespace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RootfsMode {
+    /// A writable snapshot per container (containerd's default).
+    #[default]
+    Snapshot,
+    /// One read-only view of the image shared by every container, with
+    /// tmpfs at `/tmp` and `/run` for scratch: images are built once and
+    /// never changed after deploy. Needs a single-layer image (a multi-layer
+    /// view is an overlay mount, which would put one mount per container
+    /// back on the host).
+    Readonly,
 }
 
 fn default_group() -> u32 {
@@ -115,8 +142,19 @@ pub struct ContainerdRuntime<C> {
     cfg: ContainerdConfig,
     channel: Channel,
     chain_id: String,
+    /// The shared read-only root (`RootfsMode::Readonly`).
+    shared_root: Option<String>,
+    /// Shim groups: containers this process knows run in each group's shim.
+    groups: Arc<std::sync::Mutex<HashMap<String, GroupLock>>>,
     clock: C,
 }
+
+/// Guards the first task of a shim group: until the group's shim exists,
+/// concurrent task creates in the group would each start a shim for it
+/// (the runc v2 shim's `start` races on the group socket), and the extra
+/// shims live on with nothing in them. Holds the live count this process
+/// knows of; at zero the next create goes alone.
+type GroupLock = Arc<tokio::sync::Mutex<u32>>;
 
 fn seam(what: String, s: &Status) -> SeamError {
     let kind = match s.code() {
@@ -155,9 +193,14 @@ impl<C: Clock + Clone + 'static> ContainerdRuntime<C> {
             cfg,
             channel,
             chain_id: String::new(),
+            shared_root: None,
+            groups: Arc::default(),
             clock,
         };
         rt.chain_id = rt.resolve_chain_id().await?;
+        if rt.cfg.rootfs == RootfsMode::Readonly {
+            rt.shared_root = Some(rt.shared_view().await?);
+        }
         Ok(rt)
     }
 
@@ -251,8 +294,115 @@ impl<C: Clock + Clone + 'static> ContainerdRuntime<C> {
         )))
     }
 
+    fn group_lock(&self, group: &str) -> GroupLock {
+        let mut g = self
+            .groups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.entry(group.to_string()).or_default().clone()
+    }
+
+    async fn create_task(
+        &self,
+        id: &str,
+        mounts: Vec<containerd_client::types::Mount>,
+    ) -> Result<u32, SeamError> {
+        match TasksClient::new(self.channel.clone())
+            .create(self.req(CreateTaskRequest {
+                container_id: id.to_string(),
+                rootfs: mounts,
+                ..Default::default()
+            }))
+            .await
+        {
+            Ok(r) => Ok(r.into_inner().pid),
+            Err(s) if s.code() == Code::AlreadyExists => match self.task_status(id).await? {
+                Some((_, pid)) => Ok(pid),
+                None => Err(SeamError::new(
+                    BACKEND,
+                    SeamErrorKind::Unavailable,
+                    format!("task {id} exists and vanished"),
+                )),
+            },
+            Err(s) => Err(seam(format!("create task {id}"), &s)),
+        }
+    }
+
+    async fn remove_snapshot(&self, id: &str) -> Result<(), SeamError> {
+        match SnapshotsClient::new(self.channel.clone())
+            .remove(self.req(RemoveSnapshotRequest {
+                snapshotter: self.cfg.snapshotter.clone(),
+                key: id.to_string(),
+            }))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == Code::NotFound => Ok(()),
+            Err(s) => Err(seam(format!("remove snapshot {id}"), &s)),
+        }
+    }
+
     fn spec_json(&self, id: &str) -> Vec<u8> {
-        oci_spec(&self.cfg, id).to_string().into_bytes()
+        let mut spec = oci_spec(&self.cfg, id);
+        if let Some(root) = &self.shared_root {
+            spec["root"] = serde_json::json!({"path": root, "readonly": true});
+            if let Some(m) = spec["mounts"].as_array_mut() {
+                m.push(
+                    serde_json::json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                    "options": ["nosuid", "nodev", "mode=1777", "size=65536k"]}),
+                );
+            }
+        }
+        spec.to_string().into_bytes()
+    }
+
+    /// The key of the image's shared read-only view.
+    fn view_key(&self) -> String {
+        let hex = self.chain_id.trim_start_matches("sha256:");
+        format!("crest-ro-{}", &hex[..hex.len().min(24)])
+    }
+
+    /// Make (or find) one read-only view of the image and return the host
+    /// directory that holds it; every container shares it as its root.
+    async fn shared_view(&self) -> Result<String, SeamError> {
+        let key = self.view_key();
+        let mut snaps = SnapshotsClient::new(self.channel.clone());
+        let mut snap_labels = HashMap::new();
+        snap_labels.insert("containerd.io/gc.root".to_string(), "crest".to_string());
+        let mounts = match snaps
+            .view(self.req(ViewSnapshotRequest {
+                snapshotter: self.cfg.snapshotter.clone(),
+                key: key.clone(),
+                parent: self.chain_id.clone(),
+                labels: snap_labels,
+            }))
+            .await
+        {
+            Ok(r) => r.into_inner().mounts,
+            Err(s) if s.code() == Code::AlreadyExists => {
+                snaps
+                    .mounts(self.req(MountsRequest {
+                        snapshotter: self.cfg.snapshotter.clone(),
+                        key: key.clone(),
+                    }))
+                    .await
+                    .map_err(|s| seam(format!("get mounts of snapshot {key}"), &s))?
+                    .into_inner()
+                    .mounts
+            }
+            Err(s) => return Err(seam(format!("make read-only view {key}"), &s)),
+        };
+        shared_root_of(&mounts).map_err(|why| {
+            SeamError::new(
+                BACKEND,
+                SeamErrorKind::Rejected,
+                format!(
+                    "failed to share image {} read-only: {why} (rootfs = \"readonly\" needs a \
+                     single-layer image; use rootfs = \"snapshot\")",
+                    self.cfg.image
+                ),
+            )
+        })
     }
 
     async fn mounts(&self, id: &str) -> Result<Vec<containerd_client::types::Mount>, SeamError> {
@@ -429,6 +579,21 @@ fn task_status(s: i32) -> TaskStatus {
     }
 }
 
+/// The host directory of a read-only image view, when the view is a plain
+/// bind mount (a single-layer image); an overlay would need a host mount.
+///
+/// # Errors
+/// What the view is instead.
+pub fn shared_root_of(mounts: &[containerd_client::types::Mount]) -> Result<String, String> {
+    match mounts {
+        [m] if m.r#type == "bind" && !m.source.is_empty() => Ok(m.source.clone()),
+        _ => Err(format!(
+            "its view is {:?}, not one bind mount",
+            mounts.iter().map(|m| m.r#type.as_str()).collect::<Vec<_>>()
+        )),
+    }
+}
+
 /// The OCI chain id of a layer stack (what the snapshotter names an unpacked
 /// image by): `chain(L0) = diff(L0)`, `chain(Ln) = sha256(chain(Ln-1) + " " + diff(Ln))`.
 pub fn chain_id(diff_ids: &[String]) -> Option<String> {
@@ -519,7 +684,12 @@ impl<C: Clock + Clone + 'static> Runtime for ContainerdRuntime<C> {
 
     async fn create(&self, spec: &InstanceSpec) -> Result<u32, SeamError> {
         let id = spec.id.as_str();
-        let mounts = self.mounts(id).await?;
+        let shared = self.shared_root.is_some();
+        let mounts = if shared {
+            Vec::new()
+        } else {
+            self.mounts(id).await?
+        };
         let mut lbls = HashMap::new();
         lbls.insert(labels::APP.to_string(), spec.app.to_string());
         lbls.insert(labels::VERSION.to_string(), self.cfg.image.clone());
@@ -538,8 +708,16 @@ impl<C: Clock + Clone + 'static> Runtime for ContainerdRuntime<C> {
                 type_url: "types.containerd.io/opencontainers/runtime-spec/1/Spec".into(),
                 value: self.spec_json(id),
             }),
-            snapshotter: self.cfg.snapshotter.clone(),
-            snapshot_key: id.to_string(),
+            snapshotter: if shared {
+                String::new()
+            } else {
+                self.cfg.snapshotter.clone()
+            },
+            snapshot_key: if shared {
+                String::new()
+            } else {
+                id.to_string()
+            },
             ..Default::default()
         };
         match ContainersClient::new(self.channel.clone())
@@ -552,25 +730,21 @@ impl<C: Clock + Clone + 'static> Runtime for ContainerdRuntime<C> {
             Err(s) if s.code() == Code::AlreadyExists => {}
             Err(s) => return Err(seam(format!("create container {id}"), &s)),
         }
-        match TasksClient::new(self.channel.clone())
-            .create(self.req(CreateTaskRequest {
-                container_id: id.to_string(),
-                rootfs: mounts,
-                ..Default::default()
-            }))
-            .await
-        {
-            Ok(r) => Ok(r.into_inner().pid),
-            Err(s) if s.code() == Code::AlreadyExists => match self.task_status(id).await? {
-                Some((_, pid)) => Ok(pid),
-                None => Err(SeamError::new(
-                    BACKEND,
-                    SeamErrorKind::Unavailable,
-                    format!("task {id} exists and vanished"),
-                )),
-            },
-            Err(s) => Err(seam(format!("create task {id}"), &s)),
+        let Some(group) = shim_group(id, self.cfg.shim_group_size) else {
+            return self.create_task(id, mounts).await;
+        };
+        let lock = self.group_lock(&group);
+        let mut live = lock.lock().await;
+        if *live == 0 {
+            // The group's shim may not exist yet: make it with nobody racing.
+            let pid = self.create_task(id, mounts).await?;
+            *live += 1;
+            return Ok(pid);
         }
+        drop(live);
+        let pid = self.create_task(id, mounts).await?;
+        *lock.lock().await += 1;
+        Ok(pid)
     }
 
     fn netns_path(&self, pid: u32) -> String {
@@ -653,6 +827,11 @@ impl<C: Clock + Clone + 'static> Runtime for ContainerdRuntime<C> {
             }
             Err(s) => return Err(seam(format!("delete task {id}"), &s)),
         }
+        if let Some(group) = shim_group(id, self.cfg.shim_group_size) {
+            let lock = self.group_lock(&group);
+            let mut live = lock.lock().await;
+            *live = live.saturating_sub(1);
+        }
         match ContainersClient::new(self.channel.clone())
             .delete(self.req(DeleteContainerRequest { id: id.to_string() }))
             .await
@@ -661,17 +840,9 @@ impl<C: Clock + Clone + 'static> Runtime for ContainerdRuntime<C> {
             Err(s) if s.code() == Code::NotFound => {}
             Err(s) => return Err(seam(format!("delete container {id}"), &s)),
         }
-        match SnapshotsClient::new(self.channel.clone())
-            .remove(self.req(RemoveSnapshotRequest {
-                snapshotter: self.cfg.snapshotter.clone(),
-                key: id.to_string(),
-            }))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(s) if s.code() == Code::NotFound => Ok(()),
-            Err(s) => Err(seam(format!("remove snapshot {id}"), &s)),
-        }
+        // In `readonly` mode there is no snapshot of its own (NotFound), but a
+        // container made before a switch of mode still has one.
+        self.remove_snapshot(id).await
     }
 
     async fn list(&self, app: Option<&AppId>) -> Result<Vec<RuntimeInstance>, SeamError> {
@@ -725,6 +896,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_bind_view_is_shared() {
+        use containerd_client::types::Mount;
+        let m = |t: &str, src: &str| Mount {
+            r#type: t.into(),
+            source: src.into(),
+            ..Default::default()
+        };
+        assert_eq!(shared_root_of(&[m("bind", "/s/1/fs")]).unwrap(), "/s/1/fs");
+        let e = shared_root_of(&[m("overlay", "overlay")]).unwrap_err();
+        assert!(e.contains("overlay"), "{e}");
+        assert!(shared_root_of(&[]).is_err());
+        assert!(shared_root_of(&[m("bind", "/a"), m("bind", "/b")]).is_err());
+    }
+
+    #[test]
     fn chain_id_of_one_layer_is_its_diff_id() {
         assert_eq!(
             chain_id(&["sha256:ab".into()]).as_deref(),
@@ -750,6 +936,7 @@ mod tests {
             stop_grace_ms: 100,
             memory_limit_bytes: Some(64 << 20),
             shim_group_size: 8,
+            rootfs: RootfsMode::Snapshot,
         };
         let s = oci_spec(&cfg, "web-00001");
         let ns = s["linux"]["namespaces"].as_array().unwrap();

@@ -25,7 +25,7 @@ use std::time::Duration;
 use crest_actuator::backend::{Network, Runtime, TaskStatus};
 use crest_actuator::cni::{CniConfig, CniNetwork};
 use crest_actuator::config::ScaleConfig;
-use crest_actuator::containerd::{ContainerdConfig, ContainerdRuntime};
+use crest_actuator::containerd::{ContainerdConfig, ContainerdRuntime, RootfsMode};
 use crest_actuator::exec::RetryPolicy;
 use crest_actuator::fleet::{FleetActuator, FleetOptions, is_instance_of};
 use crest_actuator::journal::Journal;
@@ -207,6 +207,7 @@ impl Env {
             stop_grace_ms: 2_000,
             memory_limit_bytes: None,
             shim_group_size: 1,
+            rootfs: RootfsMode::Snapshot,
         }
     }
 
@@ -218,6 +219,7 @@ impl Env {
             subnet: self.subnet.clone(),
             data_dir: self.path("cni"),
             ifname: "eth0".into(),
+            ipam_shard_size: 256,
         }
     }
 
@@ -250,10 +252,13 @@ impl Env {
     }
 
     async fn fleet(&self, opts: FleetOptions) -> Fleet {
-        let rt = ContainerdRuntime::connect(self.ctd_config(), WallClock)
+        self.fleet_with(self.ctd_config(), self.cni_config(), opts)
             .await
-            .unwrap();
-        let net = CniNetwork::new(self.cni_config()).unwrap();
+    }
+
+    async fn fleet_with(&self, ctd: ContainerdConfig, cni: CniConfig, opts: FleetOptions) -> Fleet {
+        let rt = ContainerdRuntime::connect(ctd, WallClock).await.unwrap();
+        let net = CniNetwork::new(cni).unwrap();
         net.prepare().await.unwrap();
         FleetActuator::new(
             rt,
@@ -508,9 +513,29 @@ async fn kill9_at_random_points_never_leaks_or_duplicates() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     let mut killed_mid_run = 0;
+    let mut current = 0usize;
+    let steps = || {
+        Journal::open(env.path("journal.sqlite"))
+            .and_then(|j| j.step_count())
+            .unwrap_or(0)
+    };
     for trial in 0..trials {
-        let target: usize = rng.random_range(0..=8);
-        let delay_ms: u64 = rng.random_range(20..260);
+        // A target other than the current size, and a kill right after a
+        // random journal record of the run: the kill lands between any two
+        // steps (intent written and not done, done and not marked, ...).
+        let target: usize = loop {
+            let t = rng.random_range(0..=8);
+            if t != current {
+                break t;
+            }
+        };
+        // Records a run writes at least: 10 per start, 6 per stop.
+        let records = if target > current {
+            10 * (target - current)
+        } else {
+            6 * (current - target)
+        };
+        let kill_after = steps() + rng.random_range(1..records as u64);
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "kill9_child", "--nocapture", "--test-threads=1"])
             .env("CREST_E2E_CFG", &cfg)
@@ -519,7 +544,14 @@ async fn kill9_at_random_points_never_leaks_or_duplicates() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let mut at = 0;
+        for _ in 0..30_000 {
+            at = steps();
+            if at >= kill_after || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         if child.try_wait().unwrap().is_none() {
             killed_mid_run += 1;
         }
@@ -535,15 +567,14 @@ async fn kill9_at_random_points_never_leaks_or_duplicates() {
         assert!(r.failed.is_empty(), "trial {trial}: {r:?}");
         assert_consistent(&env, &fleet, &app, target).await;
         eprintln!(
-            "trial {trial}: target {target} kill at {delay_ms} ms; torn down {:?}, released {:?}",
+            "trial {trial}: {current} -> {target}, killed after journal record {at} (aimed at \
+             {kill_after}); torn down {:?}, released {:?}",
             r.reconcile.torn_down, r.reconcile.released_ips
         );
+        current = target;
     }
     eprintln!("{killed_mid_run} of {trials} trials killed crest mid-run");
-    assert!(
-        killed_mid_run >= trials / 3,
-        "too few kills landed mid-run: {killed_mid_run}"
-    );
+    assert_eq!(killed_mid_run, trials, "every kill must land mid-run");
     let fleet = env.fleet(env.options()).await;
     fleet.scale(&app, 0, None).await.unwrap();
     assert_consistent(&env, &fleet, &app, 0).await;
@@ -646,4 +677,174 @@ async fn haproxy_socket_gone_mid_scale_out_ends_consistent() {
     assert_consistent(&env, &fleet, &app, 10).await;
     fleet.scale(&app, 0, None).await.unwrap();
     assert_consistent(&env, &fleet, &app, 0).await;
+}
+
+/// Host mounts under this test's containerd root.
+fn host_mounts_under(root: &Path) -> usize {
+    let root = root.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&root))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readonly_rootfs_is_shared_serves_and_adds_no_host_mount() {
+    need_services!();
+    let _g = SERIAL.lock().await;
+    let mut env = Env::new("rofs", 7);
+    env.start_haproxy("web");
+    let mut ctd = env.ctd_config();
+    ctd.rootfs = RootfsMode::Readonly;
+    let fleet = env.fleet_with(ctd, env.cni_config(), env.options()).await;
+    let app = AppId::try_new("web").unwrap();
+    let before = host_mounts_under(&env.path("root"));
+
+    let r = fleet.scale(&app, 6, None).await.unwrap();
+    assert!(r.failed.is_empty(), "{r:?}");
+    let ids = assert_consistent(&env, &fleet, &app, 6).await;
+    assert_eq!(
+        host_mounts_under(&env.path("root")),
+        before,
+        "six containers on a shared read-only root add no host mount"
+    );
+    // They serve: HAProxy's health checks pass through the bridge.
+    let lb = HaproxyLb::new(&env.lb_config().unwrap());
+    let mut up = 0;
+    for _ in 0..50 {
+        up = lb
+            .servers("web")
+            .await
+            .unwrap()
+            .iter()
+            .filter(|s| s.status == "UP")
+            .count();
+        if up == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(up, 6, "every container serves HTTP");
+    // The image cannot be changed from inside; scratch space is writable.
+    let rt = fleet.runtime();
+    let sh = |c: &str| vec!["/bin/sh".to_string(), "-c".to_string(), c.to_string()];
+    assert_ne!(
+        rt.exec(&ids[0], "w-root", &sh("echo x > /www/x"))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        rt.exec(&ids[0], "w-tmp", &sh("echo x > /tmp/x"))
+            .await
+            .unwrap(),
+        0
+    );
+    // No per-container snapshot: only the image's and its shared view.
+    let snaps = env.ctr(&["snapshots", "ls"]);
+    assert!(
+        !snaps.lines().any(|l| l.starts_with("web-")),
+        "no per-container snapshot: {snaps}"
+    );
+
+    fleet.scale(&app, 0, None).await.unwrap();
+    assert_consistent(&env, &fleet, &app, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_ipam_overflows_and_survives_a_shard_size_change() {
+    need_services!();
+    let _g = SERIAL.lock().await;
+    let env = Env::new("shard", 8);
+    // 29 usable addresses in four host-local stores of 8, 8, 8 and 5: 24
+    // containers cannot all stay in the shard their id hashes to.
+    let mut cni = env.cni_config();
+    cni.subnet = "10.215.8.0/27".into();
+    cni.ipam_shard_size = 8;
+    let net = CniNetwork::new(cni.clone()).unwrap();
+    assert_eq!(net.shards().len(), 4);
+    let mut ctd = env.ctd_config();
+    ctd.rootfs = RootfsMode::Readonly;
+    let fleet = env
+        .fleet_with(ctd.clone(), cni.clone(), env.options())
+        .await;
+    let app = AppId::try_new("web").unwrap();
+    let r = fleet.scale(&app, 24, None).await.unwrap();
+    assert!(r.failed.is_empty(), "{r:?}");
+    let ids = assert_consistent(&env, &fleet, &app, 24).await;
+    let allocs = net.allocations().await.unwrap();
+    let in_shard = |ip: &str, k: usize| {
+        let ip: std::net::Ipv4Addr = ip.parse().unwrap();
+        let s = &net.shards()[k];
+        s.first <= ip && ip <= s.last
+    };
+    let away = ids
+        .iter()
+        .filter(|id| !in_shard(&allocs[*id][0], net.home_shard(id)))
+        .count();
+    assert!(away > 0, "some containers overflowed their home shard");
+    for k in 0..4 {
+        let dir = env.path("cni").join(&net.shards()[k].name);
+        let files = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
+            .count();
+        assert!(files <= net.shards()[k].size() as usize, "{dir:?}");
+    }
+    // Scale in through a config with one store: the addresses live in the
+    // four old stores and are all released there.
+    drop(fleet);
+    cni.ipam_shard_size = 256;
+    let fleet = env.fleet_with(ctd, cni, env.options()).await;
+    let r = fleet.scale(&app, 10, None).await.unwrap();
+    assert!(r.failed.is_empty(), "{r:?}");
+    assert_consistent(&env, &fleet, &app, 10).await;
+    fleet.scale(&app, 0, None).await.unwrap();
+    assert_consistent(&env, &fleet, &app, 0).await;
+}
+
+/// Shim processes serving this test's containerd.
+fn shims_of(env: &Env) -> usize {
+    let addr = format!("-address {}", env.sock().display());
+    let out = Command::new("ps")
+        .args(["-C", "containerd-shim-runc-v2", "-o", "args="])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&addr))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_shims_are_one_per_group_and_exit_when_empty() {
+    need_services!();
+    let _g = SERIAL.lock().await;
+    let env = Env::new("shims", 9);
+    let mut ctd = env.ctd_config();
+    ctd.shim_group_size = 8;
+    ctd.rootfs = RootfsMode::Readonly;
+    let mut opts = env.options();
+    opts.concurrency = 48;
+    let fleet = env.fleet_with(ctd, env.cni_config(), opts).await;
+    let app = AppId::try_new("web").unwrap();
+    // web-00001..web-00047 fall in groups 0..=5 (seq / 8), all started at
+    // once: six shims, not one per racing first create of a group.
+    let r = fleet.scale(&app, 47, None).await.unwrap();
+    assert!(r.failed.is_empty(), "{r:?}");
+    assert_consistent(&env, &fleet, &app, 47).await;
+    assert_eq!(shims_of(&env), 6, "one shim per group");
+    fleet.scale(&app, 0, None).await.unwrap();
+    assert_consistent(&env, &fleet, &app, 0).await;
+    let mut left = usize::MAX;
+    for _ in 0..50 {
+        left = shims_of(&env);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "every shim exits with its last container");
 }
