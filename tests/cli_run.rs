@@ -239,104 +239,23 @@ fn a_plan_failing_reverification_is_refused_unless_forced() {
     assert!(stdout(&o).contains("done"), "{}", stdout(&o));
 }
 
-/// The real backends, as `scripts/bench-scale-out.sh` starts them: a private
-/// containerd (temp root, socket on a temp path), a CNI bridge on a private
-/// subnet, HAProxy on 127.0.0.1; `crest run --config` follows a plan through
-/// them, then `crest scale app 0` removes everything. The script cleans up on
-/// exit whatever happens.
+/// The real backends, as `scripts/bench-scale-out.sh` starts them
+/// (`scripts/lib/real-backends.sh`: a private containerd, a CNI bridge on a
+/// private subnet, HAProxy on 127.0.0.1); `crest run --config` follows a plan
+/// through them, then `crest scale app 0` removes everything. The script
+/// cleans up on exit whatever happens.
 const REAL_BACKENDS: &str = r#"set -euo pipefail
 # Env: HERE (the repository), CREST (the binary), PLAN (a plan document).
-here=$HERE
-T=$(mktemp -d "${BENCH_DIR:-/tmp}/crest-run-e2e.XXXXXX")
-NS=crest-run-e2e-$$
-BR=crr$(( $$ % 100000 ))
-cleanup() {
-  set +e
-  if [ -S "$T/containerd.sock" ]; then
-    for c in $(ctr -a "$T/containerd.sock" -n "$NS" tasks ls -q 2>/dev/null); do
-      ctr -a "$T/containerd.sock" -n "$NS" tasks kill -s SIGKILL "$c" >/dev/null 2>&1
-    done
-    sleep 0.5
-    for c in $(ctr -a "$T/containerd.sock" -n "$NS" containers ls -q 2>/dev/null); do
-      ctr -a "$T/containerd.sock" -n "$NS" tasks delete -f "$c" >/dev/null 2>&1
-      ctr -a "$T/containerd.sock" -n "$NS" containers delete "$c" >/dev/null 2>&1
-    done
-    ctr -a "$T/containerd.sock" -n "$NS" images rm docker.io/crest/busybox:test >/dev/null 2>&1
-    ctr -a "$T/containerd.sock" namespaces remove "$NS" >/dev/null 2>&1
-  fi
-  [ -f "$T/containerd.pid" ] && kill "$(cat "$T/containerd.pid")" 2>/dev/null
-  [ -f "$T/haproxy.pid" ] && kill "$(cat "$T/haproxy.pid")" 2>/dev/null
-  ip link del "$BR" 2>/dev/null
-  sleep 0.3
-  grep -q " $T/root" /proc/mounts && umount -R "$T/root" 2>/dev/null
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-cat > "$T/containerd.toml" <<TOML
-version = 2
-root = "$T/root"
-state = "$T/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$T/containerd.sock"
-[ttrpc]
-  address = "$T/containerd.sock.ttrpc"
-TOML
-containerd --config "$T/containerd.toml" >"$T/containerd.log" 2>&1 &
-echo $! > "$T/containerd.pid"
-for _ in $(seq 100); do [ -S "$T/containerd.sock" ] && break; sleep 0.05; done
-
-"$here/scripts/build-test-image.sh" "$T/image.tar" docker.io/crest/busybox:test 2>/dev/null
-ctr -a "$T/containerd.sock" -n "$NS" images import "$T/image.tar" >/dev/null
-
-PORT=$(( 40000 + $$ % 20000 ))
-cat > "$T/haproxy.cfg" <<CFG
-global
-    stats socket $T/haproxy.sock mode 600 level admin
-    stats maxconn 64
-    maxconn 4096
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-frontend fe
-    bind 127.0.0.1:$PORT
-    default_backend app
-backend app
-    balance roundrobin
-CFG
-haproxy -f "$T/haproxy.cfg" -p "$T/haproxy.pid" -D
-
-cat > "$T/scale.toml" <<TOML
-journal = "$T/journal.sqlite"
-[containerd]
-socket = "$T/containerd.sock"
-namespace = "$NS"
-image = "docker.io/crest/busybox:test"
-command = ["/bin/sh", "-c", "trap 'exit 0' TERM; busybox httpd -f -p 8080 -h /www & wait"]
-stop_grace_ms = 2000
-[network]
-subnet = "10.219.32.0/24"
-bridge = "$BR"
-name = "$NS"
-data_dir = "$T/cni"
-[haproxy]
-socket = "$T/haproxy.sock"
-check_inter_ms = 2000
-[fleet]
-ramp_steps = 1
-drain_ms = 0
-TOML
+source "$HERE/scripts/lib/real-backends.sh"
+real_backends_up crest-run-e2e app 10.219.32.0/24
 printf '[[runs]]\nplan = "%s"\n' "$PLAN" > "$T/s.toml"
 rc=0; "$CREST" run --schedule "$T/s.toml" --config "$T/scale.toml" --start-now --speed 2000 --reverify-before 1m --engine fluid || rc=$?
 echo "crest run exit $rc"
-echo "running tasks: $(ctr -a "$T/containerd.sock" -n "$NS" tasks ls -q | wc -l)"
-echo "lb servers: $(echo "show servers state app" | socat stdio "UNIX-CONNECT:$T/haproxy.sock" | awk 'NR>2 && $4 ~ /^app-/' | wc -l)"
-echo "ips: $(find "$T/cni/$NS" -maxdepth 1 -name '10.*' 2>/dev/null | wc -l)"
+echo "running tasks: $(rb_tasks)"
+echo "lb servers: $(rb_lb_servers app)"
+echo "ips: $(rb_ips)"
 "$CREST" scale app 0 --config "$T/scale.toml" >/dev/null
-echo "after scale 0: containers $(ctr -a "$T/containerd.sock" -n "$NS" containers ls -q | wc -l) ips $(find "$T/cni/$NS" -maxdepth 1 -name '10.*' 2>/dev/null | wc -l) lb $(echo "show servers state app" | socat stdio "UNIX-CONNECT:$T/haproxy.sock" | awk 'NR>2 && $4 ~ /^app-/' | wc -l)"
+echo "after scale 0: containers $(rb_containers) ips $(rb_ips) lb $(rb_lb_servers app)"
 "#;
 
 #[test]

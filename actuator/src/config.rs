@@ -109,19 +109,26 @@ impl ScaleConfig {
     }
 }
 
-/// Scale `app` to `replicas` through the configured real backends.
+/// The fleet actuator over the printing backends.
+pub type DryFleet = FleetActuator<DryRunRuntime, DryRunNetwork, DryRunLoadBalancer, WallClock>;
+
+/// The fleet actuator over the real backends.
+#[cfg(feature = "containerd")]
+pub type RealFleet = FleetActuator<
+    crate::containerd::ContainerdRuntime<WallClock>,
+    CniNetwork,
+    HaproxyLb,
+    WallClock,
+>;
+
+/// The configured real backends (containerd; the CNI network, its bridge
+/// prepared, and HAProxy when configured) over the journal at `journal`.
 ///
 /// # Errors
-/// When a backend cannot be reached or the journal fails; per-instance
-/// failures are in the report.
+/// When the config lacks `[containerd]`, a backend cannot be reached or the
+/// journal cannot be opened.
 #[cfg(feature = "containerd")]
-pub async fn scale_real(
-    cfg: &ScaleConfig,
-    journal: &Path,
-    app: &AppId,
-    replicas: u32,
-    plan_id: Option<&str>,
-) -> Result<ScaleReport, ActuatorError> {
+pub async fn real_fleet(cfg: &ScaleConfig, journal: &Path) -> Result<RealFleet, ActuatorError> {
     let ctd = cfg
         .containerd
         .clone()
@@ -145,16 +152,56 @@ pub async fn scale_real(
         }
         None => None,
     };
-    let journal = Journal::open(journal)?;
-    let fleet = FleetActuator::new(
+    Ok(FleetActuator::new(
         runtime,
         network,
         cfg.haproxy.as_ref().map(HaproxyLb::new),
-        journal,
+        Journal::open(journal)?,
         WallClock,
         cfg.fleet.clone(),
-    );
-    fleet.scale(app, replicas, plan_id).await
+    ))
+}
+
+/// The same fleet logic over printing backends (their lines go to `sink`),
+/// an in-memory journal, one instance at a time for a stable order of
+/// printed steps, and no waits.
+///
+/// # Errors
+/// When the in-memory journal fails.
+pub fn dry_fleet(cfg: &ScaleConfig, sink: &Sink) -> Result<DryFleet, ActuatorError> {
+    let mut opts = cfg.fleet.clone();
+    opts.concurrency = 1;
+    opts.ramp_step_ms = 0;
+    opts.drain_ms = 0;
+    Ok(FleetActuator::new(
+        DryRunRuntime::new(sink.clone()),
+        cfg.network
+            .as_ref()
+            .map(|_| DryRunNetwork::new(sink.clone())),
+        Some(DryRunLoadBalancer::new(sink.clone())),
+        Journal::in_memory()?,
+        WallClock,
+        opts,
+    ))
+}
+
+/// Scale `app` to `replicas` through the configured real backends.
+///
+/// # Errors
+/// When a backend cannot be reached or the journal fails; per-instance
+/// failures are in the report.
+#[cfg(feature = "containerd")]
+pub async fn scale_real(
+    cfg: &ScaleConfig,
+    journal: &Path,
+    app: &AppId,
+    replicas: u32,
+    plan_id: Option<&str>,
+) -> Result<ScaleReport, ActuatorError> {
+    real_fleet(cfg, journal)
+        .await?
+        .scale(app, replicas, plan_id)
+        .await
 }
 
 /// Dry run: the same fleet logic over printing backends, starting from
@@ -170,20 +217,7 @@ pub async fn scale_dry(
     plan_id: Option<&str>,
 ) -> Result<(ScaleReport, Vec<String>), ActuatorError> {
     let sink = Sink::default();
-    let mut opts = cfg.fleet.clone();
-    opts.concurrency = 1; // a stable order of printed steps
-    opts.ramp_step_ms = 0;
-    opts.drain_ms = 0;
-    let fleet = FleetActuator::new(
-        DryRunRuntime::new(sink.clone()),
-        cfg.network
-            .as_ref()
-            .map(|_| DryRunNetwork::new(sink.clone())),
-        Some(DryRunLoadBalancer::new(sink.clone())),
-        Journal::in_memory()?,
-        WallClock,
-        opts,
-    );
+    let fleet = dry_fleet(cfg, &sink)?;
     if from > 0 {
         fleet.scale(app, from, None).await?;
         sink.take();

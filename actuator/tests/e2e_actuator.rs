@@ -304,6 +304,22 @@ impl Drop for Env {
 
 type Fleet = FleetActuator<ContainerdRuntime<WallClock>, CniNetwork, HaproxyLb, WallClock>;
 
+/// Servers of `backend` that pass their health check, once `want` do or
+/// after 5 s.
+async fn servers_up(env: &Env, backend: &str, want: usize) -> usize {
+    let lb = HaproxyLb::new(&env.lb_config().unwrap());
+    let mut up = 0;
+    for _ in 0..50 {
+        let s = lb.servers(backend).await.unwrap();
+        up = s.iter().filter(|s| s.status == "UP").count();
+        if up == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    up
+}
+
 /// Check the invariants; returns the running container ids.
 async fn assert_consistent(env: &Env, fleet: &Fleet, app: &AppId, want: usize) -> Vec<String> {
     let containers = fleet.runtime().list(None).await.unwrap();
@@ -369,17 +385,11 @@ async fn scale_out_and_in_leaves_nothing_behind() {
     let info = env.ctr(&["containers", "info", &ids[0]]);
     assert!(info.contains("\"crest.plan\": \"plan-7\"") && info.contains("\"crest.app\": \"web\""));
     // HAProxy's health checks reach every container through the bridge.
-    let lb = HaproxyLb::new(&env.lb_config().unwrap());
-    let mut up = 0;
-    for _ in 0..50 {
-        let s = lb.servers("web").await.unwrap();
-        up = s.iter().filter(|s| s.status == "UP").count();
-        if up == 8 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(up, 8, "all registered servers pass their health check");
+    assert_eq!(
+        servers_up(&env, "web", 8).await,
+        8,
+        "all registered servers pass their health check"
+    );
     // Re-applying the same count is a no-op.
     let r = fleet.scale(&app, 8, None).await.unwrap();
     assert!(r.started.is_empty() && r.stopped.is_empty());
@@ -710,22 +720,11 @@ async fn readonly_rootfs_is_shared_serves_and_adds_no_host_mount() {
         "six containers on a shared read-only root add no host mount"
     );
     // They serve: HAProxy's health checks pass through the bridge.
-    let lb = HaproxyLb::new(&env.lb_config().unwrap());
-    let mut up = 0;
-    for _ in 0..50 {
-        up = lb
-            .servers("web")
-            .await
-            .unwrap()
-            .iter()
-            .filter(|s| s.status == "UP")
-            .count();
-        if up == 6 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(up, 6, "every container serves HTTP");
+    assert_eq!(
+        servers_up(&env, "web", 6).await,
+        6,
+        "every container serves HTTP"
+    );
     // The image cannot be changed from inside; scratch space is writable.
     let rt = fleet.runtime();
     let sh = |c: &str| vec!["/bin/sh".to_string(), "-c".to_string(), c.to_string()];
@@ -847,4 +846,48 @@ async fn grouped_shims_are_one_per_group_and_exit_when_empty() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(left, 0, "every shim exits with its last container");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_down_during_scale_in_stops_nothing_it_may_route_to() {
+    need_services!();
+    let _g = SERIAL.lock().await;
+    let mut env = Env::new("lbdown", 10);
+    env.start_haproxy("web");
+    let mut opts = env.options();
+    opts.retry = RetryPolicy {
+        attempts: 2,
+        base_ms: 20,
+        max_ms: 50,
+    };
+    let fleet = env.fleet(opts).await;
+    let app = AppId::try_new("web").unwrap();
+    fleet.scale(&app, 6, None).await.unwrap();
+    assert_consistent(&env, &fleet, &app, 6).await;
+    // HAProxy dies (kill -9): it cannot be asked to drain anything.
+    let pid = env.haproxy.as_ref().unwrap().pid().to_string();
+    Command::new("kill").args(["-9", &pid]).status().unwrap();
+    let r = fleet.scale(&app, 2, None).await.unwrap();
+    assert_eq!(r.failed.len(), 4, "{r:?}");
+    assert!(r.stopped.is_empty(), "{r:?}");
+    assert!(
+        r.failed.values().all(|e| e.contains("drain")),
+        "{:?}",
+        r.failed
+    );
+    // No container was stopped while the balancer might still send it traffic.
+    let containers = fleet.runtime().list(None).await.unwrap();
+    assert_eq!(containers.len(), 6);
+    assert!(
+        containers.iter().all(|c| c.status == TaskStatus::Running),
+        "{containers:?}"
+    );
+    // HAProxy is back, empty: the next scale finishes the scale-in and
+    // registers the survivors again.
+    env.haproxy.as_mut().unwrap().restart().unwrap();
+    let r = fleet.scale(&app, 2, None).await.unwrap();
+    assert!(r.failed.is_empty(), "{r:?}");
+    assert_consistent(&env, &fleet, &app, 2).await;
+    fleet.scale(&app, 0, None).await.unwrap();
+    assert_consistent(&env, &fleet, &app, 0).await;
 }

@@ -35,9 +35,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 use clap::Args;
 use crest_actuator::config::ScaleConfig;
-use crest_actuator::dryrun::{DryRunLoadBalancer, DryRunNetwork, DryRunRuntime, Sink};
-use crest_actuator::fleet::FleetActuator;
-use crest_actuator::journal::Journal;
+use crest_actuator::dryrun::Sink;
 use crest_autoscaler::{Autoscaler, PlanDocument, SchedulePolicy};
 use crest_core::seams::{Actuator, Applied, FleetState, Metrics, MetricsSource, SeamError};
 use crest_core::{Action, AppId, Clock, Timestamp, WallClock};
@@ -230,17 +228,6 @@ impl Clock for ScaledClock {
     }
 }
 
-/// The fleet actuator over crest-actuator's printing backends.
-type DryFleet = FleetActuator<DryRunRuntime, DryRunNetwork, DryRunLoadBalancer, WallClock>;
-
-/// The fleet actuator over the real backends.
-type RealFleet = FleetActuator<
-    crest_actuator::containerd::ContainerdRuntime<WallClock>,
-    crest_actuator::cni::CniNetwork,
-    crest_actuator::lb::HaproxyLb,
-    WallClock,
->;
-
 /// Wraps the actuator to print, at the plan time of the step, each action
 /// handed to it, its outcome and (dry run) the backend steps it took. It
 /// decides nothing: every call goes to the wrapped actuator.
@@ -298,59 +285,6 @@ impl<A: Actuator> Actuator for Reporting<A> {
     }
 }
 
-/// The same construction as `crest_actuator::config::scale_dry` (which builds
-/// and drops its actuator inside): printing backends, an in-memory journal,
-/// one instance at a time for a stable order, no waits.
-fn dry_fleet(cfg: &ScaleConfig, sink: &Sink) -> anyhow::Result<DryFleet> {
-    let mut opts = cfg.fleet.clone();
-    opts.concurrency = 1;
-    opts.ramp_step_ms = 0;
-    opts.drain_ms = 0;
-    Ok(FleetActuator::new(
-        DryRunRuntime::new(sink.clone()),
-        cfg.network
-            .as_ref()
-            .map(|_| DryRunNetwork::new(sink.clone())),
-        Some(DryRunLoadBalancer::new(sink.clone())),
-        Journal::in_memory().context("failed to open the in-memory journal")?,
-        WallClock,
-        opts,
-    ))
-}
-
-/// The same construction as `crest_actuator::config::scale_real` (which
-/// builds and drops its actuator inside): containerd, the CNI network and
-/// HAProxy when configured, the journal on disk.
-async fn real_fleet(cfg: &ScaleConfig, journal: &Path) -> anyhow::Result<RealFleet> {
-    let ctd = cfg.containerd.clone().context(
-        "failed to read the actuator config: [containerd]: expected a section for a real run (or use --dry-run)",
-    )?;
-    let runtime = crest_actuator::containerd::ContainerdRuntime::connect(ctd, WallClock)
-        .await
-        .context("failed to connect to containerd")?;
-    let network = match &cfg.network {
-        Some(n) => {
-            let net = crest_actuator::cni::CniNetwork::new(n.clone())
-                .map_err(|m| anyhow::anyhow!("failed to read the actuator config: {m}"))?;
-            net.prepare()
-                .await
-                .context("failed to prepare the CNI bridge")?;
-            Some(net)
-        }
-        None => None,
-    };
-    let journal = Journal::open(journal)
-        .with_context(|| format!("failed to open the journal {}", journal.display()))?;
-    Ok(FleetActuator::new(
-        runtime,
-        network,
-        cfg.haproxy.as_ref().map(crest_actuator::lb::HaproxyLb::new),
-        journal,
-        WallClock,
-        cfg.fleet.clone(),
-    ))
-}
-
 /// No live metrics: the schedule policy does not read them.
 #[derive(Debug, Clone, Copy)]
 struct NoMetrics;
@@ -392,7 +326,7 @@ pub fn run(cmd: RunCmd) -> anyhow::Result<ExitCode> {
     if cmd.dry_run {
         let sink = Sink::default();
         let actuator = Reporting {
-            inner: dry_fleet(&cfg, &sink)?,
+            inner: crest_actuator::config::dry_fleet(&cfg, &sink)?,
             sink: Some(sink),
             at,
         };
@@ -405,7 +339,7 @@ pub fn run(cmd: RunCmd) -> anyhow::Result<ExitCode> {
         .context("no journal: pass --journal PATH or set `journal` in the actuator config")?;
     rt.block_on(async {
         let actuator = Reporting {
-            inner: real_fleet(&cfg, &journal).await?,
+            inner: crest_actuator::config::real_fleet(&cfg, &journal).await?,
             sink: None,
             at,
         };
