@@ -220,6 +220,7 @@ impl Env {
             data_dir: self.path("cni"),
             ifname: "eth0".into(),
             ipam_shard_size: 256,
+            fit_neighbour_table: true,
         }
     }
 
@@ -890,4 +891,69 @@ async fn haproxy_down_during_scale_in_stops_nothing_it_may_route_to() {
     assert_consistent(&env, &fleet, &app, 2).await;
     fleet.scale(&app, 0, None).await.unwrap();
     assert_consistent(&env, &fleet, &app, 0).await;
+}
+
+/// Puts the host's neighbour-table limits back as they were.
+struct NeighRestore(Vec<(PathBuf, String)>);
+
+impl Drop for NeighRestore {
+    fn drop(&mut self) {
+        // gc_thresh2 first, then gc_thresh3: never leave 3 below 2.
+        for (p, v) in &self.0 {
+            let _ = std::fs::write(p, v);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepare_fits_the_neighbour_table_to_the_bridge() {
+    need_services!();
+    let _g = SERIAL.lock().await;
+    let dir = Path::new("/proc/sys/net/ipv4/neigh/default");
+    let read = |k: &str| -> u32 {
+        std::fs::read_to_string(dir.join(k))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let _restore = NeighRestore(
+        ["gc_thresh2", "gc_thresh3"]
+            .iter()
+            .map(|k| (dir.join(k), read(k).to_string()))
+            .collect(),
+    );
+    // The kernel's defaults, as on a fresh machine.
+    std::fs::write(dir.join("gc_thresh2"), "512").unwrap();
+    std::fs::write(dir.join("gc_thresh3"), "1024").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = |subnet: &str, fit: bool| CniConfig {
+        cni_path: PathBuf::from("/usr/lib/cni"),
+        name: "neigh".into(),
+        bridge: format!("crn{}", std::process::id() % 10_000),
+        subnet: subnet.into(),
+        data_dir: tmp.path().to_path_buf(),
+        ifname: "eth0".into(),
+        ipam_shard_size: 256,
+        fit_neighbour_table: fit,
+    };
+    // A /24 fits the defaults: nothing changes.
+    let small = CniNetwork::new(cfg("10.215.11.0/24", true)).unwrap();
+    assert!(small.prepare().await.unwrap().is_empty());
+    // Opted out: nothing changes either.
+    let off = CniNetwork::new(cfg("10.215.16.0/21", false)).unwrap();
+    assert!(off.prepare().await.unwrap().is_empty());
+    assert_eq!((read("gc_thresh2"), read("gc_thresh3")), (512, 1024));
+    // A /21 (2,045 addresses, a bridge takes 1,024 ports) does not fit.
+    let big = CniNetwork::new(cfg("10.215.16.0/21", true)).unwrap();
+    let changed = big.prepare().await.unwrap();
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    assert!(
+        changed[0].contains("gc_thresh3 from 1024 to 2560"),
+        "{changed:?}"
+    );
+    assert_eq!((read("gc_thresh2"), read("gc_thresh3")), (1280, 2560));
+    // Idempotent.
+    assert!(big.prepare().await.unwrap().is_empty());
+    big.teardown_bridge().await.unwrap();
 }

@@ -33,6 +33,9 @@ real_backends_cleanup() {
   [ -f "$T/containerd.pid" ] && kill "$(cat "$T/containerd.pid")" 2>/dev/null
   [ -f "$T/haproxy.pid" ] && kill "$(cat "$T/haproxy.pid")" 2>/dev/null
   ip link del "$BR" 2>/dev/null
+  # crest raises the neighbour-table limits for big subnets: leave the host
+  # as it was found.
+  [ -n "${RB_NEIGH:-}" ] && sysctl -qw $RB_NEIGH
   sleep 0.3
   grep -q " $T/root" /proc/mounts && umount -R "$T/root" 2>/dev/null
   [ "${KEEP:-0}" = 1 ] || rm -rf "$T"
@@ -43,6 +46,8 @@ real_backends_up() {
   T=$(mktemp -d "${BENCH_DIR:-/tmp}/$tag.XXXXXX")
   NS=$tag-$$
   BR=cr$(( $$ % 100000 ))${tag:0:1}
+  RB_NEIGH=$(for k in gc_thresh2 gc_thresh3; do
+    printf 'net.ipv4.neigh.default.%s=%s ' "$k" "$(sysctl -n net.ipv4.neigh.default.$k)"; done)
   trap real_backends_cleanup EXIT
 
   cat > "$T/containerd.toml" <<TOML
