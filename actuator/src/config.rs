@@ -173,6 +173,7 @@ pub fn dry_fleet(cfg: &ScaleConfig, sink: &Sink) -> Result<DryFleet, ActuatorErr
     opts.concurrency = 1;
     opts.ramp_step_ms = 0;
     opts.drain_ms = 0;
+    opts.health_wait_ms = 0; // printing backends run no health checks
     Ok(FleetActuator::new(
         DryRunRuntime::new(sink.clone()),
         cfg.network

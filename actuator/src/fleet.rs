@@ -74,6 +74,10 @@ pub struct FleetOptions {
     pub drain_ms: u64,
     /// Undo the whole scale-out when any start fails.
     pub rollback: bool,
+    /// After a scale-out, wait up to this long for the balancer's health
+    /// checks to pass on every new instance, ms (0: do not wait). Those still
+    /// failing are reported as `unhealthy` (and kept: they may yet come up).
+    pub health_wait_ms: u64,
 }
 
 impl Default for FleetOptions {
@@ -92,6 +96,7 @@ impl Default for FleetOptions {
             ramp_step_ms: 1_000,
             drain_ms: 2_000,
             rollback: false,
+            health_wait_ms: 30_000,
         }
     }
 }
@@ -132,8 +137,18 @@ pub struct ScaleReport {
     pub failed: BTreeMap<String, String>,
     /// Started instances removed again by rollback.
     pub rolled_back: Vec<String>,
+    /// Started instances whose health checks had not passed after
+    /// `health_wait_ms` (still running and registered).
+    #[serde(default)]
+    pub unhealthy: Vec<String>,
     /// What reconciliation did first.
     pub reconcile: ReconcileReport,
+}
+
+/// Whether a balancer status means traffic may go there: HAProxy's `UP`
+/// (also `UP 1/3`, still up while failing its first checks) or `no check`.
+pub fn is_healthy(status: &str) -> bool {
+    status.starts_with("UP") || status == "no check"
 }
 
 /// A load balancer that is not there: every call succeeds and holds nothing.
@@ -302,6 +317,7 @@ where
                 started.clear();
             } else {
                 self.ramp(app, &started).await;
+                report.unhealthy = self.wait_healthy(app, &started).await;
             }
             report.started = started.into_iter().map(|(id, _)| id).collect();
         } else if want < have {
@@ -319,6 +335,7 @@ where
         report.started.sort();
         report.stopped.sort();
         report.rolled_back.sort();
+        report.unhealthy.sort();
         report.running = u32::try_from(
             self.inner
                 .journal
@@ -769,6 +786,44 @@ where
                 }
             })
             .await;
+        }
+    }
+
+    /// Wait (up to `health_wait_ms`) until the balancer's health checks pass
+    /// on every started instance; returns those that never passed.
+    async fn wait_healthy(&self, app: &AppId, started: &[(String, Option<String>)]) -> Vec<String> {
+        let inner = &self.inner;
+        let (Some(lb), wait) = (&inner.lb, inner.opts.health_wait_ms) else {
+            return Vec::new();
+        };
+        let mut pending: Vec<String> = started.iter().map(|(id, _)| id.clone()).collect();
+        if wait == 0 || pending.is_empty() {
+            return Vec::new();
+        }
+        let deadline = inner
+            .clock
+            .now()
+            .add_millis(i64::try_from(wait).unwrap_or(i64::MAX));
+        loop {
+            // A balancer that cannot be asked (after retries) cannot say
+            // they are healthy either.
+            let Ok(servers) = self.lb_call(|| lb.servers(app.as_str())).await else {
+                return pending;
+            };
+            let healthy: std::collections::BTreeSet<&str> = servers
+                .iter()
+                .filter(|s| is_healthy(&s.status))
+                .map(|s| s.name.as_str())
+                .collect();
+            pending.retain(|id| !healthy.contains(id.as_str()));
+            let now = inner.clock.now();
+            if pending.is_empty() || now >= deadline {
+                return pending;
+            }
+            inner
+                .clock
+                .sleep_until(now.add_millis(200).min(deadline))
+                .await;
         }
     }
 

@@ -8,13 +8,21 @@
 //! adapter only changes that one call; everything else is the shared client.
 //!
 //! Registration, as the fleet actuator drives it: `add server B/S ADDR weight W
-//! check inter I` (in maintenance) + `enable health`, then `set weight` (the
-//! ramp's first step) and `set server state ready`; removal is `drain`, the
-//! drain period, `maint`, `del server`.
+//! check inter I downinter 250` (in maintenance) + `enable health` + `set
+//! server B/S health down`, then `set weight` (the ramp's first step) and `set
+//! server state ready`; removal is `drain`, the drain period, `maint`, `del
+//! server`. Starting DOWN matters: HAProxy puts a server leaving maintenance
+//! straight UP and sends it requests until `fall` checks (3) have failed, so a
+//! container not yet listening would answer errors; DOWN, it gets traffic only
+//! once `rise` checks (2) pass, 250 ms apart.
 
 use crest_core::seams::{LoadBalancer, SeamError, ServerAdminState, ServerStats};
 use crest_haproxy::{AddServer, HaproxyClient, SocketAddr};
 use serde::{Deserialize, Serialize};
+
+/// Check interval of a server not yet UP (HAProxy's `downinter`), ms: a new
+/// instance gets traffic within a second or so of serving.
+const DOWN_INTER_MS: u32 = 250;
 
 /// Settings of the HAProxy load balancer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +82,10 @@ impl LoadBalancer for HaproxyLb {
     async fn add_server(&self, backend: &str, server: &str, addr: &str) -> Result<(), SeamError> {
         let mut opts = AddServer::new(addr).in_maint();
         if self.check_inter_ms > 0 {
-            opts = opts.with_check(self.check_inter_ms);
+            // Down until its checks pass, checked fast meanwhile.
+            opts = opts
+                .with_check(self.check_inter_ms)
+                .starting_down(self.check_inter_ms.min(DOWN_INTER_MS));
         }
         Ok(self.client.add_server(backend, server, &opts).await?)
     }

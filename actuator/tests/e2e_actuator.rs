@@ -234,6 +234,7 @@ impl Env {
                 base_ms: 100,
                 max_ms: 1_000,
             },
+            health_wait_ms: 10_000,
             ..FleetOptions::default()
         }
     }
@@ -375,12 +376,14 @@ async fn scale_out_and_in_leaves_nothing_behind() {
     let _g = SERIAL.lock().await;
     let mut env = Env::new("basic", 1);
     env.start_haproxy("web");
-    let fleet = env.fleet(env.options()).await;
+    let mut opts = env.options();
+    opts.health_wait_ms = 10_000;
+    let fleet = env.fleet(opts).await;
     let app = AppId::try_new("web").unwrap();
 
     let r = fleet.scale(&app, 8, Some("plan-7")).await.unwrap();
     assert_eq!(r.started.len(), 8, "{r:?}");
-    assert!(r.failed.is_empty());
+    assert!(r.failed.is_empty() && r.unhealthy.is_empty(), "{r:?}");
     let ids = assert_consistent(&env, &fleet, &app, 8).await;
     // Labels land on the containers.
     let info = env.ctr(&["containers", "info", &ids[0]]);
@@ -956,4 +959,34 @@ async fn prepare_fits_the_neighbour_table_to_the_bridge() {
     // Idempotent.
     assert!(big.prepare().await.unwrap().is_empty());
     big.teardown_bridge().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_that_never_pass_health_checks_are_reported() {
+    need_services!();
+    let _g = SERIAL.lock().await;
+    let mut env = Env::new("unhealthy", 12);
+    env.start_haproxy("web");
+    // Runs, but serves nothing on the registered port.
+    let mut ctd = env.ctd_config();
+    ctd.command = [
+        "/bin/sh",
+        "-c",
+        "trap 'exit 0' TERM; while :; do sleep 1; done",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut opts = env.options();
+    opts.health_wait_ms = 1_500;
+    let fleet = env.fleet_with(ctd, env.cni_config(), opts).await;
+    let app = AppId::try_new("web").unwrap();
+    let r = fleet.scale(&app, 3, None).await.unwrap();
+    assert!(r.failed.is_empty(), "{r:?}");
+    assert_eq!(r.unhealthy, r.started, "{r:?}");
+    assert_eq!(r.unhealthy.len(), 3);
+    // Kept, running and registered: a slow starter may yet pass.
+    assert_consistent(&env, &fleet, &app, 3).await;
+    fleet.scale(&app, 0, None).await.unwrap();
+    assert_consistent(&env, &fleet, &app, 0).await;
 }

@@ -78,6 +78,12 @@ pub struct AddServer {
     pub check_inter_ms: Option<u32>,
     /// Leave the server in maintenance after adding (HAProxy's default); otherwise it is made ready.
     pub keep_in_maint: bool,
+    /// With checks: start DOWN (and ready, whatever `keep_in_maint` says), so
+    /// that no traffic comes before `rise` checks pass, checking every this
+    /// many ms while down (`downinter`). HAProxy otherwise puts a server
+    /// leaving maintenance straight UP, and sends it requests until `fall`
+    /// checks have failed.
+    pub start_down_inter_ms: Option<u32>,
 }
 
 impl AddServer {
@@ -89,6 +95,7 @@ impl AddServer {
             check: false,
             check_inter_ms: None,
             keep_in_maint: false,
+            start_down_inter_ms: None,
         }
     }
 
@@ -108,6 +115,12 @@ impl AddServer {
     /// Leave the server in maintenance.
     pub fn in_maint(mut self) -> Self {
         self.keep_in_maint = true;
+        self
+    }
+
+    /// With checks: start DOWN and check every `down_inter_ms` until UP.
+    pub fn starting_down(mut self, down_inter_ms: u32) -> Self {
+        self.start_down_inter_ms = Some(down_inter_ms);
         self
     }
 }
@@ -324,18 +337,32 @@ impl HaproxyClient {
                 why: "haproxy weights are 0..=256",
             });
         }
-        let mut cmd = format!("add server {id} {} weight {}", opts.addr, opts.weight);
+        let start_down = opts.check && opts.start_down_inter_ms.is_some();
+        // Starting down: weight 0 until it is DOWN, so not one request goes
+        // to it on the way (leaving maintenance makes a server UP at once,
+        // and `health down` does not stick while in maintenance).
+        let weight = if start_down { 0 } else { opts.weight };
+        let mut cmd = format!("add server {id} {} weight {weight}", opts.addr);
         if opts.check {
             cmd.push_str(" check");
             if let Some(i) = opts.check_inter_ms {
                 cmd.push_str(&format!(" inter {i}"));
+            }
+            if let Some(d) = opts.start_down_inter_ms {
+                cmd.push_str(&format!(" downinter {d}"));
             }
         }
         self.action(&cmd, &["New server registered"]).await?;
         if opts.check {
             self.action(&format!("enable health {id}"), &[]).await?;
         }
-        if !opts.keep_in_maint {
+        if start_down {
+            self.set_state(backend, server, ServerAdminState::Ready)
+                .await?;
+            self.action(&format!("set server {id} health down"), &[])
+                .await?;
+            self.set_weight(backend, server, opts.weight).await?;
+        } else if !opts.keep_in_maint {
             self.set_state(backend, server, ServerAdminState::Ready)
                 .await?;
         }

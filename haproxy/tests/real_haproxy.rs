@@ -118,3 +118,74 @@ async fn stats_weights_states_dynamic_servers_and_reload() {
     let e = c.servers("app").await.unwrap_err();
     assert!(e.is_retryable(), "{e}");
 }
+
+#[tokio::test]
+async fn a_server_starting_down_gets_traffic_only_once_its_checks_pass() {
+    let Some((_dir, hp)) = start(0) else {
+        return;
+    };
+    let c = hp.client();
+    let status = |name: &'static str| {
+        let c = c.clone();
+        async move {
+            c.servers("app")
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|x| x.name == name)
+                .map(|x| (x.status, x.weight))
+                .unwrap()
+        }
+    };
+    // Nothing listens on port 1: plain registration leaves maintenance UP
+    // (and would take requests until three checks failed)...
+    c.add_server(
+        "app",
+        "plain",
+        &AddServer::new("127.0.0.1:1").with_check(2000),
+    )
+    .await
+    .unwrap();
+    assert!(
+        status("plain").await.0.starts_with("UP"),
+        "{:?}",
+        status("plain").await
+    );
+    // ...starting down it is DOWN from the first moment, at its weight.
+    c.add_server(
+        "app",
+        "down",
+        &AddServer::new("127.0.0.1:1")
+            .with_weight(40)
+            .with_check(2000)
+            .starting_down(100),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status("down").await, ("DOWN".to_string(), 40));
+    // A server that answers comes UP after `rise` (2) checks, `downinter` apart.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            drop(s); // a TCP check only needs the connection
+        }
+    });
+    c.add_server(
+        "app",
+        "live",
+        &AddServer::new(addr).with_check(2000).starting_down(100),
+    )
+    .await
+    .unwrap();
+    assert!(status("live").await.0.starts_with("DOWN"));
+    let mut st = String::new();
+    for _ in 0..40 {
+        st = status("live").await.0;
+        if st == "UP" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(st, "UP");
+}

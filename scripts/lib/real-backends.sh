@@ -108,6 +108,7 @@ check_inter_ms = 2000
 concurrency = ${CONCURRENCY:-64}
 ramp_steps = 1
 drain_ms = 0
+health_wait_ms = 30000
 TOML
 }
 
