@@ -120,6 +120,7 @@ async fn stats_weights_states_dynamic_servers_and_reload() {
 }
 
 #[tokio::test]
+#[allow(clippy::disallowed_methods)] // polls a real HAProxy in wall time
 async fn a_server_starting_down_gets_traffic_only_once_its_checks_pass() {
     let Some((_dir, hp)) = start(0) else {
         return;
