@@ -256,6 +256,14 @@ echo "lb servers: $(rb_lb_servers app)"
 echo "ips: $(rb_ips)"
 "$CREST" scale app 0 --config "$T/scale.toml" >/dev/null
 echo "after scale 0: containers $(rb_containers) ips $(rb_ips) lb $(rb_lb_servers app)"
+# Containers that run but serve nothing: reported, exit 1, kept until removed.
+sed -e 's|busybox httpd -f -p 8080 -h /www|sleep 600|' -e 's/^health_wait_ms = .*/health_wait_ms = 1500/' \
+  "$T/scale.toml" > "$T/idle.toml"
+rc=0; "$CREST" scale app 2 --config "$T/idle.toml" >/dev/null 2>"$T/idle.err" || rc=$?
+echo "unhealthy scale exit $rc: $(grep -c "2 new instance(s) running but not passing the balancer's health check" "$T/idle.err")"
+echo "idle: running $(rb_tasks) lb $(rb_lb_servers app)"
+"$CREST" scale app 0 --config "$T/idle.toml" >/dev/null
+echo "after idle: containers $(rb_containers) ips $(rb_ips) lb $(rb_lb_servers app)"
 "#;
 
 #[test]
@@ -337,4 +345,7 @@ fn real_backends_follow_the_plan_and_leave_nothing() {
         out.contains("after scale 0: containers 0 ips 0 lb 0"),
         "{out}"
     );
+    assert!(out.contains("unhealthy scale exit 1: 1\n"), "{out}");
+    assert!(out.contains("idle: running 2 lb 2\n"), "{out}");
+    assert!(out.contains("after idle: containers 0 ips 0 lb 0"), "{out}");
 }

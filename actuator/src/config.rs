@@ -16,6 +16,22 @@
 //! concurrency = 64
 //! ```
 //!
+//! Or, instead of `[containerd]` (exactly one backend for a real scale), a
+//! Mesos framework (`crate::mesos::cli::MesosSection`; the framework id is
+//! kept in the journal so each run fails over and adopts the running tasks —
+//! tested against a protocol-level double, not a real Mesos master):
+//!
+//! ```toml
+//! journal = "/var/lib/crest/journal.sqlite"
+//! [mesos]
+//! master = "http://10.0.0.1:5050,http://10.0.0.2:5050"   # any master; 307s lead to the leader
+//! role = "crest"
+//! cpus = 0.5
+//! mem_mb = 128
+//! command = "exec /srv/web --port 8080"
+//! wait_s = 300                 # longest wait for the tasks to run (shortfall: exit 1)
+//! ```
+//!
 //! Unknown fields are errors that name the field (serde's path), so a typo
 //! never silently falls back to a default.
 
@@ -24,12 +40,16 @@ use std::path::{Path, PathBuf};
 use crest_core::{AppId, WallClock};
 use serde::{Deserialize, Serialize};
 
-use crate::cni::{CniConfig, CniNetwork};
+use crate::cni::CniConfig;
+#[cfg(feature = "containerd")]
+use crate::cni::CniNetwork;
 use crate::dryrun::{DryRunLoadBalancer, DryRunNetwork, DryRunRuntime, Sink};
 use crate::error::ActuatorError;
 use crate::fleet::{FleetActuator, FleetOptions, ScaleReport};
 use crate::journal::Journal;
-use crate::lb::{HaproxyLb, HaproxyLbConfig};
+#[cfg(feature = "containerd")]
+use crate::lb::HaproxyLb;
+use crate::lb::HaproxyLbConfig;
 
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -51,6 +71,10 @@ pub struct ScaleConfig {
     /// Execution options.
     #[serde(default)]
     pub fleet: FleetOptions,
+    /// The Mesos backend (instead of `[containerd]`).
+    #[cfg(feature = "mesos")]
+    #[serde(default)]
+    pub mesos: Option<crate::mesos::cli::MesosSection>,
 }
 
 impl ScaleConfig {
@@ -97,6 +121,17 @@ impl ScaleConfig {
             && c.command.is_empty()
         {
             problems.push("containerd.command: expected a non-empty argv".to_string());
+        }
+        #[cfg(feature = "mesos")]
+        if let Some(m) = &cfg.mesos {
+            problems.extend(m.problems());
+        }
+        #[cfg(all(feature = "mesos", feature = "containerd"))]
+        if cfg.mesos.is_some() && cfg.containerd.is_some() {
+            problems.push(
+                "mesos, containerd: expected one backend section, found both [mesos] and [containerd]"
+                    .to_string(),
+            );
         }
         if problems.is_empty() {
             Ok(cfg)
@@ -145,9 +180,15 @@ pub async fn real_fleet(cfg: &ScaleConfig, journal: &Path) -> Result<RealFleet, 
                 path: PathBuf::from("(config)"),
                 message,
             })?;
-            net.prepare()
+            let changed = net
+                .prepare()
                 .await
                 .map_err(|e| ActuatorError::backend("prepare the bridge", e))?;
+            // A host setting changed for crest's network: the operator must
+            // see it (this module is the binary's wiring, stderr is its log).
+            for c in changed {
+                eprintln!("crest: {c}");
+            }
             Some(net)
         }
         None => None,
@@ -243,6 +284,34 @@ mod tests {
             "{s}"
         );
         assert!(ScaleConfig::parse("", p).is_ok());
+    }
+
+    #[cfg(feature = "mesos")]
+    #[test]
+    fn mesos_section_is_read_and_checked() {
+        let p = Path::new("m.toml");
+        let ok = "journal = \"j.sqlite\"\n[mesos]\nmaster = \"http://127.0.0.1:5050\"\ncpus = 1\nmem_mb = 128\ncommand = \"sleep 1000\"\n";
+        let cfg = ScaleConfig::parse(ok, p).unwrap();
+        let m = cfg.mesos.unwrap();
+        assert_eq!(m.master, "http://127.0.0.1:5050");
+        assert_eq!(m.wait_s, 300.0);
+        let e = ScaleConfig::parse(&ok.replace("master = \"http://127.0.0.1:5050\"\n", ""), p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mesos.master: expected http://host:port"), "{e}");
+        assert!(e.contains("m.toml"), "{e}");
+        let e = ScaleConfig::parse(&format!("{ok}cpu = 2\n"), p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `cpu`"), "{e}");
+        #[cfg(feature = "containerd")]
+        {
+            let both = format!(
+                "{ok}[containerd]\nsocket = \"/c.sock\"\nimage = \"i\"\ncommand = [\"/bin/true\"]\n"
+            );
+            let e = ScaleConfig::parse(&both, p).unwrap_err().to_string();
+            assert!(e.contains("found both [mesos] and [containerd]"), "{e}");
+        }
     }
 
     #[tokio::test]

@@ -130,6 +130,10 @@ CREATE TABLE IF NOT EXISTS desired (
     replicas INTEGER NOT NULL,
     plan_id TEXT
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 ";
 
 impl Journal {
@@ -164,6 +168,11 @@ impl Journal {
     /// [`ActuatorError::Journal`] if SQLite cannot open memory.
     pub fn in_memory() -> Result<Self, ActuatorError> {
         Self::open(":memory:")
+    }
+
+    /// The journal file (`:memory:` for an in-memory one).
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn err(&self, what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> ActuatorError {
@@ -360,6 +369,35 @@ impl Journal {
         Ok(out)
     }
 
+    /// A small key/value setting kept with the journal (e.g. the Mesos
+    /// framework id, so a later run fails over instead of registering anew).
+    ///
+    /// # Errors
+    /// [`ActuatorError::Journal`] on SQLite failure.
+    pub fn get_meta(&self, key: &str) -> Result<Option<String>, ActuatorError> {
+        self.lock()
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.err(format!("read meta {key:?}")))
+    }
+
+    /// Set (insert or replace) a key/value setting; durable once it returns.
+    ///
+    /// # Errors
+    /// [`ActuatorError::Journal`] on SQLite failure.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), ActuatorError> {
+        self.lock()
+            .execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(self.err(format!("write meta {key:?}")))
+    }
+
     /// Number of rows in the step log (tests and reports).
     ///
     /// # Errors
@@ -425,5 +463,27 @@ mod tests {
         assert_eq!(j.step_count().unwrap(), 3);
         j.set_desired(&app, 4, Some("p")).unwrap();
         assert_eq!(j.desired(&app).unwrap(), Some(4));
+    }
+
+    #[test]
+    fn meta_survives_reopen_and_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j.sqlite");
+        let j = Journal::open(&p).unwrap();
+        assert_eq!(j.get_meta("mesos/crest/framework_id").unwrap(), None);
+        j.set_meta("mesos/crest/framework_id", "f-1").unwrap();
+        j.set_meta("other", "x").unwrap();
+        drop(j);
+        let j = Journal::open(&p).unwrap();
+        assert_eq!(
+            j.get_meta("mesos/crest/framework_id").unwrap().as_deref(),
+            Some("f-1")
+        );
+        j.set_meta("mesos/crest/framework_id", "f-2").unwrap();
+        assert_eq!(
+            j.get_meta("mesos/crest/framework_id").unwrap().as_deref(),
+            Some("f-2")
+        );
+        assert_eq!(j.get_meta("other").unwrap().as_deref(), Some("x"));
     }
 }

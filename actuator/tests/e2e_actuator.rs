@@ -12,6 +12,7 @@
 //! allocated IP belongs to a live container; no two containers share an IP;
 //! the journal's live instances are exactly the containers.
 
+#![cfg(feature = "containerd")]
 // The harness helpers panic on purpose: a broken environment fails the test loudly.
 #![allow(clippy::unwrap_used)]
 // Fault injection is timed against real daemons on the wall clock.
@@ -247,6 +248,8 @@ impl Env {
             network: Some(self.cni_config()),
             haproxy: self.lb_config(),
             fleet: self.options(),
+            #[cfg(feature = "mesos")]
+            mesos: None,
         };
         cfg.fleet.concurrency = 4;
         std::fs::write(&p, toml::to_string(&cfg).unwrap()).unwrap();

@@ -13,6 +13,13 @@
 //! are the ones production would take. Nothing is touched without either
 //! `--config` or `--dry-run`.
 //!
+//! With a `[mesos]` section instead, the actuator is crest's Mesos framework
+//! (`crest_actuator::mesos`), failing over with the framework id kept in the
+//! journal; it applies each step at once and launches from offers, so after
+//! the last plan crest waits (the section's `wait_s`) until every app runs
+//! its last count, then disconnects without tearing down (tasks keep
+//! running). Tested against a protocol-level double, not a real master.
+//!
 //! Time comes through the `Clock` seam: the wall clock, optionally sped up
 //! (`--speed`) and shifted so a plan starts now (`--start-now`) to rehearse a
 //! schedule.
@@ -56,7 +63,7 @@ pub struct RunCmd {
     /// {"runs":[{"plan":FILE,"force":bool}]} or TOML ([[runs]], by extension `.toml`).
     #[arg(long, value_name = "FILE")]
     schedule: PathBuf,
-    /// Actuator backends (the `crest scale` TOML: [containerd], [network], [haproxy], [fleet], journal).
+    /// Actuator backends (the `crest scale` TOML: [containerd] or [mesos], [network], [haproxy], [fleet], journal).
     #[arg(long, value_name = "ACTUATOR.toml")]
     config: Option<PathBuf>,
     /// The SQLite journal (overrides the config's `journal`).
@@ -337,6 +344,9 @@ pub fn run(cmd: RunCmd) -> anyhow::Result<ExitCode> {
         .clone()
         .or_else(|| cfg.journal.clone())
         .context("no journal: pass --journal PATH or set `journal` in the actuator config")?;
+    if let Some(mesos) = &cfg.mesos {
+        return rt.block_on(run_mesos(&cmd, mesos, &journal, runs, reverify_s, at));
+    }
     rt.block_on(async {
         let actuator = Reporting {
             inner: crest_actuator::config::real_fleet(&cfg, &journal).await?,
@@ -345,6 +355,104 @@ pub fn run(cmd: RunCmd) -> anyhow::Result<ExitCode> {
         };
         run_all(&cmd, runs, reverify_s, actuator).await
     })
+}
+
+/// One framework connection shared by the drivers of every plan (the
+/// `Reporting` wrapper is cloned per plan; a Mesos framework is not), noting
+/// the apps whose count was set.
+struct Shared<A> {
+    inner: Arc<A>,
+    applied: Arc<Mutex<std::collections::BTreeSet<AppId>>>,
+}
+
+impl<A> Clone for Shared<A> {
+    fn clone(&self) -> Self {
+        Shared {
+            inner: self.inner.clone(),
+            applied: self.applied.clone(),
+        }
+    }
+}
+
+impl<A: Actuator> Actuator for Shared<A> {
+    fn observe(&self, app: &AppId) -> impl Future<Output = Result<FleetState, SeamError>> + Send {
+        self.inner.observe(app)
+    }
+
+    async fn apply(&self, action: &Action) -> Result<Applied, SeamError> {
+        let applied = self.inner.apply(action).await?;
+        if let Action::SetReplicas { app, .. } = action
+            && let Ok(mut set) = self.applied.lock()
+        {
+            set.insert(app.clone());
+        }
+        Ok(applied)
+    }
+}
+
+/// The schedule through the Mesos framework, then wait for the last counts.
+async fn run_mesos(
+    cmd: &RunCmd,
+    mesos: &crest_actuator::mesos::MesosSection,
+    journal: &Path,
+    runs: Vec<Run>,
+    reverify_s: i64,
+    at: Arc<Mutex<String>>,
+) -> anyhow::Result<ExitCode> {
+    let apps: std::collections::BTreeSet<AppId> =
+        runs.iter().map(|r| r.doc.plan.app.clone()).collect();
+    let journal = crest_actuator::journal::Journal::open(journal)?;
+    let framework = Arc::new(crest_actuator::mesos::cli::connect(mesos, &journal, &apps).await?);
+    let applied = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+    let actuator = Reporting {
+        inner: Shared {
+            inner: framework.clone(),
+            applied: applied.clone(),
+        },
+        sink: None,
+        at,
+    };
+    let result = run_all(cmd, runs, reverify_s, actuator).await;
+    // Only apps this run set a count for (others' tasks are left alone).
+    let apps = applied.lock().map(|s| s.clone()).unwrap_or_default();
+    // Launches come from offers after `apply`: wait for the last counts
+    // before disconnecting.
+    let wait_ms = (mesos.wait_s * 1000.0).ceil() as i64;
+    let converged = framework
+        .wait_until(wait_ms, |fw, _| {
+            apps.iter().all(|app| {
+                let f = fw.fleet(app, Timestamp(0));
+                f.running() == f.desired && f.instances.len() == f.desired.0 as usize
+            })
+        })
+        .await;
+    let mut short = Vec::new();
+    for app in &apps {
+        let f = framework.inspect(|fw| fw.fleet(app, Timestamp(0)));
+        say!(
+            "mesos: {app}: {} of {} tasks running (framework {})",
+            f.running().0,
+            f.desired.0,
+            framework.framework_id().unwrap_or_default()
+        );
+        if f.running() != f.desired {
+            short.push(app.to_string());
+        }
+    }
+    match Arc::try_unwrap(framework) {
+        // Disconnect only: the tasks keep running under failover_timeout_s.
+        Ok(f) => f.shutdown().await,
+        Err(f) => drop(f),
+    }
+    let code = result?;
+    if converged.is_err() {
+        bail!(
+            "failed to converge on mesos within {} s: {} short of their last count",
+            mesos.wait_s,
+            short.join(", ")
+        );
+    }
+    Ok(code)
 }
 
 async fn run_all<A: Actuator + Clone>(

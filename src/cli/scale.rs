@@ -2,10 +2,18 @@
 //! the configured backends (containerd + CNI), journaling every step, or print
 //! what would be done with `--dry-run`.
 //!
+//! With a `[mesos]` section instead of `[containerd]` the app runs as tasks of
+//! crest's Mesos framework (`crest_actuator::mesos::cli`): each run fails over
+//! with the framework id kept in the journal, waits until exactly N tasks
+//! run and disconnects without tearing the framework down. (Tested against a
+//! protocol-level double of the master, not a real one.) `--dry-run` still
+//! prints the containerd fleet's steps.
+//!
 //! Every run first reconciles the journal with what the backends hold, so
 //! re-running after a crash (even kill -9) finishes or undoes half-done work
 //! instead of duplicating or leaking anything. The report is one JSON line on
-//! stdout; exit code 1 when any instance failed.
+//! stdout; exit code 1 when any instance failed, or runs but has not passed
+//! the balancer's health check within `fleet.health_wait_ms`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +30,7 @@ pub struct ScaleCmd {
     pub app: String,
     /// Desired number of replicas (0 removes them all).
     pub replicas: u32,
-    /// Backend configuration (TOML: [containerd], [network], [fleet], journal).
+    /// Backend configuration (TOML: [containerd] or [mesos], [network], [fleet], journal).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The SQLite journal (overrides the config's `journal`).
@@ -61,11 +69,41 @@ pub fn run(cmd: ScaleCmd) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
+    if cfg.containerd.is_none() && cfg.mesos.is_none() {
+        anyhow::bail!(
+            "nothing to scale through: expected a [containerd] or a [mesos] section in the config for a real scale (or use --dry-run)"
+        );
+    }
     let journal = cmd
         .journal
         .clone()
         .or_else(|| cfg.journal.clone())
         .context("no journal: pass --journal PATH or set `journal` in the config")?;
+    if let Some(mesos) = &cfg.mesos {
+        let report = rt.block_on(crest_actuator::mesos::scale_mesos(
+            mesos,
+            &journal,
+            &app,
+            cmd.replicas,
+            cmd.plan.as_deref(),
+        ))?;
+        println!("{}", serde_json::to_string(&report)?);
+        if report.failed.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!(
+            "crest scale: {} of {} tasks running on mesos: {}",
+            report.running,
+            report.to,
+            report
+                .failed
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        return Ok(ExitCode::from(1));
+    }
     let report = rt.block_on(crest_actuator::config::scale_real(
         &cfg,
         &journal,
@@ -74,15 +112,24 @@ pub fn run(cmd: ScaleCmd) -> anyhow::Result<ExitCode> {
         cmd.plan.as_deref(),
     ))?;
     println!("{}", serde_json::to_string(&report)?);
-    if report.failed.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
+    if report.failed.is_empty() && report.unhealthy.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !report.failed.is_empty() {
         eprintln!(
             "crest scale: {} instance(s) failed; {} of {} running",
             report.failed.len(),
             report.running,
             report.to
         );
-        Ok(ExitCode::from(1))
     }
+    if !report.unhealthy.is_empty() {
+        eprintln!(
+            "crest scale: {} new instance(s) running but not passing the balancer's health \
+             check (kept; fleet.health_wait_ms to wait longer): {}",
+            report.unhealthy.len(),
+            report.unhealthy.join(", ")
+        );
+    }
+    Ok(ExitCode::from(1))
 }

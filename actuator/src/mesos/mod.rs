@@ -16,7 +16,9 @@
 //!                        sender task ── POST /api/v1/scheduler + Mesos-Stream-Id ──► master
 //! ```
 //!
-//! Start reading at [`MesosActuator`]; the decisions live in [`Framework`].
+//! Start reading at [`MesosActuator`]; the decisions live in [`Framework`];
+//! [`cli`] is the `[mesos]` config section and `crest scale` through Mesos
+//! (the framework id kept in the journal, so every CLI run is a failover).
 //!
 //! # Protocol
 //! - SUBSCRIBE (`Content-Type`/`Accept: application/json`, no stream id) on its
@@ -71,6 +73,7 @@
 //! task is a plain `LAUNCH` with its own container (one app per container).
 
 pub mod actuator;
+pub mod cli;
 pub mod client;
 pub mod error;
 pub mod framework;
@@ -78,5 +81,6 @@ pub mod proto;
 pub mod recordio;
 
 pub use actuator::{ConnectionInfo, MesosActuator, MesosConfig};
+pub use cli::{MesosScaleReport, MesosSection, scale_mesos};
 pub use error::MesosError;
 pub use framework::{AppSpec, Framework};
