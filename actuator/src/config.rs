@@ -32,6 +32,9 @@
 //! wait_s = 300                 # longest wait for the tasks to run (shortfall: exit 1)
 //! ```
 //!
+//! `examples/scale.toml` at the repository root lists every option with its
+//! default and when to change it.
+//!
 //! Unknown fields are errors that name the field (serde's path), so a typo
 //! never silently falls back to a default.
 
