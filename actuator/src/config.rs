@@ -119,6 +119,9 @@ impl ScaleConfig {
         {
             problems.push(format!("network.subnet: {e}"));
         }
+        if cfg.network.as_ref().is_some_and(|n| n.ipam_shard_size == 0) {
+            problems.push("network.ipam_shard_size: expected at least 1, found 0".to_string());
+        }
         #[cfg(feature = "containerd")]
         if let Some(c) = &cfg.containerd
             && c.command.is_empty()
@@ -280,6 +283,12 @@ mod tests {
         let p = Path::new("c.toml");
         let e = ScaleConfig::parse("[fleet]\nconcurency = 3\n", p).unwrap_err();
         assert!(e.to_string().contains("concurency"), "{e}");
+        let e = ScaleConfig::parse(
+            "[network]\nsubnet = \"10.0.0.0/24\"\ndata_dir = \"/x\"\nipam_shard_size = 0\n",
+            p,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("network.ipam_shard_size"), "{e}");
         let e = ScaleConfig::parse("[fleet]\nconcurrency = 0\nweight = 300\n", p).unwrap_err();
         let s = e.to_string();
         assert!(
