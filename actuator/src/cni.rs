@@ -1,4 +1,13 @@
-//! One IP per container through the CNI plugin binaries (bridge + host-local).
+//! One IP per container through the CNI plugin binaries: `bridge` (a Linux
+//! bridge on the host, veth pairs) or `macvlan` (containers as MAC addresses
+//! on a real NIC, so each IP is routable on the NIC's flat network), both
+//! with `host-local` IPAM.
+//!
+//! The host reaches the containers through its own interface on the network,
+//! named by `bridge` and holding the subnet's first address: the Linux bridge
+//! itself, or for macvlan a macvlan of crest's on the master NIC (a host
+//! cannot talk to its macvlan children through the master, only through a
+//! sibling macvlan). HAProxy's health checks come from that address.
 //!
 //! crest calls the plugins exactly as a container runtime does (the CNI spec's
 //! environment variables and the network config on stdin), in the network
@@ -55,9 +64,16 @@ pub struct CniConfig {
     /// Network name (host-local keeps its state in `data_dir/<name>`).
     #[serde(default = "default_name")]
     pub name: String,
-    /// Linux bridge to create and attach to.
+    /// The host's interface on the network (created by [`CniNetwork::prepare`]):
+    /// the Linux bridge (`kind = "bridge"`) or crest's macvlan on `master`.
     #[serde(default = "default_bridge")]
     pub bridge: String,
+    /// How containers are attached.
+    #[serde(default)]
+    pub kind: NetworkKind,
+    /// The NIC macvlan containers hang off (`kind = "macvlan"`).
+    #[serde(default)]
+    pub master: Option<String>,
     /// Subnet in CIDR form; the first address goes to the host side of the
     /// bridge, the rest to containers.
     pub subnet: String,
@@ -80,6 +96,20 @@ fn default_true() -> bool {
     true
 }
 
+/// How containers are attached to the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkKind {
+    /// A Linux bridge on the host and a veth pair per container (at most
+    /// 1,024 containers per bridge).
+    #[default]
+    Bridge,
+    /// A macvlan (bridge mode) per container on the `master` NIC: the
+    /// container is a MAC of its own on the NIC's network, its IP routable
+    /// there (a flat, VLAN-style network) with no bridge or veth on the host.
+    Macvlan,
+}
+
 /// A Linux bridge takes at most this many ports (`BR_MAX_PORTS`).
 pub const BRIDGE_MAX_PORTS: u32 = 1024;
 
@@ -93,7 +123,7 @@ pub const BRIDGE_MAX_PORTS: u32 = 1024;
 /// ones: measured here, 1,000 containers registered and only 494 passed their
 /// health checks. Headroom of 256 is kept for the host's other neighbours.
 pub fn neighbour_limits(addresses: u32, thresh2: u32, thresh3: u32) -> Option<(u32, u32)> {
-    let need2 = addresses.min(BRIDGE_MAX_PORTS) + 256;
+    let need2 = addresses.saturating_add(256);
     let new2 = thresh2.max(need2);
     // The hard limit stays at twice the need, and never below the soft one.
     let need3 = (2 * need2).max(new2);
@@ -209,16 +239,24 @@ pub fn shard_ranges(subnet: Subnet, name: &str, size: u32) -> Vec<(String, Ipv4A
 
 /// The network config host-local and bridge get on stdin for one store.
 fn netconf(cfg: &CniConfig, subnet: Subnet, name: &str, first: Ipv4Addr, last: Ipv4Addr) -> String {
-    serde_json::json!({
-        "cniVersion": "1.0.0",
-        "name": name,
-        "type": "bridge",
-        "bridge": cfg.bridge,
-        "isGateway": false,
-        "isDefaultGateway": false,
-        "ipMasq": false,
-        "hairpinMode": false,
-        "ipam": {
+    let mut conf = match cfg.kind {
+        NetworkKind::Bridge => serde_json::json!({
+            "type": "bridge",
+            "bridge": cfg.bridge,
+            "isGateway": false,
+            "isDefaultGateway": false,
+            "ipMasq": false,
+            "hairpinMode": false,
+        }),
+        NetworkKind::Macvlan => serde_json::json!({
+            "type": "macvlan",
+            "master": cfg.master.clone().unwrap_or_default(),
+            "mode": "bridge",
+        }),
+    };
+    conf["cniVersion"] = "1.0.0".into();
+    conf["name"] = name.into();
+    conf["ipam"] = serde_json::json!({
             "type": "host-local",
             "dataDir": cfg.data_dir,
             "ranges": [[{
@@ -228,9 +266,8 @@ fn netconf(cfg: &CniConfig, subnet: Subnet, name: &str, first: Ipv4Addr, last: I
                 "gateway": subnet.gateway().to_string(),
             }]],
             "routes": [],
-        }
-    })
-    .to_string()
+    });
+    conf.to_string()
 }
 
 /// The CNI network backend.
@@ -271,6 +308,12 @@ impl CniNetwork {
         let subnet = Subnet::parse(&cfg.subnet).map_err(|e| format!("network.subnet: {e}"))?;
         if cfg.ipam_shard_size == 0 {
             return Err("network.ipam_shard_size: expected at least 1".into());
+        }
+        if cfg.kind == NetworkKind::Macvlan && cfg.master.as_deref().is_none_or(str::is_empty) {
+            return Err(
+                "network.master: expected the NIC macvlan containers attach to (kind = \"macvlan\")"
+                    .into(),
+            );
         }
         let shards = shard_ranges(subnet, &cfg.name, cfg.ipam_shard_size)
             .into_iter()
@@ -328,8 +371,15 @@ impl CniNetwork {
         let br = &self.cfg.bridge;
         let exists = run_ip(&["link", "show", "dev", br]).await.is_ok();
         if !exists {
+            let master = self.cfg.master.as_deref().unwrap_or_default();
+            let add: &[&str] = match self.cfg.kind {
+                NetworkKind::Bridge => &["link", "add", "name", br, "type", "bridge"],
+                NetworkKind::Macvlan => &[
+                    "link", "add", "name", br, "link", master, "type", "macvlan", "mode", "bridge",
+                ],
+            };
             // A concurrent crest may have won the race; "exists" is fine.
-            if let Err(e) = run_ip(&["link", "add", "name", br, "type", "bridge"]).await
+            if let Err(e) = run_ip(add).await
                 && run_ip(&["link", "show", "dev", br]).await.is_err()
             {
                 return Err(e);
@@ -369,7 +419,11 @@ impl CniNetwork {
                 })
         };
         let (t2, t3) = (read("gc_thresh2")?, read("gc_thresh3")?);
-        let Some((n2, n3)) = neighbour_limits(self.subnet.capacity(), t2, t3) else {
+        let addresses = match self.cfg.kind {
+            NetworkKind::Bridge => self.subnet.capacity().min(BRIDGE_MAX_PORTS),
+            NetworkKind::Macvlan => self.subnet.capacity(),
+        };
+        let Some((n2, n3)) = neighbour_limits(addresses, t2, t3) else {
             return Ok(Vec::new());
         };
         let mut changed = Vec::new();
@@ -388,16 +442,16 @@ impl CniNetwork {
                 .with_source(e)
             })?;
             changed.push(format!(
-                "raised net.ipv4.neigh.default.{k} from {old} to {new} for the {} addresses \
-                 of {}",
-                self.subnet.capacity().min(BRIDGE_MAX_PORTS),
+                "raised net.ipv4.neigh.default.{k} from {old} to {new} for the {addresses} \
+                 addresses of {}",
                 self.cfg.subnet
             ));
         }
         Ok(changed)
     }
 
-    /// Delete the bridge (the plugins never do).
+    /// Delete the host's interface on the network: the bridge, or crest's
+    /// macvlan (the plugins never do).
     ///
     /// # Errors
     /// [`SeamError`] when `ip` fails for another reason than a missing bridge.
@@ -492,7 +546,10 @@ impl CniNetwork {
         id: &str,
         netns: &str,
     ) -> Result<Vec<u8>, SeamError> {
-        let plugin = self.cfg.cni_path.join("bridge");
+        let plugin = self.cfg.cni_path.join(match self.cfg.kind {
+            NetworkKind::Bridge => "bridge",
+            NetworkKind::Macvlan => "macvlan",
+        });
         let mut child = tokio::process::Command::new(&plugin)
             .env("CNI_COMMAND", command)
             .env("CNI_CONTAINERID", id)
@@ -735,6 +792,8 @@ mod tests {
             ifname: "eth0".into(),
             ipam_shard_size: 256,
             fit_neighbour_table: true,
+            kind: NetworkKind::Bridge,
+            master: None,
         })
         .unwrap();
         assert_eq!(n.shards().len(), 1);
@@ -758,6 +817,8 @@ mod tests {
             ifname: "eth0".into(),
             ipam_shard_size: 256,
             fit_neighbour_table: true,
+            kind: NetworkKind::Bridge,
+            master: None,
         })
         .unwrap();
         assert_eq!(n.shards().len(), 16);
@@ -788,11 +849,11 @@ mod tests {
         // A /24 fits the kernel's defaults (512, 1024).
         assert_eq!(neighbour_limits(253, 512, 1024), None);
         // 1,000 containers do not; a bridge stops at 1,024 ports.
-        assert_eq!(neighbour_limits(4093, 512, 1024), Some((1280, 2560)));
+        assert_eq!(neighbour_limits(1024, 512, 1024), Some((1280, 2560)));
         assert_eq!(neighbour_limits(1000, 512, 1024), Some((1256, 2512)));
         // Higher limits an operator set stay.
         assert_eq!(neighbour_limits(4093, 90_000, 100_000), None);
-        assert_eq!(neighbour_limits(4093, 90_000, 1024), Some((90_000, 90_000)));
+        assert_eq!(neighbour_limits(1024, 90_000, 1024), Some((90_000, 90_000)));
     }
 
     proptest::proptest! {

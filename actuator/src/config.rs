@@ -119,6 +119,15 @@ impl ScaleConfig {
         {
             problems.push(format!("network.subnet: {e}"));
         }
+        if cfg.network.as_ref().is_some_and(|n| {
+            n.kind == crate::cni::NetworkKind::Macvlan
+                && n.master.as_deref().is_none_or(str::is_empty)
+        }) {
+            problems.push(
+                "network.master: expected the NIC macvlan containers attach to (kind = \"macvlan\")"
+                    .to_string(),
+            );
+        }
         if cfg.network.as_ref().is_some_and(|n| n.ipam_shard_size == 0) {
             problems.push("network.ipam_shard_size: expected at least 1, found 0".to_string());
         }

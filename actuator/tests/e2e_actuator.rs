@@ -24,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crest_actuator::backend::{Network, Runtime, TaskStatus};
-use crest_actuator::cni::{CniConfig, CniNetwork};
+use crest_actuator::cni::{CniConfig, CniNetwork, NetworkKind};
 use crest_actuator::config::ScaleConfig;
 use crest_actuator::containerd::{ContainerdConfig, ContainerdRuntime, RootfsMode};
 use crest_actuator::exec::RetryPolicy;
@@ -222,6 +222,8 @@ impl Env {
             ifname: "eth0".into(),
             ipam_shard_size: 256,
             fit_neighbour_table: true,
+            kind: NetworkKind::Bridge,
+            master: None,
         }
     }
 
@@ -585,8 +587,8 @@ async fn kill9_at_random_points_never_leaks_or_duplicates() {
         assert_consistent(&env, &fleet, &app, target).await;
         eprintln!(
             "trial {trial}: {current} -> {target}, killed after journal record {at} (aimed at \
-             {kill_after}); torn down {:?}, released {:?}",
-            r.reconcile.torn_down, r.reconcile.released_ips
+             {kill_after}); torn down {:?}, released {:?}, unhealthy {:?}",
+            r.reconcile.torn_down, r.reconcile.released_ips, r.unhealthy
         );
         current = target;
     }
@@ -942,6 +944,8 @@ async fn prepare_fits_the_neighbour_table_to_the_bridge() {
         ifname: "eth0".into(),
         ipam_shard_size: 256,
         fit_neighbour_table: fit,
+        kind: NetworkKind::Bridge,
+        master: None,
     };
     // A /24 fits the defaults: nothing changes.
     let small = CniNetwork::new(cfg("10.215.11.0/24", true)).unwrap();
@@ -992,4 +996,91 @@ async fn instances_that_never_pass_health_checks_are_reported() {
     assert_consistent(&env, &fleet, &app, 3).await;
     fleet.scale(&app, 0, None).await.unwrap();
     assert_consistent(&env, &fleet, &app, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn macvlan_gives_each_container_an_address_on_the_nic_network() {
+    need_services!();
+    let _g = SERIAL.lock().await;
+    // The test's own "NIC": one end of a veth pair (nothing leaves the host).
+    let nic = format!("crm{}", std::process::id() % 10_000);
+    let peer = format!("{nic}p");
+    let ip = |args: &[&str]| Command::new("ip").args(args).status().unwrap().success();
+    assert!(ip(&[
+        "link", "add", &nic, "type", "veth", "peer", "name", &peer
+    ]));
+    struct DelLink(String);
+    impl Drop for DelLink {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+        }
+    }
+    let _nic = DelLink(nic.clone());
+    assert!(ip(&["link", "set", &nic, "up"]) && ip(&["link", "set", &peer, "up"]));
+
+    let mut env = Env::new("macvlan", 13);
+    env.start_haproxy("web");
+    let mut cni = env.cni_config();
+    cni.kind = NetworkKind::Macvlan;
+    cni.master = Some(nic.clone());
+    let fleet = env.fleet_with(env.ctd_config(), cni, env.options()).await;
+    let app = AppId::try_new("web").unwrap();
+    let r = fleet.scale(&app, 4, None).await.unwrap();
+    assert!(r.failed.is_empty() && r.unhealthy.is_empty(), "{r:?}");
+    let ids = assert_consistent(&env, &fleet, &app, 4).await;
+    // Each container is a macvlan of the NIC, not a veth on a bridge; the
+    // host reaches it through crest's own macvlan (HAProxy's checks passed).
+    let links = String::from_utf8(
+        Command::new("ip")
+            .args(["-d", "link", "show", "dev", &env.cni_config().bridge])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(links.contains("macvlan mode bridge"), "{links}");
+    let pid = fleet
+        .runtime()
+        .list(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.id == ids[0])
+        .and_then(|c| c.pid)
+        .unwrap();
+    let inside = String::from_utf8(
+        Command::new("nsenter")
+            .args([
+                "-t",
+                &pid.to_string(),
+                "-n",
+                "ip",
+                "-d",
+                "link",
+                "show",
+                "eth0",
+            ])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(inside.contains("macvlan"), "{inside}");
+    assert!(
+        !String::from_utf8_lossy(
+            &Command::new("ip")
+                .args(["link", "show", "cni0"])
+                .output()
+                .unwrap()
+                .stdout
+        )
+        .contains("cni0"),
+        "no bridge was made"
+    );
+    fleet.scale(&app, 0, None).await.unwrap();
+    assert_consistent(&env, &fleet, &app, 0).await;
+    // A macvlan network needs its NIC: said at construction, naming the field.
+    let mut bad = env.cni_config();
+    bad.kind = NetworkKind::Macvlan;
+    assert!(CniNetwork::new(bad).unwrap_err().contains("network.master"));
 }
