@@ -781,21 +781,44 @@ mod tests {
         assert!(Subnet::parse("x/20").is_err());
     }
 
-    #[test]
-    fn netconf_has_no_gateway_role_and_no_routes() {
-        let n = CniNetwork::new(CniConfig {
+    fn config(name: &str, bridge: &str, subnet: &str) -> CniConfig {
+        CniConfig {
             cni_path: default_cni_path(),
-            name: "t".into(),
-            bridge: "t0".into(),
-            subnet: "10.213.0.0/24".into(),
+            name: name.into(),
+            bridge: bridge.into(),
+            subnet: subnet.into(),
             data_dir: PathBuf::from("/tmp/x"),
             ifname: "eth0".into(),
             ipam_shard_size: 256,
             fit_neighbour_table: true,
             kind: NetworkKind::Bridge,
             master: None,
-        })
-        .unwrap();
+        }
+    }
+
+    #[test]
+    fn macvlan_netconf_hangs_off_the_master_with_the_same_ipam() {
+        let mut c = config("flat", "crest-mv0", "10.213.0.0/24");
+        c.kind = NetworkKind::Macvlan;
+        assert!(
+            CniNetwork::new(c.clone())
+                .unwrap_err()
+                .contains("network.master")
+        );
+        c.master = Some("eth1".into());
+        let n = CniNetwork::new(c).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&n.shards()[0].netconf).unwrap();
+        assert_eq!(v["type"], "macvlan");
+        assert_eq!(v["master"], "eth1");
+        assert_eq!(v["mode"], "bridge");
+        assert!(v.get("bridge").is_none() && v.get("isGateway").is_none());
+        assert_eq!(v["ipam"]["type"], "host-local");
+        assert_eq!(v["ipam"]["ranges"][0][0]["gateway"], "10.213.0.1");
+    }
+
+    #[test]
+    fn netconf_has_no_gateway_role_and_no_routes() {
+        let n = CniNetwork::new(config("t", "t0", "10.213.0.0/24")).unwrap();
         assert_eq!(n.shards().len(), 1);
         assert_eq!(n.shards()[0].name, "t");
         let v: serde_json::Value = serde_json::from_str(&n.shards()[0].netconf).unwrap();
@@ -808,19 +831,7 @@ mod tests {
 
     #[test]
     fn a_big_subnet_is_split_into_stores_on_one_bridge() {
-        let n = CniNetwork::new(CniConfig {
-            cni_path: default_cni_path(),
-            name: "web".into(),
-            bridge: "br9".into(),
-            subnet: "10.214.0.0/20".into(),
-            data_dir: PathBuf::from("/tmp/x"),
-            ifname: "eth0".into(),
-            ipam_shard_size: 256,
-            fit_neighbour_table: true,
-            kind: NetworkKind::Bridge,
-            master: None,
-        })
-        .unwrap();
+        let n = CniNetwork::new(config("web", "br9", "10.214.0.0/20")).unwrap();
         assert_eq!(n.shards().len(), 16);
         assert_eq!(n.shards()[3].name, "web.s3");
         assert_eq!(n.shards()[15].last, Ipv4Addr::new(10, 214, 15, 254));
