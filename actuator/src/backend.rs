@@ -82,6 +82,12 @@ pub trait Runtime: Send + Sync + 'static {
         &self,
         app: Option<&AppId>,
     ) -> impl Future<Output = Result<Vec<RuntimeInstance>, SeamError>> + Send;
+    /// Stop the runtime's helper processes that serve no container any more
+    /// (a shim left behind when a client died mid-call); returns what was
+    /// stopped. Nothing to do by default.
+    fn reap_orphans(&self) -> impl Future<Output = Result<Vec<String>, SeamError>> + Send {
+        std::future::ready(Ok(Vec::new()))
+    }
 }
 
 /// A container network: one IP per container.

@@ -19,7 +19,7 @@
 //! content store to compute the layer chain id that parents each snapshot.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -579,6 +579,47 @@ fn task_status(s: i32) -> TaskStatus {
     }
 }
 
+/// The runc shims under `proc` serving containerd namespace `namespace` of
+/// the daemon at `address`: (pid, the `-id` they were started for).
+pub fn shim_processes(proc: &Path, namespace: &str, address: &str) -> Vec<(u32, String)> {
+    let Ok(entries) = std::fs::read_dir(proc) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&raw);
+        let args: Vec<&str> = text
+            .split(|c: char| c == '\0' || c.is_whitespace())
+            .filter(|a| !a.is_empty())
+            .collect();
+        let is_shim = args
+            .first()
+            .is_some_and(|a| a.rsplit('/').next() == Some("containerd-shim-runc-v2"));
+        if !is_shim {
+            continue;
+        }
+        let flag = |f: &str| {
+            args.windows(2)
+                .find(|w| w[0] == f)
+                .map(|w| w[1].to_string())
+        };
+        if flag("-namespace").as_deref() == Some(namespace)
+            && flag("-address").as_deref() == Some(address)
+            && let Some(id) = flag("-id")
+        {
+            out.push((pid, id));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The host directory of a read-only image view, when the view is a plain
 /// bind mount (a single-layer image); an overlay would need a host mount.
 ///
@@ -845,6 +886,52 @@ impl<C: Clock + Clone + 'static> Runtime for ContainerdRuntime<C> {
         self.remove_snapshot(id).await
     }
 
+    /// Shims of this containerd and namespace whose container (or, grouped,
+    /// whose whole group) no longer exists. A client that dies while
+    /// containerd creates or deletes a task can leave the shim running with
+    /// nothing in it, and containerd only cleans those up when it restarts
+    /// (containerd issues #7733, #11392; seen here in the kill -9 trials).
+    /// The processes are read first and the containers listed after, so a
+    /// shim being started for a new container always finds it listed.
+    async fn reap_orphans(&self) -> Result<Vec<String>, SeamError> {
+        let shims = shim_processes(
+            Path::new("/proc"),
+            &self.cfg.namespace,
+            &self.cfg.socket.display().to_string(),
+        );
+        if shims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let size = self.cfg.shim_group_size;
+        let key = |id: &str| shim_group(id, size).unwrap_or_else(|| id.to_string());
+        // Every container of the namespace, crest's or not: only a shim no
+        // container at all can be using is stopped.
+        let live: std::collections::BTreeSet<String> = ContainersClient::new(self.channel.clone())
+            .list(self.req(ListContainersRequest { filters: vec![] }))
+            .await
+            .map_err(|s| seam("list containers".into(), &s))?
+            .into_inner()
+            .containers
+            .iter()
+            .map(|c| key(&c.id))
+            .collect();
+        let mut reaped = Vec::new();
+        for (pid, id) in shims {
+            if live.contains(&key(&id)) {
+                continue;
+            }
+            let ok = tokio::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .await
+                .is_ok_and(|s| s.success());
+            if ok {
+                reaped.push(format!("shim {pid} of {id}"));
+            }
+        }
+        Ok(reaped)
+    }
+
     async fn list(&self, app: Option<&AppId>) -> Result<Vec<RuntimeInstance>, SeamError> {
         let filter = match app {
             Some(a) => format!("labels.\"{}\"=={}", labels::APP, a),
@@ -894,6 +981,70 @@ use tonic as _;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shims_are_found_by_namespace_and_daemon() {
+        let d = tempfile::tempdir().unwrap();
+        let put = |pid: u32, args: &[&str]| {
+            let p = d.path().join(pid.to_string());
+            std::fs::create_dir(&p).unwrap();
+            std::fs::write(p.join("cmdline"), args.join("\0") + "\0").unwrap();
+        };
+        let shim = "/usr/bin/containerd-shim-runc-v2";
+        put(
+            10,
+            &[
+                shim,
+                "-namespace",
+                "crest",
+                "-id",
+                "web-00001",
+                "-address",
+                "/run/c.sock",
+            ],
+        );
+        put(
+            11,
+            &[
+                shim,
+                "-namespace",
+                "other",
+                "-id",
+                "web-00002",
+                "-address",
+                "/run/c.sock",
+            ],
+        );
+        put(
+            12,
+            &[
+                shim,
+                "-namespace",
+                "crest",
+                "-id",
+                "web-00003",
+                "-address",
+                "/run/x.sock",
+            ],
+        );
+        put(
+            13,
+            &[
+                "/bin/sleep",
+                "-namespace",
+                "crest",
+                "-id",
+                "x",
+                "-address",
+                "/run/c.sock",
+            ],
+        );
+        std::fs::create_dir(d.path().join("self")).unwrap();
+        assert_eq!(
+            shim_processes(d.path(), "crest", "/run/c.sock"),
+            vec![(10, "web-00001".to_string())]
+        );
+    }
 
     #[test]
     fn only_a_bind_view_is_shared() {

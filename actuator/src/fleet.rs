@@ -114,6 +114,9 @@ pub struct ReconcileReport {
     pub removed_lb: Vec<String>,
     /// Running instances registered again (the balancer had lost them).
     pub reregistered: Vec<String>,
+    /// Runtime processes stopped that served nothing (orphaned shims).
+    #[serde(default)]
+    pub reaped: Vec<String>,
     /// Problems that did not stop reconciliation.
     pub errors: Vec<String>,
 }
@@ -473,6 +476,12 @@ where
                     Err(e) => report.errors.push(format!("register {id} again: {e}")),
                 }
             }
+        }
+        match inner.runtime.reap_orphans().await {
+            Ok(r) => report.reaped = r,
+            Err(e) => report
+                .errors
+                .push(format!("reap orphaned runtime processes: {e}")),
         }
         report.kept = u32::try_from(live.len()).unwrap_or(u32::MAX);
         Ok((report, live))

@@ -603,6 +603,69 @@ async fn kill9_at_random_points_never_leaks_or_duplicates() {
     let fleet = env.fleet(env.options()).await;
     fleet.scale(&app, 0, None).await.unwrap();
     assert_consistent(&env, &fleet, &app, 0).await;
+    // A kill while containerd created or deleted a task can leave its shim
+    // running with nothing in it; reconciliation reaps those.
+    assert_eq!(shims_left(&env).await, 0, "no shim outlives its container");
+}
+
+/// Shims of this test's containerd still running after up to 5 s.
+async fn shims_left(env: &Env) -> usize {
+    let mut left = usize::MAX;
+    for _ in 0..50 {
+        left = shims_of(env);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    left
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_shims_are_reaped_and_live_ones_kept() {
+    need_services!();
+    let _g = SERIAL.lock().await;
+    let env = Env::new("reap", 14);
+    let fleet = env.fleet(env.options()).await;
+    let app = AppId::try_new("web").unwrap();
+    fleet.scale(&app, 2, None).await.unwrap();
+    let ids = assert_consistent(&env, &fleet, &app, 2).await;
+    // Processes shaped like shims of this containerd and namespace: one
+    // started for a container that is gone, one for a live container.
+    let fake = |id: &str| {
+        let title = format!(
+            "/usr/bin/containerd-shim-runc-v2 -namespace {} -id {id} -address {}",
+            env.ns,
+            env.sock().display()
+        );
+        Command::new("perl")
+            .arg("-e")
+            .arg(format!("$0 = \"{title}\"; sleep 60"))
+            .spawn()
+            .unwrap()
+    };
+    let mut orphan = fake("web-09999");
+    let mut kept = fake(&ids[0]);
+    tokio::time::sleep(Duration::from_millis(200)).await; // perl sets its title
+    let r = fleet.reconcile(&app).await.unwrap();
+    assert_eq!(
+        r.reaped,
+        vec![format!("shim {} of web-09999", orphan.id())],
+        "{r:?}"
+    );
+    assert!(
+        orphan.wait().unwrap().code().is_none(),
+        "killed by a signal"
+    );
+    assert!(
+        kept.try_wait().unwrap().is_none(),
+        "a live container's shim stays"
+    );
+    let _ = kept.kill();
+    let _ = kept.wait();
+    fleet.scale(&app, 0, None).await.unwrap();
+    assert_consistent(&env, &fleet, &app, 0).await;
+    assert_eq!(shims_left(&env).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -852,15 +915,11 @@ async fn grouped_shims_are_one_per_group_and_exit_when_empty() {
     assert_eq!(shims_of(&env), 6, "one shim per group");
     fleet.scale(&app, 0, None).await.unwrap();
     assert_consistent(&env, &fleet, &app, 0).await;
-    let mut left = usize::MAX;
-    for _ in 0..50 {
-        left = shims_of(&env);
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(left, 0, "every shim exits with its last container");
+    assert_eq!(
+        shims_left(&env).await,
+        0,
+        "every shim exits with its last container"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
