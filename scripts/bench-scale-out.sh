@@ -39,9 +39,9 @@ t0=$(now)
 out_rc=0; "$CREST" scale web "$N" --config "$T/scale.toml" > "$T/out.json" || out_rc=$?
 t1=$(now)
 # Serving: every container passed HAProxy's health check (2 s interval).
-for _ in $(seq 300); do [ "$(rb_lb_up web)" -ge "$N" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ "$(rb_lb_servers web up)" -ge "$N" ] && break; sleep 0.1; done
 t_up=$(now)
-lb_up=$(rb_lb_up web)
+lb_up=$(rb_lb_servers web up)
 running=$(rb_tasks)
 lb_registered=$(rb_lb_servers web)
 # This run's shims only (others may be running on the machine).

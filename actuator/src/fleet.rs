@@ -802,13 +802,15 @@ where
     /// on every started instance; returns those that never passed.
     async fn wait_healthy(&self, app: &AppId, started: &[(String, Option<String>)]) -> Vec<String> {
         let inner = &self.inner;
-        let (Some(lb), wait) = (&inner.lb, inner.opts.health_wait_ms) else {
+        let wait = inner.opts.health_wait_ms;
+        let Some(lb) = inner
+            .lb
+            .as_ref()
+            .filter(|_| wait > 0 && !started.is_empty())
+        else {
             return Vec::new();
         };
         let mut pending: Vec<String> = started.iter().map(|(id, _)| id.clone()).collect();
-        if wait == 0 || pending.is_empty() {
-            return Vec::new();
-        }
         let deadline = inner
             .clock
             .now()

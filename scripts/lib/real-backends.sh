@@ -116,13 +116,9 @@ rb_tasks() { rb_ctr tasks ls -q | wc -l; }
 rb_containers() { rb_ctr containers ls -q | wc -l; }
 # Addresses held in every host-local store of the network (one per shard).
 rb_ips() { find "$T/cni" -mindepth 2 -maxdepth 2 -name '10.*' 2>/dev/null | wc -l; }
-# Servers of app $1 in HAProxy's backend $1.
+# Servers of app $1 in HAProxy's backend $1; with $2 = up, only those its
+# health checks found UP (srv_op_state 2).
 rb_lb_servers() {
   echo "show servers state $1" | socat stdio "UNIX-CONNECT:$T/haproxy.sock" \
-    | awk -v p="^$1-" 'NR>2 && $4 ~ p' | wc -l
-}
-# Servers of app $1 that HAProxy's health checks found UP (srv_op_state 2).
-rb_lb_up() {
-  echo "show servers state $1" | socat stdio "UNIX-CONNECT:$T/haproxy.sock" \
-    | awk -v p="^$1-" 'NR>2 && $4 ~ p && $6 == 2' | wc -l
+    | awk -v p="^$1-" -v up="${2:-}" 'NR>2 && $4 ~ p && (up == "" || $6 == 2)' | wc -l
 }
