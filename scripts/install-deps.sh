@@ -4,10 +4,13 @@
 # HAProxy (probes, load-balancer registration), Prometheus + Alertmanager (alert
 # webhooks), protoc (containerd's gRPC API is generated at build time), and
 # sqlite3 (inspecting state in tests and by hand), socat and bc (benchmark
-# scripts). Idempotent; needs root.
+# scripts), procps (ps, kill: shim checks in the actuator tests and its orphan
+# reaping) and util-linux (nsenter, to look inside a container's netns).
+# Idempotent; needs root.
 set -euo pipefail
 pkgs=(containerd runc containernetworking-plugins busybox-static haproxy prometheus
-      prometheus-alertmanager socat iputils-ping iproute2 protobuf-compiler sqlite3 bc)
+      prometheus-alertmanager socat iputils-ping iproute2 protobuf-compiler sqlite3 bc
+      procps util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
