@@ -68,6 +68,95 @@ pub struct Calendar {
     /// Short name, e.g. `us`, `cn`, or a file name.
     pub name: String,
     days: BTreeMap<NaiveDate, Vec<DayKind>>,
+    /// Effect windows set by a calendar file, by holiday name (others take
+    /// [`default_effect_window`]).
+    #[serde(default)]
+    windows: BTreeMap<String, EffectWindow>,
+}
+
+/// How many days before and after a holiday period its traffic effect spans
+/// (Prophet's `lower_window`/`upper_window`): the load falls for a week before
+/// Spring Festival and takes two weeks to recover; a US Monday holiday moves
+/// little beyond its long weekend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EffectWindow {
+    /// Days before the first day off.
+    pub before: u32,
+    /// Days after the last day off.
+    pub after: u32,
+}
+
+/// Longest effect window on either side, in days.
+pub const MAX_EFFECT_DAYS: u32 = 60;
+
+/// A run of consecutive dates that carry one holiday or event name, e.g.
+/// Spring Festival 2014-01-31..2014-02-06.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolidayPeriod {
+    /// The holiday's name without an "(observed)" suffix.
+    pub name: String,
+    /// First day of the period.
+    pub first: NaiveDate,
+    /// Last day of the period.
+    pub last: NaiveDate,
+    /// True for a user event (not a day off), false for a holiday.
+    pub event: bool,
+}
+
+impl HolidayPeriod {
+    /// The first and last date of the period with its effect window around it.
+    pub fn window_span(&self, w: EffectWindow) -> (NaiveDate, NaiveDate) {
+        let from = self
+            .first
+            .checked_sub_days(Days::new(u64::from(w.before)))
+            .unwrap_or(self.first);
+        let to = self
+            .last
+            .checked_add_days(Days::new(u64::from(w.after)))
+            .unwrap_or(self.last);
+        (from, to)
+    }
+
+    /// A stable label such as `spring-festival-2014` (the year of the first day).
+    pub fn label(&self) -> String {
+        let mut slug = String::new();
+        for c in self.name.chars() {
+            if c.is_ascii_alphanumeric() {
+                slug.push(c.to_ascii_lowercase());
+            } else if !slug.ends_with('-') && !slug.is_empty() {
+                slug.push('-');
+            }
+        }
+        let slug = slug.trim_end_matches('-');
+        format!("{slug}-{}", self.first.year())
+    }
+}
+
+/// The holiday name without an "(observed)" suffix: the observed Monday of a
+/// Sunday Christmas belongs to Christmas.
+pub fn base_holiday_name(name: &str) -> &str {
+    name.strip_suffix(" (observed)").unwrap_or(name).trim()
+}
+
+/// The effect window crest assumes for a holiday it knows by name, from how
+/// the traffic around it behaves (PRC: factories and offices close early
+/// before Spring Festival and reopen over two weeks; the Golden Week; US: the
+/// Thanksgiving weekend and the Christmas-to-New-Year week). Anything else
+/// (a user event, an unknown name) spans its own days only. A calendar file
+/// can override any of these (`[[window]]`).
+pub fn default_effect_window(name: &str) -> EffectWindow {
+    let w = |before, after| EffectWindow { before, after };
+    match base_holiday_name(name) {
+        "Spring Festival" => w(10, 16),
+        "National Day" => w(3, 5),
+        "Labour Day" => w(2, 3),
+        "New Year" | "Qingming" | "Dragon Boat" | "Mid-Autumn" => w(2, 2),
+        "Thanksgiving Day" => w(3, 4),
+        "Christmas Day" => w(7, 6),
+        "New Year's Day" => w(1, 2),
+        "New Year's Eve" | "Thanksgiving Friday" => w(0, 0),
+        _ => w(1, 1),
+    }
 }
 
 impl Calendar {
@@ -76,7 +165,66 @@ impl Calendar {
         Calendar {
             name: name.into(),
             days: BTreeMap::new(),
+            windows: BTreeMap::new(),
         }
+    }
+
+    /// Set the effect window of a holiday (by its base name), overriding
+    /// [`default_effect_window`].
+    pub fn set_effect_window(&mut self, name: &str, w: EffectWindow) {
+        self.windows.insert(base_holiday_name(name).to_string(), w);
+    }
+
+    /// The effect window of a holiday: the calendar's own, else the default.
+    pub fn effect_window(&self, name: &str) -> EffectWindow {
+        self.windows
+            .get(base_holiday_name(name))
+            .copied()
+            .unwrap_or_else(|| default_effect_window(name))
+    }
+
+    /// Every holiday period (and user event period) in date order: runs of
+    /// consecutive dates that carry the same base name. A date with two
+    /// names starts or extends a run for each.
+    pub fn holiday_periods(&self) -> Vec<HolidayPeriod> {
+        let mut open: BTreeMap<(String, bool), (NaiveDate, NaiveDate)> = BTreeMap::new();
+        let mut done = Vec::new();
+        for (date, kinds) in &self.days {
+            for k in kinds {
+                let (name, event) = match k {
+                    DayKind::Holiday { name } => (base_holiday_name(name), false),
+                    DayKind::Event { name } => (base_holiday_name(name), true),
+                    DayKind::MakeupWorkday { .. } => continue,
+                };
+                let key = (name.to_string(), event);
+                match open.get_mut(&key) {
+                    Some(run) if run.1.succ_opt() == Some(*date) => run.1 = *date,
+                    Some(run) if run.1 == *date => {}
+                    Some(run) => {
+                        done.push(HolidayPeriod {
+                            name: key.0.clone(),
+                            first: run.0,
+                            last: run.1,
+                            event,
+                        });
+                        *run = (*date, *date);
+                    }
+                    None => {
+                        open.insert(key, (*date, *date));
+                    }
+                }
+            }
+        }
+        for ((name, event), (first, last)) in open {
+            done.push(HolidayPeriod {
+                name,
+                first,
+                last,
+                event,
+            });
+        }
+        done.sort_by(|a, b| (a.first, &a.name).cmp(&(b.first, &b.name)));
+        done
     }
 
     /// Mark `date` with `kind`. The same kind twice on one date is kept once.
@@ -93,6 +241,9 @@ impl Calendar {
             for k in kinds {
                 self.insert(*d, k.clone());
             }
+        }
+        for (name, w) in &other.windows {
+            self.windows.insert(name.clone(), *w);
         }
     }
 
@@ -203,6 +354,45 @@ mod tests {
         // An ordinary Saturday is off; a make-up Sunday is not.
         assert!(c.is_off_day(d(2024, 3, 2)));
         assert!(!c.is_off_day(d(2024, 2, 18)));
+    }
+
+    #[test]
+    fn holiday_periods_join_consecutive_days_and_observed_days() {
+        let mut c = Calendar::new("t");
+        let hol = |n: &str| DayKind::Holiday { name: n.into() };
+        for day in 31..=31 {
+            c.insert(d(2014, 1, day), hol("Spring Festival"));
+        }
+        for day in 1..=6 {
+            c.insert(d(2014, 2, day), hol("Spring Festival"));
+        }
+        c.insert(d(2022, 12, 25), hol("Christmas Day"));
+        c.insert(d(2022, 12, 26), hol("Christmas Day (observed)"));
+        c.insert(d(2023, 12, 25), hol("Christmas Day"));
+        c.insert(
+            d(2014, 1, 26),
+            DayKind::MakeupWorkday {
+                name: "Spring Festival".into(),
+            },
+        );
+        let p = c.holiday_periods();
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert_eq!((p[0].first, p[0].last), (d(2014, 1, 31), d(2014, 2, 6)));
+        assert_eq!(p[0].label(), "spring-festival-2014");
+        assert_eq!((p[1].first, p[1].last), (d(2022, 12, 25), d(2022, 12, 26)));
+        assert_eq!(p[2].first, d(2023, 12, 25));
+        let w = c.effect_window("Spring Festival");
+        assert_eq!((w.before, w.after), (10, 16));
+        assert_eq!(p[0].window_span(w), (d(2014, 1, 21), d(2014, 2, 22)));
+        c.set_effect_window(
+            "Spring Festival",
+            EffectWindow {
+                before: 3,
+                after: 4,
+            },
+        );
+        assert_eq!(c.effect_window("Spring Festival").after, 4);
+        assert_eq!(c.effect_window("Christmas Day (observed)").before, 7);
     }
 
     #[test]

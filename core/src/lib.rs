@@ -29,7 +29,7 @@ pub mod series;
 pub mod time;
 
 pub use action::Action;
-pub use calendar::{Calendar, DayFeatures, DayKind};
+pub use calendar::{Calendar, DayFeatures, DayKind, EffectWindow, HolidayPeriod};
 pub use capacity::Capacity;
 pub use clock::{Clock, VirtualClock, WallClock};
 pub use error::CoreError;

@@ -8,7 +8,7 @@
 //!   from 2021). A fixed-date holiday on a Saturday is also observed the Friday
 //!   before, on a Sunday the Monday after (the day itself stays a holiday too,
 //!   named plainly; the observed day is named "... (observed)").
-//! - `cn`: PRC public holidays and make-up working days 2014–2027 from the State
+//! - `cn`: PRC public holidays and make-up working days 2007–2027 from the State
 //!   Council notices (embedded copy of NateScarlet/holiday-cn, see
 //!   `data/PROVENANCE.md`), names in English: New Year, Spring Festival,
 //!   Qingming, Labour Day, Dragon Boat, Mid-Autumn, National Day. The upstream
@@ -17,6 +17,21 @@
 //!   the notice says "共3天", although the data list Apr 5 only). 2027 has no
 //!   entries until its notice is published.
 //! - `none`: no holidays (weekends are still off days).
+//!
+//! `us` also names two days that are not federal days off but crests of their
+//! own, as user events: "New Year's Eve" (December 31) and "Thanksgiving
+//! Friday".
+//!
+//! Every named holiday has an effect window (days before and after it that
+//! its traffic effect spans, [`crest_core::calendar::default_effect_window`]);
+//! a file can override it per holiday name:
+//!
+//! ```toml
+//! [[window]]
+//! name = "Spring Festival"
+//! before = 14
+//! after = 20
+//! ```
 //!
 //! User files add named days on top of a built-in, by date or date range:
 //!
@@ -41,7 +56,7 @@ use std::path::Path;
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use crest_core::Calendar;
-use crest_core::calendar::DayKind;
+use crest_core::calendar::{DayKind, EffectWindow, MAX_EFFECT_DAYS};
 use serde::Deserialize;
 
 use crate::DatasetError;
@@ -160,6 +175,17 @@ pub fn us_years(years: std::ops::RangeInclusive<i32>) -> Calendar {
                 c.insert(d, hol(name));
             }
         }
+        // Not federal days off, but crests of their own: the night of
+        // December 31 and the Friday after Thanksgiving (Black Friday).
+        let event = |name: &str| DayKind::Event {
+            name: name.to_string(),
+        };
+        if let Some(d) = NaiveDate::from_ymd_opt(y, 12, 31) {
+            c.insert(d, event("New Year's Eve"));
+        }
+        if let Some(d) = nth_weekday(y, 11, Weekday::Thu, 4).and_then(|d| d.succ_opt()) {
+            c.insert(d, event("Thanksgiving Friday"));
+        }
     }
     c
 }
@@ -172,6 +198,13 @@ pub fn us() -> Calendar {
 // ---------------------------------------------------------------- cn
 
 const CN_FILES: &[(i32, &str)] = &[
+    (2007, include_str!("../data/china-holidays/2007.json")),
+    (2008, include_str!("../data/china-holidays/2008.json")),
+    (2009, include_str!("../data/china-holidays/2009.json")),
+    (2010, include_str!("../data/china-holidays/2010.json")),
+    (2011, include_str!("../data/china-holidays/2011.json")),
+    (2012, include_str!("../data/china-holidays/2012.json")),
+    (2013, include_str!("../data/china-holidays/2013.json")),
     (2014, include_str!("../data/china-holidays/2014.json")),
     (2015, include_str!("../data/china-holidays/2015.json")),
     (2016, include_str!("../data/china-holidays/2016.json")),
@@ -191,8 +224,12 @@ const CN_FILES: &[(i32, &str)] = &[
 /// English name of a PRC holiday as the notices spell it in Chinese.
 pub fn cn_name(zh: &str) -> String {
     // Merged names ("国庆节、中秋节") are the Golden Week: National Day dominates.
-    if zh.contains("国庆") {
+    if zh.contains("国庆") || zh.contains("十一") {
         return "National Day".into();
+    }
+    // 2007-2008 notices: "“五一”", "“五一”国际劳动节".
+    if zh.contains("劳动") || zh.contains("五一") {
+        return "Labour Day".into();
     }
     match zh {
         "元旦" => "New Year",
@@ -224,7 +261,7 @@ fn is_weekend(d: NaiveDate) -> bool {
     matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
 }
 
-/// The built-in `cn` calendar (2014–2027).
+/// The built-in `cn` calendar (2007–2027).
 ///
 /// # Errors
 /// [`DatasetError::Calendar`] if the embedded data were corrupt (a build defect,
@@ -293,6 +330,16 @@ pub fn cn() -> Result<Calendar, DatasetError> {
 struct RawFile {
     #[serde(default)]
     event: Vec<RawEvent>,
+    #[serde(default)]
+    window: Vec<RawWindow>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    name: toml::Spanned<String>,
+    before: u32,
+    after: u32,
 }
 
 #[derive(Deserialize)]
@@ -391,6 +438,35 @@ pub fn parse_toml(file: &str, text: &str) -> Result<Calendar, DatasetError> {
         cal_err(file, line, "", e.message().to_string())
     })?;
     let mut cal = Calendar::new(file);
+    for w in raw.window {
+        let line = line_of(text, w.name.span().start);
+        let name = w.name.get_ref().trim();
+        if name.is_empty() {
+            return Err(cal_err(
+                file,
+                Some(line),
+                "name",
+                "the name is empty".into(),
+            ));
+        }
+        for (field, v) in [("before", w.before), ("after", w.after)] {
+            if v > MAX_EFFECT_DAYS {
+                return Err(cal_err(
+                    file,
+                    Some(line),
+                    field,
+                    format!("{v} days is more than the largest effect window, {MAX_EFFECT_DAYS}"),
+                ));
+            }
+        }
+        cal.set_effect_window(
+            name,
+            EffectWindow {
+                before: w.before,
+                after: w.after,
+            },
+        );
+    }
     for ev in raw.event {
         let line = line_of(text, ev.name.span().start);
         let name = ev.name.get_ref().trim().to_string();

@@ -46,6 +46,7 @@ mod load;
 mod regular;
 pub mod synthetic;
 mod time;
+mod wide;
 
 use std::path::{Path, PathBuf};
 
@@ -100,6 +101,66 @@ struct Bundled {
     upstream: &'static str,
     text: &'static str,
     description: &'static str,
+    /// How `text` becomes `timestamp,value` CSV.
+    shape: Shape,
+}
+
+/// The layout of a bundled file.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// Read as it is (`timestamp,value`, or a wide daily table).
+    AsIs,
+    /// UCI bike sharing `hour.csv`: `dteday`, `hr` and the total `cnt`.
+    BikeHours,
+}
+
+impl Bundled {
+    fn load(&self, opts: &LoadOptions) -> Result<load::Loaded, DatasetError> {
+        match self.shape {
+            Shape::AsIs => load::read_csv(self.name, self.text.as_bytes(), opts),
+            Shape::BikeHours => {
+                let long = bike_hours(self.name, self.text)?;
+                load::read_csv(self.name, long.as_bytes(), opts)
+            }
+        }
+    }
+}
+
+/// `dteday,hr,…,cnt` rows to `timestamp,value` text (hours with no row stay
+/// missing: the grid is regularised after).
+fn bike_hours(name: &str, text: &str) -> Result<String, DatasetError> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |c: &str| {
+        header
+            .iter()
+            .position(|h| *h == c)
+            .ok_or_else(|| DatasetError::MissingColumn {
+                file: name.to_string(),
+                column: c.to_string(),
+                found: header.join(","),
+            })
+    };
+    let (d, h, c) = (col("dteday")?, col("hr")?, col("cnt")?);
+    let mut out = String::from("timestamp,value\n");
+    for (i, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let (Some(day), Some(hour), Some(cnt)) = (f.get(d), f.get(h), f.get(c)) else {
+            return Err(DatasetError::Format {
+                file: name.to_string(),
+                message: format!("line {}: too few cells", i + 2),
+            });
+        };
+        let hour: u32 = hour.trim().parse().map_err(|_| DatasetError::Parse {
+            file: name.to_string(),
+            place: Place::Line(i + 2),
+            column: "hr".into(),
+            found: hour.to_string(),
+            expected: "an hour 0-23",
+        })?;
+        out.push_str(&format!("{} {hour:02}:00:00,{}\n", day.trim(), cnt.trim()));
+    }
+    Ok(out)
 }
 
 const BUNDLED: &[Bundled] = &[
@@ -108,16 +169,42 @@ const BUNDLED: &[Bundled] = &[
         upstream: "realKnownCause/nyc_taxi.csv",
         text: include_str!("../data/nab/nyc_taxi.csv"),
         description: "NYC taxi passengers per 30 min, 2014-07-01 .. 2015-01-31 (NAB)",
+        shape: Shape::AsIs,
     },
     Bundled {
         name: "elb_requests",
         upstream: "realAWSCloudwatch/elb_request_count_8c0756.csv",
         text: include_str!("../data/nab/elb_request_count_8c0756.csv"),
         description: "AWS ELB request count per 5 min, 2014-04-10 .. 2014-04-24 (NAB)",
+        shape: Shape::AsIs,
+    },
+    Bundled {
+        name: "china_load_area1",
+        upstream: "Electricity_Load_Forecast data/Area1_Load.csv (2016 CSEE contest, problem A)",
+        text: include_str!("../data/china-load/Area1_Load.csv"),
+        description: "Chinese regional electric load (Area 1, MW) per 15 min, 2009-01-01 .. 2015-01-10; six Spring Festivals",
+        shape: Shape::AsIs,
+    },
+    Bundled {
+        name: "bike_sharing",
+        upstream: "UCI Bike Sharing Dataset hour.csv (cnt)",
+        text: include_str!("../data/bike-sharing/hour.csv"),
+        description: "Capital Bikeshare (Washington D.C.) rentals per hour, 2011-01-01 .. 2012-12-31 (UCI)",
+        shape: Shape::BikeHours,
     },
 ];
 
-const NAMES: &[&str] = &["nyc_taxi", "elb_requests"];
+const NAMES: &[&str] = &[
+    "nyc_taxi",
+    "elb_requests",
+    "china_load_area1",
+    "bike_sharing",
+];
+
+/// Daily weather of the bundled `china_load_area1` (2012-01-01 .. 2015-01-17):
+/// `YMD,Max_Temperature,Min_Temperature,Avg_Temperature,Avg_Humidity,Rainfall`,
+/// the known-future regressors the load forecast can take.
+pub const CHINA_LOAD_AREA1_WEATHER: &str = include_str!("../data/china-load/Area1_Weather.csv");
 
 const WINDOWS_JSON: &str = include_str!("../data/nab/anomaly_windows.json");
 
@@ -150,7 +237,7 @@ pub fn bundled(name: &str) -> Result<Dataset, DatasetError> {
         .iter()
         .find(|b| b.name == name)
         .ok_or_else(|| unknown(name))?;
-    let l = load::read_csv(b.name, b.text.as_bytes(), &LoadOptions::default())?;
+    let l = b.load(&LoadOptions::default())?;
     Ok(Dataset {
         name: b.name.to_string(),
         source: Source::Bundled {
@@ -267,7 +354,7 @@ pub fn resolve(name_or_path: &str) -> Result<Dataset, DatasetError> {
 /// As [`resolve`].
 pub fn resolve_with(name_or_path: &str, opts: &LoadOptions) -> Result<Dataset, DatasetError> {
     if let Some(b) = BUNDLED.iter().find(|b| b.name == name_or_path) {
-        let l = load::read_csv(b.name, b.text.as_bytes(), opts)?;
+        let l = b.load(opts)?;
         return Ok(Dataset {
             name: b.name.to_string(),
             source: Source::Bundled {

@@ -136,6 +136,12 @@ pub(crate) fn read_csv(
         });
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && text.lines().next().is_some_and(crate::wide::is_wide_header)
+    {
+        let long = crate::wide::wide_to_long(file, text)?;
+        return read_csv(file, long.as_bytes(), opts);
+    }
     let df = guarded(file, || {
         CsvReadOptions::default()
             .with_has_header(true)

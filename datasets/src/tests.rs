@@ -51,7 +51,10 @@ fn anomaly_windows_are_exposed() {
     assert_eq!(b.format(TimeFormat::Naive), "2014-11-29 19:00:00");
     assert_eq!(anomaly_windows("elb_requests").len(), 2);
     assert!(anomaly_windows("nope").is_empty());
-    assert_eq!(bundled_names(), &["nyc_taxi", "elb_requests"]);
+    assert_eq!(
+        bundled_names(),
+        &["nyc_taxi", "elb_requests", "china_load_area1", "bike_sharing"]
+    );
 }
 
 #[test]
@@ -209,7 +212,7 @@ fn bad_ragged_rows_are_a_format_error_not_a_panic() {
 fn unknown_names_and_missing_files() {
     assert_eq!(
         resolve("no_such_thing").unwrap_err().to_string(),
-        "failed to find data set \"no_such_thing\": not a bundled name (nyc_taxi, elb_requests) and no such file"
+        "failed to find data set \"no_such_thing\": not a bundled name (nyc_taxi, elb_requests, china_load_area1, bike_sharing) and no such file"
     );
 }
 
@@ -313,4 +316,67 @@ mod never_panics {
             let _ = load_path(&q);
         }
     }
+}
+
+#[test]
+fn bundled_china_load_and_bike_sharing_load_on_their_grids() {
+    let area1 = crate::bundled("china_load_area1").unwrap();
+    let s = &area1.series[0];
+    assert_eq!(s.step_s(), 900);
+    // 2009-01-01 .. 2015-01-10: the contest's empty target week is dropped.
+    assert_eq!(s.len(), 2201 * 96);
+    assert!(s.values().iter().all(|v| v.is_finite()));
+    let bike = crate::bundled("bike_sharing").unwrap();
+    let b = &bike.series[0];
+    assert_eq!(b.step_s(), 3600);
+    assert_eq!(b.len(), 731 * 24);
+    let missing = b.values().iter().filter(|v| !v.is_finite()).count();
+    assert_eq!(missing, 165, "UCI documents 165 hours with no record");
+    assert!(crate::CHINA_LOAD_AREA1_WEATHER.starts_with("YMD,Max_Temperature"));
+}
+
+#[test]
+fn cn_calendar_reaches_back_to_2007_with_named_periods() {
+    let cn = crate::calendar::resolve_calendar("cn").unwrap();
+    let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
+    assert_eq!(cn.holiday_name(d(2010, 2, 14)), Some("Spring Festival"));
+    assert_eq!(cn.holiday_name(d(2007, 5, 3)), Some("Labour Day"));
+    assert_eq!(cn.holiday_name(d(2007, 10, 3)), Some("National Day"));
+    let sf: Vec<_> = cn
+        .holiday_periods()
+        .into_iter()
+        .filter(|p| p.name == "Spring Festival" && (2009..=2015).contains(&p.first.year()))
+        .map(|p| (p.first, p.last))
+        .collect();
+    use chrono::Datelike;
+    assert_eq!(
+        sf,
+        vec![
+            (d(2009, 1, 25), d(2009, 1, 31)),
+            (d(2010, 2, 13), d(2010, 2, 19)),
+            (d(2011, 2, 2), d(2011, 2, 8)),
+            (d(2012, 1, 22), d(2012, 1, 28)),
+            (d(2013, 2, 9), d(2013, 2, 15)),
+            (d(2014, 1, 31), d(2014, 2, 6)),
+            (d(2015, 2, 18), d(2015, 2, 24)),
+        ]
+    );
+}
+
+#[test]
+fn calendar_files_override_effect_windows_and_reject_absurd_ones() {
+    let c = crate::calendar::parse_toml(
+        "w.toml",
+        "[[window]]\nname = \"Spring Festival\"\nbefore = 14\nafter = 20\n",
+    )
+    .unwrap();
+    let w = c.effect_window("Spring Festival");
+    assert_eq!((w.before, w.after), (14, 20));
+    let e = crate::calendar::parse_toml(
+        "w.toml",
+        "[[window]]\nname = \"x\"\nbefore = 400\nafter = 1\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("line 2") && e.contains("before"), "{e}");
 }

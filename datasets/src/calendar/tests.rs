@@ -141,9 +141,16 @@ fn us_federal_holidays_and_observed_days() {
     // 11 holidays a year since 2021, each once.
     let n2023 = c
         .iter()
-        .filter(|(x, k)| x.year() == 2023 && !k.iter().any(|k| k.name().contains("observed")))
+        .filter(|(x, k)| {
+            x.year() == 2023
+                && k.iter().any(|k| matches!(k, DayKind::Holiday { .. }))
+                && !k.iter().any(|k| k.name().contains("observed"))
+        })
         .count();
     assert_eq!(n2023, 11);
+    // Plus two named crests that are not days off.
+    assert!(c.has_event(d(2023, 12, 31)) && !c.is_holiday(d(2023, 12, 31)));
+    assert!(c.has_event(d(2023, 11, 24)));
 }
 
 #[test]

@@ -1,0 +1,212 @@
+//! Wide daily tables: one row per day, one column per time of day.
+//!
+//! Grid operators and load-forecasting contests publish load as
+//! `YMD,T0000,T0015,…,T2345` (the bundled Chinese regional load is such a
+//! file): a date, then the value at the start of each interval of that day.
+//! crest reads it as the ordinary `timestamp,value` series it describes, so
+//! the same file works in `crest forecast --input`, `crest rehearse --history`
+//! and `crest datasets show` without a conversion step. Every cell is checked
+//! here, so an error names the line and the column of the original file.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::NaiveDate;
+
+use crate::{DatasetError, Place};
+
+/// Minutes after midnight of a time-of-day column header: `T0015`, `0015`,
+/// `00:15`, `T00:15`; `None` for anything else.
+fn column_minutes(name: &str) -> Option<u32> {
+    let s = name.trim();
+    let s = s.strip_prefix(['T', 't']).unwrap_or(s);
+    let digits: String = s.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if s.contains(':') && s.find(':') != Some(2) {
+        return None;
+    }
+    let h: u32 = digits[..2].parse().ok()?;
+    let m: u32 = digits[2..].parse().ok()?;
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+/// True when the header line is a wide daily table: a first (date) column,
+/// then at least two time-of-day columns and nothing else.
+pub(crate) fn is_wide_header(header: &str) -> bool {
+    let cols: Vec<&str> = header.split(',').collect();
+    cols.len() >= 3 && cols[1..].iter().all(|c| column_minutes(c).is_some())
+}
+
+/// Convert a wide daily table to `timestamp,value` CSV text (naive times,
+/// read as UTC like any naive timestamp). Empty cells stay missing; days
+/// at the end of the file with no value at all (a contest's forecast target)
+/// are dropped, so the series ends at its last observation.
+///
+/// # Errors
+/// [`DatasetError::Parse`] for a date or value that cannot be read,
+/// [`DatasetError::Format`] for a row with the wrong number of cells or a
+/// column that repeats a time, [`DatasetError::Duplicate`] for a date given
+/// twice, each naming the line of the original file.
+pub(crate) fn wide_to_long(file: &str, text: &str) -> Result<String, DatasetError> {
+    let mut lines = text.lines().enumerate();
+    let Some((_, header)) = lines.next() else {
+        return Err(DatasetError::Empty {
+            file: file.to_string(),
+            what: "the file is empty",
+        });
+    };
+    let names: Vec<&str> = header.split(',').map(str::trim).collect();
+    let mut minutes = Vec::with_capacity(names.len() - 1);
+    let mut seen = BTreeMap::new();
+    for name in &names[1..] {
+        let m = column_minutes(name).unwrap_or(0);
+        if let Some(first) = seen.insert(m, *name) {
+            return Err(DatasetError::Format {
+                file: file.to_string(),
+                message: format!("line 1: columns \"{first}\" and \"{name}\" name the same time"),
+            });
+        }
+        minutes.push(m);
+    }
+    let mut rows: Vec<(NaiveDate, Vec<Option<f64>>)> = Vec::new();
+    let mut dates: BTreeMap<NaiveDate, usize> = BTreeMap::new();
+    for (i, line) in lines {
+        let line_no = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        if cells.len() != names.len() {
+            return Err(DatasetError::Format {
+                file: file.to_string(),
+                message: format!(
+                    "line {line_no}: {} cells where the header has {} columns",
+                    cells.len(),
+                    names.len()
+                ),
+            });
+        }
+        let date = NaiveDate::parse_from_str(cells[0], "%Y-%m-%d")
+            .or_else(|_| NaiveDate::parse_from_str(cells[0], "%Y%m%d"))
+            .map_err(|_| DatasetError::Parse {
+                file: file.to_string(),
+                place: Place::Line(line_no),
+                column: names[0].to_string(),
+                found: shorten(cells[0]),
+                expected: "a date (YYYY-MM-DD or YYYYMMDD)",
+            })?;
+        if let Some(first) = dates.insert(date, line_no) {
+            return Err(DatasetError::Duplicate {
+                file: file.to_string(),
+                place: Place::Line(line_no),
+                first: Place::Line(first),
+                found: cells[0].to_string(),
+                series: String::new(),
+            });
+        }
+        let mut values = Vec::with_capacity(minutes.len());
+        for (j, cell) in cells[1..].iter().enumerate() {
+            let v = if cell.is_empty() || matches!(*cell, "NaN" | "nan" | "NA" | "null") {
+                None
+            } else {
+                match cell.parse::<f64>() {
+                    Ok(v) if v.is_finite() => Some(v),
+                    _ => {
+                        return Err(DatasetError::Parse {
+                            file: file.to_string(),
+                            place: Place::Line(line_no),
+                            column: names[j + 1].to_string(),
+                            found: shorten(cell),
+                            expected: "a finite number",
+                        });
+                    }
+                }
+            };
+            values.push(v);
+        }
+        rows.push((date, values));
+    }
+    while rows
+        .last()
+        .is_some_and(|(_, v)| v.iter().all(Option::is_none))
+    {
+        rows.pop();
+    }
+    if rows.is_empty() {
+        return Err(DatasetError::Empty {
+            file: file.to_string(),
+            what: "no data rows after the header",
+        });
+    }
+    rows.sort_by_key(|r| r.0);
+    let mut out = String::with_capacity(rows.len() * minutes.len() * 32);
+    out.push_str("timestamp,value\n");
+    for (date, values) in rows {
+        for (m, v) in minutes.iter().zip(values) {
+            let _ = write!(out, "{date} {:02}:{:02}:00,", m / 60, m % 60);
+            if let Some(v) = v {
+                let _ = write!(out, "{v}");
+            }
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_wide_headers() {
+        assert!(is_wide_header("YMD,T0000,T0015,T0030"));
+        assert!(is_wide_header("date,00:00,12:00"));
+        assert!(!is_wide_header("timestamp,value"));
+        assert!(!is_wide_header("YMD,T0000"));
+        assert!(!is_wide_header("YMD,T0000,T2400"));
+    }
+
+    #[test]
+    fn converts_and_drops_trailing_empty_days() {
+        let text = "YMD,T0000,T1200\n2014-01-02,3,4\n2014-01-01,1,\n2014-01-03,,\n";
+        let long = wide_to_long("f.csv", text).unwrap();
+        assert_eq!(
+            long,
+            "timestamp,value\n2014-01-01 00:00:00,1\n2014-01-01 12:00:00,\n\
+             2014-01-02 00:00:00,3\n2014-01-02 12:00:00,4\n"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_original_line_and_column() {
+        let e = wide_to_long("f.csv", "YMD,T0000,T1200\n2014-01-01,1,x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2") && e.contains("T1200") && e.contains("\"x\""),
+            "{e}"
+        );
+        let e = wide_to_long("f.csv", "YMD,T0000,T1200\n2014-01-01,1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("2 cells"), "{e}");
+        let e = wide_to_long("f.csv", "YMD,T0000,T1200\n2014-01-01,1,2\n2014-01-01,1,2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("line 2"), "{e}");
+        let e = wide_to_long("f.csv", "YMD,T0000,T1200\n2014-13-01,1,2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("YMD"), "{e}");
+    }
+}
