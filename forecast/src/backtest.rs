@@ -197,3 +197,200 @@ fn mase_scale(hist: &Series) -> f64 {
     }
     if c > 0 { s / c as f64 } else { f64::NAN }
 }
+
+/// Which days around each holiday the holiday backtest takes its origins from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolidaySpan {
+    /// The calendar's effect window of each holiday.
+    EffectWindow,
+    /// Day offsets from the holiday's first day off, both ends included
+    /// (`-10..16` is ten days before to sixteen days after).
+    Offsets(i64, i64),
+}
+
+/// Scores of one holiday occurrence: crest beside daily and weekly naive,
+/// at the same origins, on the same points.
+#[derive(Debug, Clone, Serialize)]
+pub struct HolidayRow {
+    /// Holiday name, e.g. "Spring Festival".
+    pub holiday: String,
+    /// Year of its first day off.
+    pub year: i32,
+    /// First origin's date (`YYYY-MM-DD`).
+    pub from: String,
+    /// Last origin's date.
+    pub to: String,
+    /// Origins scored (one per midnight).
+    pub origins: usize,
+    /// crest's forecast (auto model, holiday analogs, calibrated quantiles).
+    pub crest: Metrics,
+    /// The same time of day on the last observed day.
+    pub daily_naive: Metrics,
+    /// The same time on the same weekday of the last observed week.
+    pub weekly_naive: Metrics,
+}
+
+/// The holiday backtest: one row per holiday occurrence, totals per holiday
+/// and overall.
+#[derive(Debug, Clone, Serialize)]
+pub struct HolidayBacktest {
+    /// Horizon in steps.
+    pub horizon: usize,
+    /// Per holiday occurrence, in date order.
+    pub rows: Vec<HolidayRow>,
+    /// Per holiday name, over its occurrences: `crest`, `daily_naive`, `weekly_naive`.
+    pub per_holiday: BTreeMap<String, BTreeMap<String, Metrics>>,
+    /// Over every row: `crest`, `daily_naive`, `weekly_naive`.
+    pub overall: BTreeMap<String, Metrics>,
+}
+
+/// Backtest day-ahead (or `cfg.horizon`) forecasts at every midnight around
+/// each named holiday of `cfg.calendar` inside the data (optionally only the
+/// holidays named in `only`), each origin with all data before it, beside
+/// daily and weekly naive. Origins need four weeks of history and a whole
+/// horizon of actuals; an occurrence with none is left out.
+///
+/// # Errors
+/// [`ForecastError::BacktestTooShort`] when no holiday of the calendar has
+/// a usable origin in the data (or the series' step does not divide a day);
+/// errors of [`crate::forecast`].
+pub fn backtest_around_holidays(
+    series: &Series,
+    cfg: &ForecastConfig,
+    span: HolidaySpan,
+    only: &[String],
+    tick: &(dyn Fn() + Sync),
+) -> Result<HolidayBacktest, ForecastError> {
+    let h = cfg.horizon;
+    let step = series.step_s();
+    let too_short = || ForecastError::BacktestTooShort {
+        series: series.id().to_string(),
+        origins: 0,
+        horizon: h,
+        len: series.len(),
+    };
+    if step <= 0 || 86_400 % step != 0 || h == 0 {
+        return Err(too_short());
+    }
+    let pd = (86_400 / step) as usize;
+    let offset_ms = match series.time_format() {
+        crest_core::TimeFormat::Rfc3339 { offset_s } => i64::from(offset_s) * 1000,
+        _ => 0,
+    };
+    let day_index = |d: chrono::NaiveDate| -> Option<usize> {
+        let ms = d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis() - offset_ms;
+        let rel = ms - series.start().millis();
+        (rel >= 0 && rel % (step * 1000) == 0).then(|| (rel / (step * 1000)) as usize)
+    };
+    let mut jobs: Vec<(crest_core::HolidayPeriod, Vec<usize>)> = Vec::new();
+    for p in cfg.calendar.holiday_periods() {
+        if p.event || (!only.is_empty() && !only.iter().any(|n| *n == p.name)) {
+            continue;
+        }
+        let (from, to) = match span {
+            HolidaySpan::EffectWindow => p.window_span(cfg.calendar.effect_window(&p.name)),
+            HolidaySpan::Offsets(a, b) => {
+                let at = |k: i64| {
+                    p.first
+                        .checked_add_signed(chrono::TimeDelta::days(k))
+                        .unwrap_or(p.first)
+                };
+                (at(a), at(b))
+            }
+        };
+        let origins: Vec<usize> = from
+            .iter_days()
+            .take_while(|d| *d <= to)
+            .filter_map(day_index)
+            .filter(|&o| o >= 28 * pd && o + h <= series.len())
+            .collect();
+        if !origins.is_empty() {
+            jobs.push((p, origins));
+        }
+    }
+    if jobs.is_empty() {
+        return Err(too_short());
+    }
+    let flat: Vec<(usize, usize)> = jobs
+        .iter()
+        .enumerate()
+        .flat_map(|(j, (_, os))| os.iter().map(move |o| (j, *o)))
+        .collect();
+    let auto_cfg = ForecastConfig {
+        model: ModelChoice::Auto,
+        ..cfg.clone()
+    };
+    let scored: Vec<Result<[Accumulator; 3], ForecastError>> = flat
+        .par_iter()
+        .map(|&(_, o)| {
+            let hist = series.slice(0, o);
+            let out = crate::forecast(&hist, &auto_cfg)?;
+            let scale = mase_scale(&hist);
+            let v = series.values();
+            let mut acc: [Accumulator; 3] = Default::default();
+            let mut qs: Vec<(Quantile, f64)> = Vec::new();
+            for k in 0..h {
+                let i = o + k;
+                qs.clear();
+                qs.extend(out.forecast.quantiles.iter().map(|(q, p)| (*q, p[k])));
+                acc[0].add(v[i], out.forecast.mean[k], &qs, scale);
+                let daily = i.checked_sub(pd * (k / pd + 1)).map_or(f64::NAN, |j| v[j]);
+                let weekly = i
+                    .checked_sub(7 * pd * (k / (7 * pd) + 1))
+                    .map_or(f64::NAN, |j| v[j]);
+                acc[1].add(v[i], daily, &[], scale);
+                acc[2].add(v[i], weekly, &[], scale);
+            }
+            tick();
+            Ok(acc)
+        })
+        .collect();
+    let mut per_job: Vec<[Accumulator; 3]> = vec![Default::default(); jobs.len()];
+    for ((j, _), r) in flat.iter().zip(scored) {
+        let r = r?;
+        for (a, b) in per_job[*j].iter_mut().zip(&r) {
+            a.merge(b);
+        }
+    }
+    const NAMES: [&str; 3] = ["crest", "daily_naive", "weekly_naive"];
+    let mut per_holiday: BTreeMap<String, [Accumulator; 3]> = BTreeMap::new();
+    let mut overall: [Accumulator; 3] = Default::default();
+    let mut rows = Vec::with_capacity(jobs.len());
+    for ((p, os), acc) in jobs.iter().zip(&per_job) {
+        let e = per_holiday.entry(p.name.clone()).or_default();
+        for k in 0..3 {
+            e[k].merge(&acc[k]);
+            overall[k].merge(&acc[k]);
+        }
+        let date = |o: usize| {
+            series
+                .time_at(o)
+                .to_datetime()
+                .map(|t| t.date_naive().to_string())
+                .unwrap_or_default()
+        };
+        rows.push(HolidayRow {
+            holiday: p.name.clone(),
+            year: chrono::Datelike::year(&p.first),
+            from: date(os[0]),
+            to: date(os[os.len() - 1]),
+            origins: os.len(),
+            crest: acc[0].metrics(),
+            daily_naive: acc[1].metrics(),
+            weekly_naive: acc[2].metrics(),
+        });
+    }
+    let named = |a: &[Accumulator; 3]| -> BTreeMap<String, Metrics> {
+        NAMES
+            .iter()
+            .zip(a)
+            .map(|(n, a)| (n.to_string(), a.metrics()))
+            .collect()
+    };
+    Ok(HolidayBacktest {
+        horizon: h,
+        rows,
+        per_holiday: per_holiday.iter().map(|(k, a)| (k.clone(), named(a))).collect(),
+        overall: named(&overall),
+    })
+}

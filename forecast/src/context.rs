@@ -8,7 +8,7 @@ use chrono::{Datelike, NaiveDate, Weekday};
 use crest_core::{Calendar, DayFeatures, Series, TimeFormat, Timestamp};
 
 /// Seconds in a day.
-const DAY_S: i64 = 86_400;
+pub(crate) const DAY_S: i64 = 86_400;
 
 /// Log transform for positive series (multiplicative seasonality becomes
 /// additive, errors become relative), identity otherwise.
@@ -91,6 +91,8 @@ pub struct Context {
     pub(crate) info: Vec<StepInfo>,
     /// The transform in use.
     pub(crate) transform: Transform,
+    /// The named holidays' effect windows, step by step (`0..n + horizon`).
+    pub(crate) windows: crate::holiday::HolidayWindows,
 }
 
 impl Context {
@@ -119,6 +121,12 @@ impl Context {
             _ => 0,
         };
         let info = step_infos(series, calendar, n + horizon, offset_ms);
+        let windows = crate::holiday::HolidayWindows::new(
+            calendar,
+            series.start().millis() + offset_ms,
+            series.step_s() * 1000,
+            n + horizon,
+        );
         let raw: Vec<f64> = series
             .values()
             .iter()
@@ -137,6 +145,7 @@ impl Context {
             per_day,
             info,
             transform,
+            windows,
         };
         ctx.filled = fill_gaps(&ctx.y, ctx.season());
         ctx.clip_outliers();
@@ -177,7 +186,13 @@ impl Context {
         let limit = 5.0 * scale;
         for i in p..self.n {
             let f = self.info[i].feats;
-            if f.holiday || f.eve || f.day_after || f.event || f.makeup_workday {
+            if f.holiday
+                || f.eve
+                || f.day_after
+                || f.event
+                || f.makeup_workday
+                || self.windows.pos[i].is_some()
+            {
                 continue;
             }
             if dev[i].is_finite() && (dev[i] - m).abs() > limit {

@@ -29,6 +29,7 @@
 
 mod context;
 mod error;
+mod holiday;
 mod linalg;
 
 pub mod backtest;

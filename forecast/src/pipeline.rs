@@ -3,7 +3,8 @@
 //! ```text
 //! Series + Calendar ─▶ Context (log, gaps, outliers, calendar per step)
 //!      ─▶ every candidate model at K recent origins + at the end
-//!      ─▶ pick the model with the lowest backtest WAPE
+//!      ─▶ holiday windows: the analog of earlier years (crate::holiday)
+//!      ─▶ pick the model with the lowest error relative to seasonal naive
 //!      ─▶ its backtest errors per step ahead ─▶ quantile offsets
 //!      ─▶ Forecast { mean, p10, p50, p90, .. }
 //! ```
@@ -97,8 +98,10 @@ pub struct ForecastOutcome {
     pub forecast: Forecast,
     /// The model used.
     pub model: ModelKind,
-    /// Calibration score of every candidate: the median over calibration
-    /// origins of each origin's WAPE (lower is better).
+    /// Calibration score of every candidate: its MAE relative to seasonal
+    /// naive's at the same calibration origins (geometric mean over origins;
+    /// below 1 beats naive; lower is better). Without naive among the
+    /// candidates, the median over origins of each origin's WAPE.
     pub candidates: BTreeMap<ModelKind, f64>,
     /// Number of out-of-sample errors the quantiles were calibrated on.
     pub calibration_errors: usize,
@@ -181,6 +184,7 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
         })
         .collect();
     let mut results = Vec::with_capacity(candidates.len());
+    let mut maes: Vec<Vec<f64>> = Vec::with_capacity(candidates.len());
     // Paths per model, computed once: the ensemble reuses its members'.
     let mut cache: BTreeMap<ModelKind, Vec<Vec<f64>>> = BTreeMap::new();
     let mut paths_of = |kind: ModelKind| -> Vec<Vec<f64>> {
@@ -197,15 +201,38 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
         cache.insert(kind, p.clone());
         p
     };
+    // Inside holiday windows every model gives way to the analog of earlier
+    // years (crate::holiday): the same correction for all, so the choice
+    // between models is made on ordinary days and the window days are scored
+    // as they will be forecast.
+    // The analog's strengths are learned once, at the end of the history:
+    // the calibration origins share them (as they share the calendar).
+    let analog = crate::holiday::Analog::new(&ctx, n);
+    let analogs: Vec<Vec<Option<f64>>> = origins
+        .iter()
+        .map(|&o| analog.path(&ctx, o, h))
+        .collect();
+    let window_sigma = {
+        let e = analog.window_errors(&ctx, n);
+        (e.len() >= 20).then(|| (e.iter().map(|v| v * v).sum::<f64>() / e.len() as f64).sqrt())
+    };
     for kind in candidates {
         let mut paths = paths_of(kind);
+        for (path, analog) in paths.iter_mut().zip(&analogs) {
+            for (z, a) in path.iter_mut().zip(analog) {
+                if let Some(a) = a {
+                    *z = *a;
+                }
+            }
+        }
         let last = paths.pop().unwrap_or_else(|| vec![0.0; h]);
         // Calibration errors (transformed space) and WAPE (original space).
         let mut errs: Vec<Vec<f64>> = vec![Vec::new(); h];
         let (mut abs_e, mut abs_y) = (0.0, 0.0);
         let mut per_origin = Vec::with_capacity(cal_origins.len());
+        let mut mae = Vec::with_capacity(cal_origins.len());
         for (o, path) in cal_origins.iter().zip(&paths) {
-            let (mut oe, mut oy) = (0.0, 0.0);
+            let (mut oe, mut oy, mut on) = (0.0, 0.0, 0usize);
             for (step, z) in path.iter().enumerate() {
                 let i = o + step;
                 if i >= n || !raw[i].is_finite() || !z.is_finite() {
@@ -216,12 +243,14 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
                 let y = series.values()[i];
                 oe += (y - yhat).abs();
                 oy += y.abs();
+                on += 1;
             }
             abs_e += oe;
             abs_y += oy;
             if oy > 0.0 {
                 per_origin.push(oe / oy);
             }
+            mae.push(if on > 0 { oe / on as f64 } else { f64::NAN });
         }
         // The median origin's WAPE: one storm or outage inside the
         // calibration span should not decide the model for the next day.
@@ -235,21 +264,50 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
             median(&mut per_origin)
         };
         results.push((kind, wape, last, errs));
+        maes.push(mae);
+    }
+    // Scale-free choice: each model's error relative to seasonal naive's at
+    // the same origins (the geometric mean over origins of the MAE ratio, a
+    // "relative MAE"), so that a model is chosen only where it beats the
+    // baseline MASE is measured against, origin by origin, and one wild day
+    // weighs no more than one good day.
+    let naive_at = results
+        .iter()
+        .position(|r| r.0 == ModelKind::SeasonalNaive);
+    if let Some(ni) = naive_at {
+        let base = maes[ni].clone();
+        for (r, m) in results.iter_mut().zip(&maes) {
+            let logs: Vec<f64> = m
+                .iter()
+                .zip(&base)
+                .filter(|(a, b)| a.is_finite() && b.is_finite() && **a > 0.0 && **b > 0.0)
+                .map(|(a, b)| (a / b).ln())
+                .collect();
+            if !logs.is_empty() {
+                r.1 = (logs.iter().sum::<f64>() / logs.len() as f64).exp();
+            }
+        }
     }
     let mut candidates_wape = BTreeMap::new();
     for (k, w, _, _) in &results {
         candidates_wape.insert(*k, *w);
     }
-    // Lowest WAPE wins; ties go to the earlier model in ModelKind::ALL order.
-    let chosen = results
+    // Lowest score wins; ties go to the earlier model in ModelKind::ALL order.
+    let best = results
         .iter()
         .filter(|r| r.1.is_finite())
         .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|r| r.0)
-        .unwrap_or(results.first().map_or(ModelKind::SeasonalNaive, |r| r.0));
+        .map(|r| (r.0, r.1));
+    // The guard: a model that did not beat seasonal naive in calibration
+    // is not trusted over it.
+    let chosen = match (best, naive_at) {
+        (Some((_, score)), Some(_)) if score >= 1.0 => ModelKind::SeasonalNaive,
+        (Some((k, _)), _) => k,
+        (None, _) => results.first().map_or(ModelKind::SeasonalNaive, |r| r.0),
+    };
     let mut outcomes = Vec::with_capacity(results.len());
     for (kind, _, last, errs) in results {
-        let fc = build_forecast(series, &ctx, &last, &errs, &cfg.quantiles)?;
+        let fc = build_forecast(series, &ctx, &last, &errs, &cfg.quantiles, window_sigma)?;
         outcomes.push(ForecastOutcome {
             forecast: fc,
             model: kind,
@@ -304,9 +362,20 @@ fn build_forecast(
     path: &[f64],
     errs: &[Vec<f64>],
     quantiles: &[Quantile],
+    window_sigma: Option<f64>,
 ) -> Result<Forecast, ForecastError> {
     let h = path.len();
-    let sigma = step_scales(ctx, errs);
+    let mut sigma = step_scales(ctx, errs);
+    // Holiday-window days are harder than the ordinary days most calibration
+    // errors come from: their bands are at least as wide as the analog's own
+    // day-ahead errors over the history's earlier windows.
+    if let Some(ws) = window_sigma {
+        for (i, s) in sigma.iter_mut().enumerate() {
+            if ctx.windows.pos.get(ctx.n + i).is_some_and(Option::is_some) {
+                *s = s.max(ws);
+            }
+        }
+    }
     // Pool errors normalised by their step's scale.
     let mut u: Vec<f64> = errs
         .iter()

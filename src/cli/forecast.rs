@@ -24,7 +24,8 @@ use crest_core::series::Quantile;
 use crest_core::{Calendar, Forecast, Series, Timestamp};
 use crest_datasets::{Dataset, Source};
 use crest_forecast::backtest::{
-    BacktestReport, backtest_series, midnight_origins, rolling_origins,
+    BacktestReport, HolidayBacktest, HolidaySpan, backtest_around_holidays, backtest_series,
+    midnight_origins, rolling_origins,
 };
 use crest_forecast::progress::Progress;
 use crest_forecast::watch::{DeviationWatcher, WatchConfig, rolling_band, score_windows};
@@ -105,6 +106,18 @@ struct BacktestArgs {
     /// Do not score points inside the data set's labelled anomaly windows (bundled data).
     #[arg(long)]
     exclude_anomalies: bool,
+    /// Take the origins at every midnight around each named holiday of the
+    /// calendar (its effect window, or --window), and report WAPE, MASE and
+    /// coverage per holiday and year beside daily and weekly naive.
+    #[arg(long, conflicts_with_all = ["step", "at_midnight", "exclude_anomalies"])]
+    around_holidays: bool,
+    /// With --around-holidays: day offsets from each holiday's first day off,
+    /// e.g. -10..16 (default: the calendar's effect window of each holiday).
+    #[arg(long, value_name = "BEFORE..AFTER", requires = "around_holidays", allow_hyphen_values = true)]
+    window: Option<String>,
+    /// With --around-holidays: only these holidays (comma-separated names, e.g. "Spring Festival").
+    #[arg(long, value_delimiter = ',', requires = "around_holidays")]
+    holidays: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     format: TableFormat,
@@ -336,8 +349,136 @@ fn windows_of(data: &Dataset) -> Vec<(Timestamp, Timestamp)> {
     }
 }
 
+/// Parse `BEFORE..AFTER` day offsets (`-10..16`).
+fn parse_window(s: &str) -> anyhow::Result<HolidaySpan> {
+    let (a, b) = s
+        .split_once("..")
+        .with_context(|| format!("--window {s:?}: expected BEFORE..AFTER day offsets, e.g. -10..16"))?;
+    let num = |v: &str, which: &str| -> anyhow::Result<i64> {
+        let n: i64 = v
+            .trim()
+            .parse()
+            .with_context(|| format!("--window {s:?}: {which} {v:?} is not a whole number of days"))?;
+        if n.abs() > 366 {
+            bail!("--window {s:?}: {which} {n} is more than a year from the holiday");
+        }
+        Ok(n)
+    };
+    let (a, b) = (num(a, "BEFORE")?, num(b, "AFTER")?);
+    if a > b {
+        bail!("--window {s:?}: the window ends ({b}) before it starts ({a})");
+    }
+    Ok(HolidaySpan::Offsets(a, b))
+}
+
+fn backtest_holidays(a: &BacktestArgs, data: &Dataset, cfg: &ForecastConfig) -> anyhow::Result<ExitCode> {
+    let span = match &a.window {
+        Some(w) => parse_window(w)?,
+        None => HolidaySpan::EffectWindow,
+    };
+    if cfg.calendar.holiday_periods().is_empty() {
+        bail!(
+            "--around-holidays needs a calendar with named holidays (--calendar us|cn|FILE); {:?} has none",
+            a.common.calendar
+        );
+    }
+    let mut reports = Vec::new();
+    for s in &data.series {
+        let bar = Progress::new(0, "holiday backtest", false);
+        match backtest_around_holidays(s, cfg, span, &a.holidays, &|| bar.tick()) {
+            Ok(r) => reports.push((s.id().to_string(), r)),
+            Err(e) => eprintln!("warning: skipped series {:?}: {e}", s.id()),
+        }
+    }
+    if reports.is_empty() {
+        bail!(
+            "failed to backtest any series of {} around holidays: no holiday of the calendar has a midnight origin with four weeks of history and a whole horizon after it",
+            data.name
+        );
+    }
+    match a.format {
+        TableFormat::Json => {
+            let map: std::collections::BTreeMap<&str, &HolidayBacktest> =
+                reports.iter().map(|(k, r)| (k.as_str(), r)).collect();
+            println!("{}", serde_json::to_string_pretty(&map)?);
+        }
+        TableFormat::Table => {
+            for (sid, r) in &reports {
+                if reports.len() > 1 {
+                    println!("series {sid}");
+                }
+                print!("{}", holiday_table(r));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn holiday_table(r: &HolidayBacktest) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "holiday backtest, horizon {} steps, one origin per midnight (WAPE / MASE; p10..p90 coverage of crest's band)",
+        r.horizon
+    );
+    let _ = writeln!(
+        out,
+        "{:<22} {:>5} {:>7} {:>16} {:>16} {:>16} {:>8} {:>6}",
+        "holiday", "year", "origins", "crest", "daily naive", "weekly naive", "p10-p90", "wins"
+    );
+    let cell = |m: &crest_forecast::metrics::Metrics| format!("{} / {:.2}", pct(m.wape), m.mase);
+    let wins = |c: &crest_forecast::metrics::Metrics, d: &crest_forecast::metrics::Metrics| {
+        if c.wape <= d.wape { "yes" } else { "NO" }
+    };
+    for row in &r.rows {
+        let _ = writeln!(
+            out,
+            "{:<22} {:>5} {:>7} {:>16} {:>16} {:>16} {:>8} {:>6}",
+            row.holiday,
+            row.year,
+            row.origins,
+            cell(&row.crest),
+            cell(&row.daily_naive),
+            cell(&row.weekly_naive),
+            pct(row.crest.interval_coverage),
+            wins(&row.crest, &row.daily_naive)
+        );
+    }
+    for (name, m) in &r.per_holiday {
+        let _ = writeln!(
+            out,
+            "{:<22} {:>5} {:>7} {:>16} {:>16} {:>16} {:>8} {:>6}",
+            name,
+            "all",
+            "",
+            cell(&m["crest"]),
+            cell(&m["daily_naive"]),
+            cell(&m["weekly_naive"]),
+            pct(m["crest"].interval_coverage),
+            wins(&m["crest"], &m["daily_naive"])
+        );
+    }
+    let m = &r.overall;
+    let _ = writeln!(
+        out,
+        "{:<22} {:>5} {:>7} {:>16} {:>16} {:>16} {:>8} {:>6}",
+        "all holidays",
+        "",
+        "",
+        cell(&m["crest"]),
+        cell(&m["daily_naive"]),
+        cell(&m["weekly_naive"]),
+        pct(m["crest"].interval_coverage),
+        wins(&m["crest"], &m["daily_naive"])
+    );
+    out
+}
+
 fn backtest(a: BacktestArgs) -> anyhow::Result<ExitCode> {
     let Prepared { data, cfg } = prepare(&a.common, a.horizon)?;
+    if a.around_holidays {
+        return backtest_holidays(&a, &data, &cfg);
+    }
     let windows = if a.exclude_anomalies {
         windows_of(&data)
     } else {

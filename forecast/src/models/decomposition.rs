@@ -1,6 +1,6 @@
 //! MSTL/ETS-style decomposition: a seasonal moving-average trend, a robust
-//! (median) weekly seasonal profile on top of it, and simple exponential
-//! smoothing of what is left as the level.
+//! (median) weekly seasonal profile on top of it, and exponential smoothing
+//! with a damped trend of what is left as the level.
 //!
 //! Medians instead of means keep one bad week (a storm, an outage) from
 //! bending the profile; the smoothing constant is chosen per series and
@@ -8,6 +8,9 @@
 
 use super::{Forecaster, ModelKind};
 use crate::context::{Context, median};
+
+/// Damping of the trend per step.
+const PHI: f64 = 0.98;
 
 /// Seasonal decomposition + exponentially smoothed level.
 #[derive(Debug, Clone, Copy)]
@@ -84,31 +87,45 @@ impl MstlEtsForecaster {
             seasonal.iter_mut().for_each(|v| *v -= mean);
         }
         let seas = |abs: usize| if p > 1 { seasonal[abs % p] } else { 0.0 };
-        // Simple exponential smoothing of the deseasonalised series.
+        // Exponential smoothing of the deseasonalised series with a damped
+        // trend (Holt-Gardner): the trend weight 0 is plain simple smoothing,
+        // so a series without a trend keeps a flat level, while a series that
+        // has been climbing for weeks is no longer forecast at last week's
+        // level (the lag that costs most on smooth trending series).
         let des: Vec<f64> = (0..m).map(|i| y[i] - seas(from + i)).collect();
-        // Choose alpha on errors at the lead the forecast is used at (half the
-        // horizon), not one step: one-step errors favour a jumpy level.
+        // Choose the weights on errors at the lead the forecast is used at
+        // (half the horizon), not one step: one-step errors favour a jumpy level.
         let lead = (horizon / 2).clamp(1, p.max(1));
         let start = m.saturating_sub(p * 4);
-        let mut best = (f64::INFINITY, des[m - 1]);
-        let mut levels = vec![0.0; m];
+        let damp = |k: usize| -> f64 { (1..=k).map(|i| PHI.powi(i as i32)).sum() };
+        let lead_damp = damp(lead);
+        let mut best = (f64::INFINITY, des[m - 1], 0.0);
+        let mut ahead = vec![0.0; m];
         for alpha in [0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.8] {
-            let mut level = des[start];
-            let mut sse = 0.0;
-            for t in start..m {
-                if t >= start + lead {
-                    let e = des[t] - levels[t - lead];
-                    sse += e * e;
+            for beta in [0.0, 0.01, 0.05, 0.15] {
+                let mut level = des[start];
+                let mut slope = 0.0;
+                let mut sse = 0.0;
+                for t in start..m {
+                    if t >= start + lead {
+                        let e = des[t] - ahead[t - lead];
+                        sse += e * e;
+                    }
+                    let prev = level;
+                    level = alpha * des[t] + (1.0 - alpha) * (level + PHI * slope);
+                    slope = beta * (level - prev) + (1.0 - beta) * PHI * slope;
+                    ahead[t] = level + lead_damp * slope;
                 }
-                level += alpha * (des[t] - level);
-                levels[t] = level;
-            }
-            if sse < best.0 {
-                best = (sse, level);
+                // A trend must earn its place: ties go to no trend.
+                if sse < best.0 * (1.0 - 1e-9) {
+                    best = (sse, level, slope);
+                }
             }
         }
-        let level = best.1;
-        (0..horizon).map(|h| level + seas(o + h)).collect()
+        let (_, level, slope) = best;
+        (0..horizon)
+            .map(|h| level + damp(h + 1) * slope + seas(o + h))
+            .collect()
     }
 }
 

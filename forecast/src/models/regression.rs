@@ -24,6 +24,11 @@ use super::{Forecaster, ModelKind};
 use crate::context::Context;
 use crate::linalg::{Gram, Observation, cholesky_solve, linfa_ridge};
 
+/// Most observations one fit takes: 120 days of half-hours. Finer data fit
+/// over fewer days (60 days of quarter-hours): the fit costs `2 n p^2`, and
+/// with weights halving every five weeks the older rows add little.
+pub const MAX_FIT_ROWS: usize = 120 * 48;
+
 /// Ridge regression on day-type Fourier shapes and calendar effects.
 #[derive(Debug, Clone, Copy)]
 pub struct CalendarRegressionForecaster {
@@ -221,7 +226,7 @@ impl Forecaster for CalendarRegressionForecaster {
         };
         let d = Design::new(ctx, self.max_harmonics);
         let pd = d.per_day();
-        let window = (self.window_days as f64 * pd) as usize;
+        let window = self.window_steps(pd);
         let acc_start = first.saturating_sub(window);
         let a = std::f64::consts::LN_2 / (self.half_life_days * pd).max(1.0);
         let mut gram = Gram::new(d.p);
@@ -301,6 +306,12 @@ fn linfa_fit(
 }
 
 impl CalendarRegressionForecaster {
+    /// Steps of history in the fit: `window_days`, but never more than
+    /// [`MAX_FIT_ROWS`] observations.
+    fn window_steps(&self, pd: f64) -> usize {
+        ((self.window_days as f64 * pd) as usize).min(MAX_FIT_ROWS.max(self.window_days))
+    }
+
     /// Direct autoregression of future residuals on the last residual, the
     /// mean residual of the last day and the same-time-yesterday residual,
     /// one set of coefficients per step ahead.
@@ -426,7 +437,7 @@ mod tests {
         assert!(matches!(d.layout, Layout::SubDaily { .. }));
         let pd = d.per_day();
         let o = ctx.n;
-        let acc_start = o.saturating_sub((m.window_days as f64 * pd) as usize);
+        let acc_start = o.saturating_sub(m.window_steps(pd));
         let a = std::f64::consts::LN_2 / (m.half_life_days * pd).max(1.0);
         let scale = (a * (o - 1 - acc_start) as f64).exp();
         let mut ridge = vec![m.ridge * scale; d.p];

@@ -1,0 +1,485 @@
+//! Holiday effects learned across years: the analog of each window day in the
+//! same holiday's earlier years.
+//!
+//! Around a long holiday the traffic does not follow the week: electric load
+//! falls for a week before Spring Festival as factories close, bottoms over
+//! the holiday and takes two weeks to recover; a pooled "holiday" dummy fitted
+//! on the last few months cannot know any of that, and a day-ahead forecast
+//! that predicts a normal workday on the eve is off by 100 %. What does know
+//! it is the same holiday in earlier years. For a step `t` inside the effect
+//! window of a named holiday (see `crest_core::calendar::default_effect_window`),
+//! with `r` the same time of day on the last observed day before the origin:
+//!
+//! ```text
+//! pred(t) = y(r) - W(r) + W(t) + shrunk mean over earlier years j of
+//!           [ (y(t_j) - W(t_j)) - (y(r_j) - W(r_j)) ]
+//! ```
+//!
+//! in the log space the models work in, where `t_j`/`r_j` are the same day
+//! offsets (from the holiday's first day, or from its last day for the days
+//! after it) in year `j`, and `W` is the weekly profile (per day type and time
+//! of day) measured on the year of ordinary days before the origin, so that a
+//! Saturday in this year's window is not compared with a Monday in last
+//! year's. Starting from `y(r)` makes the level adapt by itself: a ramp-down
+//! that started early this year is followed the next morning.
+//!
+//! The mean over years is shrunk, `sum / (m + lambda)` with `lambda = 1`,
+//! toward no change in the profile-adjusted space, which is toward the
+//! pooled effect: days off are a day type of their own in `W`, measured on
+//! every *other* holiday's days off of the past year, so a holiday seen once
+//! moves half-way from "a typical day off" to what it did last time. A
+//! holiday never seen before is left to the models' own pooled calendar
+//! effects. How strongly the week shapes a holiday's window (a Saturday in
+//! the middle of Spring Festival is hardly a Saturday) is learned per
+//! holiday: the strength, out of five, that best predicts each earlier
+//! complete window from the other earlier ones. No coefficient is fitted on
+//! the window days themselves, so no wild one is possible: every prediction
+//! is yesterday's value moved by changes that really happened.
+
+use crate::context::{Context, DAY_S};
+
+/// Shrinkage weight of the prior, in occurrences.
+const LAMBDA: f64 = 1.0;
+
+/// Days of ordinary history the weekly profile is measured on.
+const PROFILE_DAYS: usize = 364;
+
+/// Where a step sits in a holiday's effect window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WindowPos {
+    /// Index into [`HolidayWindows::names`].
+    pub name: usize,
+    /// Index of this occurrence in the holiday's occurrence list.
+    pub occ: usize,
+    /// Days after the last day off (true) or relative to the first (false).
+    pub after: bool,
+    /// Day offset from the anchor.
+    pub k: i64,
+}
+
+/// The holiday windows of a series' calendar, step by step.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HolidayWindows {
+    /// Holiday names.
+    pub names: Vec<String>,
+    /// Per name, its periods as (first day, last day) in days since the epoch.
+    pub occ: Vec<Vec<(i64, i64)>>,
+    /// Per name, the days its window reaches after the last day off.
+    pub after: Vec<i64>,
+    /// Per step `0..n + horizon`, the window it is in.
+    pub pos: Vec<Option<WindowPos>>,
+    /// Per step, days since the epoch (local time).
+    pub day: Vec<i64>,
+}
+
+impl HolidayWindows {
+    /// Windows of every named holiday and event of `calendar`; a day in
+    /// two windows belongs to the nearer holiday.
+    pub(crate) fn new(
+        calendar: &crest_core::Calendar,
+        start_local_ms: i64,
+        step_ms: i64,
+        len: usize,
+    ) -> HolidayWindows {
+        let day: Vec<i64> = (0..len)
+            .map(|i| (start_local_ms + step_ms * i as i64).div_euclid(DAY_S * 1000))
+            .collect();
+        let (Some(&d0), Some(&d1)) = (day.first(), day.last()) else {
+            return HolidayWindows::default();
+        };
+        let mut names: Vec<String> = Vec::new();
+        let mut occ: Vec<Vec<(i64, i64)>> = Vec::new();
+        let mut after: Vec<i64> = Vec::new();
+        // (day -> (distance, pos)) for the days of the series only.
+        let span = (d1 - d0 + 1) as usize;
+        let mut by_day: Vec<Option<(i64, WindowPos)>> = vec![None; span];
+        for p in calendar.holiday_periods() {
+            let w = calendar.effect_window(&p.name);
+            let first = p.first.signed_duration_since(epoch()).num_days();
+            let last = p.last.signed_duration_since(epoch()).num_days();
+            let (from, to) = (first - i64::from(w.before), last + i64::from(w.after));
+            if to < d0 || from > d1 {
+                // Still an occurrence other years can be compared with only
+                // if it is inside the data; outside it is of no use.
+                continue;
+            }
+            let name = match names.iter().position(|n| *n == p.name) {
+                Some(i) => i,
+                None => {
+                    names.push(p.name.clone());
+                    occ.push(Vec::new());
+                    after.push(i64::from(w.after));
+                    names.len() - 1
+                }
+            };
+            occ[name].push((first, last));
+            let o = occ[name].len() - 1;
+            for d in from.max(d0)..=to.min(d1) {
+                let dist = if d < first {
+                    first - d
+                } else if d > last {
+                    d - last
+                } else {
+                    0
+                };
+                let pos = WindowPos {
+                    name,
+                    occ: o,
+                    after: d > last,
+                    k: if d > last { d - last } else { d - first },
+                };
+                let slot = &mut by_day[(d - d0) as usize];
+                if slot.is_none_or(|(best, _)| dist < best) {
+                    *slot = Some((dist, pos));
+                }
+            }
+        }
+        let pos = day
+            .iter()
+            .map(|d| by_day[(d - d0) as usize].map(|(_, p)| p))
+            .collect();
+        HolidayWindows {
+            names,
+            occ,
+            after,
+            pos,
+            day,
+        }
+    }
+
+    /// The day (since the epoch) of position `(after, k)` in occurrence `j`
+    /// of holiday `name`.
+    fn day_of(&self, name: usize, j: usize, after: bool, k: i64) -> i64 {
+        let (first, last) = self.occ[name][j];
+        if after { last + k } else { first + k }
+    }
+}
+
+fn epoch() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
+}
+
+/// Day types of the weekly profile: Monday..Sunday, then days off.
+const TYPES: usize = 8;
+
+/// The profile's day type of step `i`: a day off is its own type (a holiday
+/// inside a long break is neither a weekday nor quite a Sunday).
+fn profile_type(ctx: &Context, i: usize) -> usize {
+    let info = ctx.info[i];
+    if info.feats.holiday { 7 } else { info.day_type }
+}
+
+/// The weekly profile `W[day type][slot]`: how each day type's time of day
+/// sits against the trailing week's mean, over the year before `o`, leaving
+/// out the windows of holiday `exclude` (the one being forecast, whose days
+/// are what the analog is for); centred over the day types. Days off of the
+/// other holidays make the days-off type, so the analog of a holiday seen
+/// only once is shrunk toward "a typical day off", not toward "no change".
+fn weekly_profile(ctx: &Context, o: usize, pd: usize, exclude: usize) -> Vec<Vec<f64>> {
+    let mut eff = vec![vec![0.0; pd]; TYPES];
+    let mut cnt = vec![vec![0usize; pd]; TYPES];
+    let week = 7 * pd;
+    let from = o.saturating_sub(PROFILE_DAYS * pd).max(week);
+    for t in from..o {
+        if ctx.windows.pos[t].is_some_and(|p| p.name == exclude) || !ctx.y[t].is_finite() {
+            continue;
+        }
+        let mut s = 0.0;
+        let mut c = 0usize;
+        for b in 1..=7 {
+            let v = ctx.filled[t - b * pd];
+            if v.is_finite() {
+                s += v;
+                c += 1;
+            }
+        }
+        if c == 0 {
+            continue;
+        }
+        let slot = ctx.info[t].slot.min(pd - 1);
+        let ty = profile_type(ctx, t);
+        eff[ty][slot] += ctx.y[t] - s / c as f64;
+        cnt[ty][slot] += 1;
+    }
+    for (e, c) in eff.iter_mut().zip(&cnt) {
+        for (v, n) in e.iter_mut().zip(c) {
+            if *n > 0 {
+                *v /= *n as f64;
+            }
+        }
+    }
+    for slot in 0..pd {
+        let m = (0..7).map(|d| eff[d][slot]).sum::<f64>() / 7.0;
+        for row in eff.iter_mut() {
+            row[slot] -= m;
+        }
+    }
+    eff
+}
+
+/// What the analog needs per holiday, learned once per forecast at the end
+/// of the history: the strength of the weekly profile in its windows.
+#[derive(Debug, Clone)]
+pub(crate) struct Analog {
+    /// Steps per day (the analog works only where a day has whole steps).
+    pd: Option<usize>,
+    /// Per holiday name, the learned strength.
+    beta: Vec<f64>,
+}
+
+impl Analog {
+    /// Learn the strengths from the history before `o`.
+    pub(crate) fn new(ctx: &Context, o: usize) -> Analog {
+        let names = ctx.windows.names.len();
+        let Some(pd) = ctx.per_day else {
+            return Analog {
+                pd: None,
+                beta: vec![1.0; names],
+            };
+        };
+        let beta = (0..names)
+            .map(|n| {
+                let w = weekly_profile(ctx, o, pd, n);
+                learn_beta(ctx, o, n, pd, &w)
+            })
+            .collect();
+        Analog { pd: Some(pd), beta }
+    }
+
+    /// For each step of `o..o + horizon` inside a holiday window, the analog
+    /// prediction (transformed space); `None` outside windows, for data
+    /// that do not divide a day, and where neither this holiday nor any
+    /// other has been seen at that position before `o`.
+    pub(crate) fn path(&self, ctx: &Context, o: usize, horizon: usize) -> Vec<Option<f64>> {
+        let mut out = vec![None; horizon];
+        let Some(pd) = self.pd else {
+            return out;
+        };
+        if o == 0 {
+            return out;
+        }
+        let mut profiles: Vec<Option<Vec<Vec<f64>>>> = vec![None; ctx.windows.names.len()];
+        for (step, slot) in out.iter_mut().enumerate() {
+            let t = o + step;
+            let Some(pos) = ctx.windows.pos.get(t).copied().flatten() else {
+                continue;
+            };
+            let w = profiles[pos.name].get_or_insert_with(|| weekly_profile(ctx, o, pd, pos.name));
+            // Whole days back to the same time on the last observed day.
+            let back = pd * (step / pd + 1);
+            *slot = analog_at(ctx, o, t, back, pos, pd, w, self.beta[pos.name]);
+        }
+        out
+    }
+
+    /// Day-ahead errors (transformed space) of the analog at every midnight
+    /// of every holiday window in the history before `o`: how hard window
+    /// days are, for the width of the bands on them.
+    pub(crate) fn window_errors(&self, ctx: &Context, o: usize) -> Vec<f64> {
+        let Some(pd) = self.pd else {
+            return Vec::new();
+        };
+        let profiles: Vec<Vec<Vec<f64>>> = (0..ctx.windows.names.len())
+            .map(|n| weekly_profile(ctx, o, pd, n))
+            .collect();
+        let mut out = Vec::new();
+        let mut t = pd;
+        while t + pd <= o {
+            let pos = ctx.windows.pos[t];
+            match pos {
+                Some(_) if ctx.info[t].slot == 0 => {
+                    for k in 0..pd {
+                        let i = t + k;
+                        let Some(pi) = ctx.windows.pos[i] else { continue };
+                        if !ctx.y[i].is_finite() {
+                            continue;
+                        }
+                        let w = &profiles[pi.name];
+                        if let Some(p) = analog_at(ctx, o, i, pd, pi, pd, w, self.beta[pi.name]) {
+                            out.push(ctx.y[i] - p);
+                        }
+                    }
+                    t += pd;
+                }
+                _ => t += 1,
+            }
+        }
+        out
+    }
+}
+
+/// The analog prediction of step `t` (inside a window, at `pos`) from the
+/// same time `back` steps earlier, with the weekly profile `w` scaled by
+/// `beta`, over occurrences observed before `o` (never `pos.occ` itself).
+#[allow(clippy::too_many_arguments)]
+fn analog_at(
+    ctx: &Context,
+    o: usize,
+    t: usize,
+    back: usize,
+    pos: WindowPos,
+    pd: usize,
+    w: &[Vec<f64>],
+    beta: f64,
+) -> Option<f64> {
+    let hw = &ctx.windows;
+    let r = t.checked_sub(back)?;
+    let wk = |i: usize| beta * w[profile_type(ctx, i)][ctx.info[i].slot.min(pd - 1)];
+    let change_at = |name: usize, j: usize| -> Option<f64> {
+        let dj = hw.day_of(name, j, pos.after, pos.k);
+        let shift = (dj - hw.day[t]) * pd as i64;
+        let tj = usize::try_from(t as i64 + shift).ok()?;
+        let rj = tj.checked_sub(back)?;
+        if tj >= o || !ctx.y[tj].is_finite() || !ctx.y[rj].is_finite() {
+            return None;
+        }
+        Some((ctx.y[tj] - wk(tj)) - (ctx.y[rj] - wk(rj)))
+    };
+    let (mut own, mut m) = (0.0, 0usize);
+    for j in 0..hw.occ[pos.name].len() {
+        if j == pos.occ {
+            continue;
+        }
+        if let Some(c) = change_at(pos.name, j) {
+            own += c;
+            m += 1;
+        }
+    }
+    // Never seen: the models' own pooled calendar effects serve.
+    if m == 0 {
+        return None;
+    }
+    let base = if ctx.y[r].is_finite() {
+        ctx.y[r]
+    } else {
+        ctx.filled[r]
+    };
+    // Shrunk toward no change in the profile-adjusted space, i.e. toward
+    // the day-type profile: a day off inside the window moves toward what
+    // the other holidays' days off looked like this past year.
+    let change = own / (m as f64 + LAMBDA);
+    Some(base - wk(r) + change + wk(t))
+}
+
+/// Strengths of the weekly profile tried for each holiday.
+const BETAS: [f64; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
+
+/// How strongly the week shapes the days of holiday `name`'s windows,
+/// learned before `o`: each earlier occurrence's window days are predicted
+/// day-ahead from the other earlier occurrences, for each strength in
+/// [`BETAS`], and the strength with the least absolute error (in the
+/// original units) wins. With fewer than two earlier occurrences there is
+/// nothing to learn from: the full weekly profile.
+fn learn_beta(ctx: &Context, o: usize, name: usize, pd: usize, w: &[Vec<f64>]) -> f64 {
+    let hw = &ctx.windows;
+    // Only whole earlier windows teach: a window still under way would
+    // score the strength on the days that led up to this very forecast.
+    let Some(&today) = hw.day.get(o) else {
+        return 1.0;
+    };
+    let complete = |j: usize| hw.occ[name][j].1 + hw.after[name] < today;
+    let seen = (0..hw.occ[name].len()).filter(|j| complete(*j)).count();
+    if seen < 2 {
+        return 1.0;
+    }
+    // Hourly resolution is plenty to tell the strengths apart.
+    let stride = (pd / 24).max(1);
+    let mut best = (f64::INFINITY, 1.0);
+    for beta in BETAS {
+        let mut err = 0.0;
+        for t in (pd..o).step_by(stride) {
+            let Some(pos) = hw.pos[t] else { continue };
+            if pos.name != name || !complete(pos.occ) || !ctx.y[t].is_finite() {
+                continue;
+            }
+            if let Some(p) = analog_at(ctx, o, t, pd, pos, pd, w, beta) {
+                err += (ctx.transform.inv(ctx.y[t]) - ctx.transform.inv(p)).abs();
+            }
+        }
+        if err < best.0 {
+            best = (err, beta);
+        }
+    }
+    best.1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use crest_core::calendar::DayKind;
+    use crest_core::{Calendar, Series, Timestamp};
+
+    /// A daily-profile series that drops to 40 % over a named holiday each
+    /// year, with a ramp the days before.
+    fn series_with_holiday() -> (Series, Calendar) {
+        let start = NaiveDate::from_ymd_opt(2010, 1, 1).unwrap();
+        let mut cal = Calendar::new("t");
+        let firsts: Vec<NaiveDate> = [(2010, 2, 13), (2011, 2, 2), (2012, 1, 22), (2013, 2, 9)]
+            .iter()
+            .map(|(y, m, d)| NaiveDate::from_ymd_opt(*y, *m, *d).unwrap())
+            .collect();
+        for f in &firsts {
+            for k in 0..7 {
+                cal.insert(
+                    *f + chrono::Days::new(k),
+                    DayKind::Holiday {
+                        name: "Spring Festival".into(),
+                    },
+                );
+            }
+        }
+        let days = (NaiveDate::from_ymd_opt(2013, 2, 5).unwrap() - start).num_days() as usize;
+        let mut v = Vec::new();
+        for d in 0..days {
+            let date = start + chrono::Days::new(d as u64);
+            let f = firsts
+                .iter()
+                .map(|f| (date - *f).num_days())
+                .min_by_key(|x| x.abs())
+                .unwrap();
+            let level = match f {
+                -3..=-1 => 1.0 - 0.15 * (4 + f) as f64,
+                0..=6 => 0.4,
+                _ => 1.0,
+            };
+            for s in 0..24 {
+                v.push(1000.0 * level * (1.0 + 0.3 * (s as f64 / 24.0 * 6.283).sin()));
+            }
+        }
+        let s = Series::try_new(
+            "x",
+            Timestamp::from_naive_utc(&start.and_hms_opt(0, 0, 0).unwrap()),
+            3600,
+            v,
+        )
+        .unwrap();
+        (s, cal)
+    }
+
+    #[test]
+    fn analog_follows_earlier_years_into_the_holiday() {
+        let (s, cal) = series_with_holiday();
+        let ctx = Context::new(&s, &cal, 48);
+        assert_eq!(ctx.windows.names, vec!["Spring Festival".to_string()]);
+        // Origin: the end of the data, 2013-02-05 00:00, four days before
+        // the 2013 holiday; two days ahead are -4 and -3 days, then the
+        // eve ramp. Ask for the day -1 (2013-02-08) from the day before.
+        let o = ctx.n;
+        let p = Analog::new(&ctx, o).path(&ctx, o, 48);
+        assert!(p.iter().all(Option::is_some));
+        // Day -4 is ordinary in every year: the analog stays at yesterday's level.
+        let y_last = ctx.y[o - 24 + 12];
+        assert!((p[12].unwrap() - y_last).abs() < 0.02, "{:?}", p[12]);
+        // Day -3 drops 15 % in every earlier year: so does the forecast.
+        let drop = (p[36].unwrap() - y_last).exp();
+        assert!((drop - 0.85).abs() < 0.02, "ratio {drop}");
+    }
+
+    #[test]
+    fn no_window_no_analog() {
+        let (s, _) = series_with_holiday();
+        let ctx = Context::new(&s, &Calendar::new("none"), 24);
+        assert!(Analog::new(&ctx, ctx.n).path(&ctx, ctx.n, 24).iter().all(Option::is_none));
+    }
+}
