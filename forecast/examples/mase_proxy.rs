@@ -6,13 +6,27 @@ use crest_forecast::ForecastConfig;
 use std::collections::BTreeMap;
 
 fn main() {
-    let root = std::env::args().nth(1).unwrap_or("../shared/datasets/nab".into());
+    let root = std::env::args()
+        .nth(1)
+        .unwrap_or("../shared/datasets/nab".into());
     let mut long = Vec::new();
-    let bike = crest_datasets::bundled("bike_sharing").unwrap().series.remove(0);
+    let bike = crest_datasets::bundled("bike_sharing")
+        .unwrap()
+        .series
+        .remove(0);
     long.push(("bike".to_string(), bike));
-    let taxi = crest_datasets::bundled("nyc_taxi").unwrap().series.remove(0);
-    long.push(("taxi".into(), crest_datasets::resample(&taxi, 3600, crest_datasets::Agg::Sum).unwrap()));
-    let mut files: Vec<_> = std::fs::read_dir(format!("{root}/realTweets")).unwrap().map(|e| e.unwrap().path()).collect();
+    let taxi = crest_datasets::bundled("nyc_taxi")
+        .unwrap()
+        .series
+        .remove(0);
+    long.push((
+        "taxi".into(),
+        crest_datasets::resample(&taxi, 3600, crest_datasets::Agg::Sum).unwrap(),
+    ));
+    let mut files: Vec<_> = std::fs::read_dir(format!("{root}/realTweets"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     for f in files {
         let d = crest_datasets::load_path(&f).unwrap();
@@ -22,9 +36,19 @@ fn main() {
         let h = crest_core::Series::try_new("", s.start(), 3600, vals).unwrap();
         long.push((f.file_stem().unwrap().to_string_lossy().to_string(), h));
     }
-    let area = crest_datasets::bundled("china_load_area1").unwrap().series.remove(0);
-    let area_h: Vec<f64> = area.values().chunks_exact(4).map(|c| c.iter().sum::<f64>() / 4.0).collect();
-    long.push(("area1".into(), crest_core::Series::try_new("", area.start(), 3600, area_h).unwrap()));
+    let area = crest_datasets::bundled("china_load_area1")
+        .unwrap()
+        .series
+        .remove(0);
+    let area_h: Vec<f64> = area
+        .values()
+        .chunks_exact(4)
+        .map(|c| c.iter().sum::<f64>() / 4.0)
+        .collect();
+    long.push((
+        "area1".into(),
+        crest_core::Series::try_new("", area.start(), 3600, area_h).unwrap(),
+    ));
     let h = 48;
     let win = 900;
     let mut jobs = Vec::new();
@@ -45,17 +69,22 @@ fn main() {
         let o = w.len() - h;
         let hist = w.slice(0, o);
         let v = hist.values();
-        let scale = (24..v.len()).map(|i| (v[i] - v[i - 24]).abs()).sum::<f64>() / (v.len() - 24) as f64;
+        let scale =
+            (24..v.len()).map(|i| (v[i] - v[i - 24]).abs()).sum::<f64>() / (v.len() - 24) as f64;
         let act = &w.values()[o..];
         let mut score = |label: &str, pred: &[f64]| -> f64 {
             let (mut sm, mut ms) = (0.0, 0.0);
             for (y, p) in act.iter().zip(pred) {
                 let den = y.abs() + p.abs();
-                if den > 0.0 { sm += 2.0 * (y - p).abs() / den; }
+                if den > 0.0 {
+                    sm += 2.0 * (y - p).abs() / den;
+                }
                 ms += (y - p).abs() / scale;
             }
             let e = tot.entry(label.to_string()).or_default();
-            e.0 += sm / h as f64; e.1 += ms / h as f64; e.2 += 1;
+            e.0 += sm / h as f64;
+            e.1 += ms / h as f64;
+            e.2 += 1;
             ms / h as f64
         };
         let snaive: Vec<f64> = (0..h).map(|i| v[o - 24 * (i / 24 + 1) + i % 24]).collect();
@@ -64,15 +93,27 @@ fn main() {
         let mut auto = 0.0;
         for out in &all.outcomes {
             score(out.model.name(), &out.forecast.mean);
-            if out.model == all.chosen { auto = score("auto", &out.forecast.mean); }
+            if out.model == all.chosen {
+                auto = score("auto", &out.forecast.mean);
+            }
         }
         let e = per.entry(name.clone()).or_default();
-        e.0 += auto; e.1 += n24;
-        n += 1; if auto > n24 { worse += 1; }
+        e.0 += auto;
+        e.1 += n24;
+        n += 1;
+        if auto > n24 {
+            worse += 1;
+        }
     }
     for (k, (sm, ms, c)) in &tot {
-        println!("{k:>16}: sMAPE {:.2} MASE {:.3} (n={c})", 100.0 * sm / *c as f64, ms / *c as f64);
+        println!(
+            "{k:>16}: sMAPE {:.2} MASE {:.3} (n={c})",
+            100.0 * sm / *c as f64,
+            ms / *c as f64
+        );
     }
-    for (k, (a, b)) in &per { println!("  {k}: auto {a:.2} snaive24 {b:.2}"); }
+    for (k, (a, b)) in &per {
+        println!("  {k}: auto {a:.2} snaive24 {b:.2}");
+    }
     println!("auto worse than snaive24 on {worse}/{n}");
 }

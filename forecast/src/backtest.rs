@@ -208,6 +208,23 @@ pub enum HolidaySpan {
     Offsets(i64, i64),
 }
 
+/// Which holiday occurrences a holiday backtest takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HolidayFilter {
+    /// Only holidays with these names (empty: every named holiday).
+    pub names: Vec<String>,
+    /// Only occurrences whose first day off falls in these years (inclusive).
+    pub years: Option<(i32, i32)>,
+}
+
+impl HolidayFilter {
+    fn takes(&self, p: &crest_core::HolidayPeriod) -> bool {
+        let y = chrono::Datelike::year(&p.first);
+        (self.names.is_empty() || self.names.iter().any(|n| *n == p.name))
+            && self.years.is_none_or(|(a, b)| (a..=b).contains(&y))
+    }
+}
+
 /// Scores of one holiday occurrence: crest beside daily and weekly naive,
 /// at the same origins, on the same points.
 #[derive(Debug, Clone, Serialize)]
@@ -258,7 +275,7 @@ pub fn backtest_around_holidays(
     series: &Series,
     cfg: &ForecastConfig,
     span: HolidaySpan,
-    only: &[String],
+    only: &HolidayFilter,
     tick: &(dyn Fn() + Sync),
 ) -> Result<HolidayBacktest, ForecastError> {
     let h = cfg.horizon;
@@ -284,7 +301,7 @@ pub fn backtest_around_holidays(
     };
     let mut jobs: Vec<(crest_core::HolidayPeriod, Vec<usize>)> = Vec::new();
     for p in cfg.calendar.holiday_periods() {
-        if p.event || (!only.is_empty() && !only.iter().any(|n| *n == p.name)) {
+        if p.event || !only.takes(&p) {
             continue;
         }
         let (from, to) = match span {
@@ -390,7 +407,10 @@ pub fn backtest_around_holidays(
     Ok(HolidayBacktest {
         horizon: h,
         rows,
-        per_holiday: per_holiday.iter().map(|(k, a)| (k.clone(), named(a))).collect(),
+        per_holiday: per_holiday
+            .iter()
+            .map(|(k, a)| (k.clone(), named(a)))
+            .collect(),
         overall: named(&overall),
     })
 }

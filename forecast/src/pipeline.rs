@@ -196,7 +196,7 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
             let b = paths_of_base(&mut cache, &ctx, &origins, h, ModelKind::Regression);
             crate::models::average(&a, &b)
         } else {
-            model(kind).paths(&ctx, &origins, h)
+            model_paths(&ctx, &origins, h, kind)
         };
         cache.insert(kind, p.clone());
         p
@@ -208,13 +208,15 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
     // The analog's strengths are learned once, at the end of the history:
     // the calibration origins share them (as they share the calendar).
     let analog = crate::holiday::Analog::new(&ctx, n);
-    let analogs: Vec<Vec<Option<f64>>> = origins
-        .iter()
-        .map(|&o| analog.path(&ctx, o, h))
-        .collect();
-    let window_sigma = {
-        let e = analog.window_errors(&ctx, n);
-        (e.len() >= 20).then(|| (e.iter().map(|v| v * v).sum::<f64>() / e.len() as f64).sqrt())
+    let analogs: Vec<Vec<Option<f64>>> = origins.iter().map(|&o| analog.path(&ctx, o, h)).collect();
+    // Holiday-window days are harder than the ordinary days most calibration
+    // errors come from: their bands come from the analog's own day-ahead
+    // errors over the history's earlier windows.
+    let window_errors = {
+        let mut e = analog.window_errors(&ctx, n);
+        e.retain(|v| v.is_finite());
+        e.sort_by(f64::total_cmp);
+        (e.len() >= 100).then_some(e)
     };
     for kind in candidates {
         let mut paths = paths_of(kind);
@@ -271,9 +273,7 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
     // "relative MAE"), so that a model is chosen only where it beats the
     // baseline MASE is measured against, origin by origin, and one wild day
     // weighs no more than one good day.
-    let naive_at = results
-        .iter()
-        .position(|r| r.0 == ModelKind::SeasonalNaive);
+    let naive_at = results.iter().position(|r| r.0 == ModelKind::SeasonalNaive);
     if let Some(ni) = naive_at {
         let base = maes[ni].clone();
         for (r, m) in results.iter_mut().zip(&maes) {
@@ -307,7 +307,14 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
     };
     let mut outcomes = Vec::with_capacity(results.len());
     for (kind, _, last, errs) in results {
-        let fc = build_forecast(series, &ctx, &last, &errs, &cfg.quantiles, window_sigma)?;
+        let fc = build_forecast(
+            series,
+            &ctx,
+            &last,
+            &errs,
+            &cfg.quantiles,
+            window_errors.as_deref(),
+        )?;
         outcomes.push(ForecastOutcome {
             forecast: fc,
             model: kind,
@@ -316,6 +323,74 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
         });
     }
     Ok(AllModels { outcomes, chosen })
+}
+
+/// Level adaptation, learned in calibration: when the origins follow each
+/// other (each path starts where the previous one's first `stride` steps
+/// end, as for day-ahead forecasts), the mean error the model made over the
+/// last observed stretch predicts part of its error over the next one (a
+/// ramp-down before a holiday, a slow recovery, a level that drifted). The
+/// share carried over, `alpha` in [0, 1], is the least-squares slope of next
+/// errors on last errors over the calibration origins; every path (the
+/// calibration ones too, so choice and quantiles see the corrected model)
+/// is moved by `alpha` times its last error. Holiday-window steps are left
+/// alone: the analog starts from the last observed day already.
+fn adapt_level(ctx: &Context, origins: &[usize], paths: &mut [Vec<f64>], h: usize) {
+    let raw = &ctx.y;
+    if origins.len() < 4 || paths.len() != origins.len() {
+        return;
+    }
+    let stride = origins[1] - origins[0];
+    if stride == 0 || stride > h || origins.windows(2).any(|w| w[1] - w[0] != stride) {
+        return;
+    }
+    let in_window = |i: usize| ctx.windows.pos.get(i).is_some_and(Option::is_some);
+    // Mean error of path j over steps [from, to) of the series.
+    let mean_err = |path: &[f64], o: usize, from: usize, to: usize| -> Option<f64> {
+        let (mut s, mut c) = (0.0, 0usize);
+        for i in from..to.min(ctx.n) {
+            let z = path[i - o];
+            if raw[i].is_finite() && z.is_finite() && !in_window(i) {
+                s += raw[i] - z;
+                c += 1;
+            }
+        }
+        (c * 2 >= (to - from)).then(|| s / c as f64)
+    };
+    // e_prev[j]: error of path j-1 over [o_{j-1}, o_j); e_next[j]: error of
+    // path j over [o_j, o_j + stride).
+    let k = origins.len();
+    let prev: Vec<Option<f64>> = (0..k)
+        .map(|j| {
+            (j > 0)
+                .then(|| mean_err(&paths[j - 1], origins[j - 1], origins[j - 1], origins[j]))
+                .flatten()
+        })
+        .collect();
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for j in 1..k - 1 {
+        if let (Some(x), Some(y)) = (
+            prev[j],
+            mean_err(&paths[j], origins[j], origins[j], origins[j] + stride),
+        ) {
+            sxy += x * y;
+            sxx += x * x;
+        }
+    }
+    if sxx <= 0.0 {
+        return;
+    }
+    let alpha = (sxy / sxx).clamp(0.0, 1.0);
+    for j in 1..k {
+        if let Some(e) = prev[j] {
+            let o = origins[j];
+            for (step, z) in paths[j].iter_mut().enumerate() {
+                if !in_window(o + step) {
+                    *z += alpha * e;
+                }
+            }
+        }
+    }
 }
 
 fn paths_of_base(
@@ -327,8 +402,19 @@ fn paths_of_base(
 ) -> Vec<Vec<f64>> {
     cache
         .entry(kind)
-        .or_insert_with(|| model(kind).paths(ctx, origins, h))
+        .or_insert_with(|| model_paths(ctx, origins, h, kind))
         .clone()
+}
+
+/// A base model's paths; the decomposition's level is adapted to its recent
+/// errors ([`adapt_level`]). The regression has its own residual correction
+/// and seasonal naive stays the plain baseline MASE is measured against.
+fn model_paths(ctx: &Context, origins: &[usize], h: usize, kind: ModelKind) -> Vec<Vec<f64>> {
+    let mut p = model(kind).paths(ctx, origins, h);
+    if kind == ModelKind::MstlEts {
+        adapt_level(ctx, origins, &mut p, h);
+    }
+    p
 }
 
 /// Recent origins for calibration: spaced by the horizon (at least enough to
@@ -362,20 +448,11 @@ fn build_forecast(
     path: &[f64],
     errs: &[Vec<f64>],
     quantiles: &[Quantile],
-    window_sigma: Option<f64>,
+    window_errors: Option<&[f64]>,
 ) -> Result<Forecast, ForecastError> {
     let h = path.len();
-    let mut sigma = step_scales(ctx, errs);
-    // Holiday-window days are harder than the ordinary days most calibration
-    // errors come from: their bands are at least as wide as the analog's own
-    // day-ahead errors over the history's earlier windows.
-    if let Some(ws) = window_sigma {
-        for (i, s) in sigma.iter_mut().enumerate() {
-            if ctx.windows.pos.get(ctx.n + i).is_some_and(Option::is_some) {
-                *s = s.max(ws);
-            }
-        }
-    }
+    let sigma = step_scales(ctx, errs);
+    let in_window = |i: usize| ctx.windows.pos.get(ctx.n + i).is_some_and(Option::is_some);
     // Pool errors normalised by their step's scale.
     let mut u: Vec<f64> = errs
         .iter()
@@ -405,8 +482,26 @@ fn build_forecast(
     let mut qmap = BTreeMap::new();
     for q in quantiles {
         let uq = quantile_of(&u, q.level(), sd_u) - centre;
+        // Inside a holiday window: the empirical quantile of the window
+        // errors when it is the wider one (same side of the median).
+        let wq = window_errors.map(|w| {
+            let sd = {
+                let m = w.iter().sum::<f64>() / w.len() as f64;
+                (w.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / w.len() as f64).sqrt()
+            };
+            quantile_of(w, q.level(), sd) - quantile_of(w, 0.5, sd)
+        });
         let p: Vec<f64> = (0..h)
-            .map(|i| clamp(ctx.transform.inv(path[i] + sigma[i] * uq)))
+            .map(|i| {
+                let mut off = sigma[i] * uq;
+                if let Some(wq) = wq
+                    && in_window(i)
+                    && wq.abs() > off.abs()
+                {
+                    off = wq;
+                }
+                clamp(ctx.transform.inv(path[i] + off))
+            })
             .collect();
         qmap.insert(*q, p);
     }

@@ -24,8 +24,8 @@ use crest_core::series::Quantile;
 use crest_core::{Calendar, Forecast, Series, Timestamp};
 use crest_datasets::{Dataset, Source};
 use crest_forecast::backtest::{
-    BacktestReport, HolidayBacktest, HolidaySpan, backtest_around_holidays, backtest_series,
-    midnight_origins, rolling_origins,
+    BacktestReport, HolidayBacktest, HolidayFilter, HolidaySpan, backtest_around_holidays,
+    backtest_series, midnight_origins, rolling_origins,
 };
 use crest_forecast::progress::Progress;
 use crest_forecast::watch::{DeviationWatcher, WatchConfig, rolling_band, score_windows};
@@ -113,11 +113,19 @@ struct BacktestArgs {
     around_holidays: bool,
     /// With --around-holidays: day offsets from each holiday's first day off,
     /// e.g. -10..16 (default: the calendar's effect window of each holiday).
-    #[arg(long, value_name = "BEFORE..AFTER", requires = "around_holidays", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "BEFORE..AFTER",
+        requires = "around_holidays",
+        allow_hyphen_values = true
+    )]
     window: Option<String>,
     /// With --around-holidays: only these holidays (comma-separated names, e.g. "Spring Festival").
     #[arg(long, value_delimiter = ',', requires = "around_holidays")]
     holidays: Vec<String>,
+    /// With --around-holidays: only occurrences in these years, e.g. 2013..2014 or 2014.
+    #[arg(long, value_name = "FROM..TO", requires = "around_holidays")]
+    years: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = TableFormat::Table)]
     format: TableFormat,
@@ -351,14 +359,13 @@ fn windows_of(data: &Dataset) -> Vec<(Timestamp, Timestamp)> {
 
 /// Parse `BEFORE..AFTER` day offsets (`-10..16`).
 fn parse_window(s: &str) -> anyhow::Result<HolidaySpan> {
-    let (a, b) = s
-        .split_once("..")
-        .with_context(|| format!("--window {s:?}: expected BEFORE..AFTER day offsets, e.g. -10..16"))?;
+    let (a, b) = s.split_once("..").with_context(|| {
+        format!("--window {s:?}: expected BEFORE..AFTER day offsets, e.g. -10..16")
+    })?;
     let num = |v: &str, which: &str| -> anyhow::Result<i64> {
-        let n: i64 = v
-            .trim()
-            .parse()
-            .with_context(|| format!("--window {s:?}: {which} {v:?} is not a whole number of days"))?;
+        let n: i64 = v.trim().parse().with_context(|| {
+            format!("--window {s:?}: {which} {v:?} is not a whole number of days")
+        })?;
         if n.abs() > 366 {
             bail!("--window {s:?}: {which} {n} is more than a year from the holiday");
         }
@@ -371,7 +378,33 @@ fn parse_window(s: &str) -> anyhow::Result<HolidaySpan> {
     Ok(HolidaySpan::Offsets(a, b))
 }
 
-fn backtest_holidays(a: &BacktestArgs, data: &Dataset, cfg: &ForecastConfig) -> anyhow::Result<ExitCode> {
+/// Parse `2013..2014` or `2014`.
+fn parse_years(s: &str) -> anyhow::Result<(i32, i32)> {
+    let year = |v: &str| -> anyhow::Result<i32> {
+        let y: i32 = v
+            .trim()
+            .parse()
+            .with_context(|| format!("--years {s:?}: {v:?} is not a year"))?;
+        if !(1900..=2200).contains(&y) {
+            bail!("--years {s:?}: {y} is not a year between 1900 and 2200");
+        }
+        Ok(y)
+    };
+    let (a, b) = match s.split_once("..") {
+        Some((a, b)) => (year(a)?, year(b)?),
+        None => (year(s)?, year(s)?),
+    };
+    if a > b {
+        bail!("--years {s:?}: ends ({b}) before it starts ({a})");
+    }
+    Ok((a, b))
+}
+
+fn backtest_holidays(
+    a: &BacktestArgs,
+    data: &Dataset,
+    cfg: &ForecastConfig,
+) -> anyhow::Result<ExitCode> {
     let span = match &a.window {
         Some(w) => parse_window(w)?,
         None => HolidaySpan::EffectWindow,
@@ -382,10 +415,37 @@ fn backtest_holidays(a: &BacktestArgs, data: &Dataset, cfg: &ForecastConfig) -> 
             a.common.calendar
         );
     }
+    let years = match &a.years {
+        None => None,
+        Some(y) => Some(parse_years(y)?),
+    };
+    let filter = HolidayFilter {
+        names: a.holidays.clone(),
+        years,
+    };
+    let known: Vec<String> = cfg
+        .calendar
+        .holiday_periods()
+        .into_iter()
+        .filter(|p| !p.event)
+        .map(|p| p.name)
+        .collect();
+    for n in &filter.names {
+        if !known.contains(n) {
+            let mut names = known.clone();
+            names.sort();
+            names.dedup();
+            bail!(
+                "--holidays: the calendar {:?} has no holiday named {n:?} (it has: {})",
+                a.common.calendar,
+                names.join(", ")
+            );
+        }
+    }
     let mut reports = Vec::new();
     for s in &data.series {
         let bar = Progress::new(0, "holiday backtest", false);
-        match backtest_around_holidays(s, cfg, span, &a.holidays, &|| bar.tick()) {
+        match backtest_around_holidays(s, cfg, span, &filter, &|| bar.tick()) {
             Ok(r) => reports.push((s.id().to_string(), r)),
             Err(e) => eprintln!("warning: skipped series {:?}: {e}", s.id()),
         }

@@ -1,0 +1,78 @@
+//! The holiday targets on the bundled Chinese regional load (Area 1, 15-min):
+//! day-ahead forecasts at every midnight from ten days before to sixteen
+//! days after each Spring Festival, each with all data before it, beside
+//! daily naive (yesterday's profile) computed in the same run.
+//!
+//! No setting of the holiday analog was chosen on 2013-2014: its one
+//! learned parameter (the weekly profile's strength in a holiday's windows)
+//! is learned per forecast from earlier years only. Design choices were made
+//! looking at 2010-2012; 2013-2014 are pinned separately as the held-back
+//! years.
+
+mod common;
+
+use crest_forecast::ForecastConfig;
+use crest_forecast::backtest::{HolidayFilter, HolidaySpan, backtest_around_holidays};
+
+fn area1() -> crest_core::Series {
+    crest_datasets::bundled("china_load_area1")
+        .unwrap()
+        .series
+        .remove(0)
+}
+
+fn run(years: (i32, i32)) -> crest_forecast::backtest::HolidayBacktest {
+    let cal = crest_datasets::calendar::resolve_calendar("cn").unwrap();
+    let cfg = ForecastConfig::new(96).with_calendar(cal);
+    let filter = HolidayFilter {
+        names: vec!["Spring Festival".into()],
+        years: Some(years),
+    };
+    backtest_around_holidays(&area1(), &cfg, HolidaySpan::Offsets(-10, 16), &filter, &|| {})
+        .unwrap()
+}
+
+#[test]
+fn spring_festival_day_ahead_beats_daily_naive_every_year() {
+    let r = run((2010, 2014));
+    assert_eq!(r.rows.len(), 5);
+    for row in &r.rows {
+        eprintln!(
+            "{} {}: crest {:.2}% (MASE {:.2}, p10-p90 {:.0}%) daily naive {:.2}% weekly naive {:.2}%",
+            row.holiday,
+            row.year,
+            100.0 * row.crest.wape,
+            row.crest.mase,
+            100.0 * row.crest.interval_coverage,
+            100.0 * row.daily_naive.wape,
+            100.0 * row.weekly_naive.wape
+        );
+        assert_eq!(row.origins, 27);
+        assert!(
+            row.crest.wape < row.daily_naive.wape,
+            "{}: crest {} vs daily naive {}",
+            row.year,
+            row.crest.wape,
+            row.daily_naive.wape
+        );
+    }
+    let all = &r.overall;
+    let (crest, naive) = (all["crest"].wape, all["daily_naive"].wape);
+    eprintln!("2010-2014: crest {crest:.4} daily naive {naive:.4}");
+    // Achieved 4.45 % against 9.31 % (2010 6.29, 2011 3.98, 2012 3.42,
+    // 2013 3.41, 2014 5.09); the target is <= 5 %.
+    assert!(crest <= 0.0465, "crest WAPE {crest}");
+    assert!((naive - 0.0931).abs() < 0.001, "daily naive moved: {naive}");
+    // Held-back years, pinned on their own.
+    let y = |year: i32| r.rows.iter().find(|x| x.year == year).unwrap().crest.wape;
+    assert!(y(2013) <= 0.037, "2013: {}", y(2013));
+    assert!(y(2014) <= 0.054, "2014: {}", y(2014));
+    // The bands know holiday windows are harder: the p10-p90 interval holds
+    // at least its 80 % inside the window (ordinary-day calibration alone
+    // held 49-78 %); achieved 86-98 %, wider than it need be.
+    assert!(
+        all["crest"].interval_coverage >= 0.80,
+        "p10-p90 coverage {}",
+        all["crest"].interval_coverage
+    );
+}
