@@ -114,7 +114,7 @@ fn an_unknown_name_fails_plainly() {
     let (code, _, err) = crest(&["datasets", "show", "no_such_set"]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("not a bundled name (nyc_taxi, elb_requests) and no such file"),
+        err.contains("not a bundled name (nyc_taxi, elb_requests, china_load_area1, bike_sharing) and no such file"),
         "{err}"
     );
 }

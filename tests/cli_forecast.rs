@@ -287,3 +287,98 @@ fn bundled_nyc_taxi_default_and_watch_scores_windows() {
         "{score}"
     );
 }
+
+/// `forecast backtest --around-holidays` on the bundled Area1 load: one row
+/// per Spring Festival with crest beside daily and weekly naive, JSON with
+/// the same figures, and clear errors for a bad window or holiday name.
+#[test]
+fn backtest_around_holidays_reports_crest_beside_naive() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let o = crest(args, dir.path());
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let args = [
+        "forecast",
+        "backtest",
+        "--input",
+        "china_load_area1",
+        "--calendar",
+        "cn",
+        "--horizon",
+        "96",
+        "--around-holidays",
+        "--holidays",
+        "Spring Festival",
+        "--years",
+        "2013..2014",
+        "--window=-2..1",
+    ];
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("daily naive") && out.contains("weekly naive"),
+        "{out}"
+    );
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("Spring Festival") && (l.contains("2013") || l.contains("2014")))
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    for r in rows {
+        assert!(r.contains("     4 "), "four origins per year: {r}");
+        assert!(
+            r.trim_end().ends_with("yes"),
+            "crest beats daily naive: {r}"
+        );
+    }
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let (code, out, err) = run(&json_args);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = v[""]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        let c = r["crest"]["wape"].as_f64().unwrap();
+        let d = r["daily_naive"]["wape"].as_f64().unwrap();
+        assert!(c < d, "{r}");
+        assert!(r["weekly_naive"]["mase"].as_f64().unwrap() > 0.0);
+    }
+    let (code, _, err) = run(&[
+        "forecast",
+        "backtest",
+        "--input",
+        "china_load_area1",
+        "--calendar",
+        "cn",
+        "--horizon",
+        "96",
+        "--around-holidays",
+        "--window=5..-3",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--window") && err.contains("ends"), "{err}");
+    let (code, _, err) = run(&[
+        "forecast",
+        "backtest",
+        "--input",
+        "china_load_area1",
+        "--calendar",
+        "cn",
+        "--horizon",
+        "96",
+        "--around-holidays",
+        "--holidays",
+        "Spring Festivl",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Spring Festivl") && err.contains("Spring Festival"),
+        "{err}"
+    );
+}

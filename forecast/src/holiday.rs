@@ -475,9 +475,11 @@ mod tests {
         // Day -4 is ordinary in every year: the analog stays at yesterday's level.
         let y_last = ctx.y[o - 24 + 12];
         assert!((p[12].unwrap() - y_last).abs() < 0.02, "{:?}", p[12]);
-        // Day -3 drops 15 % in every earlier year: so does the forecast.
+        // Day -3 drops 15 % in every earlier year: so does the forecast,
+        // shrunk by m / (m + 1) with three earlier years.
         let drop = (p[36].unwrap() - y_last).exp();
-        assert!((drop - 0.85).abs() < 0.02, "ratio {drop}");
+        let want = (0.75 * 0.85f64.ln()).exp();
+        assert!((drop - want).abs() < 0.01, "ratio {drop}, want {want}");
     }
 
     #[test]

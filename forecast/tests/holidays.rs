@@ -28,8 +28,14 @@ fn run(years: (i32, i32)) -> crest_forecast::backtest::HolidayBacktest {
         names: vec!["Spring Festival".into()],
         years: Some(years),
     };
-    backtest_around_holidays(&area1(), &cfg, HolidaySpan::Offsets(-10, 16), &filter, &|| {})
-        .unwrap()
+    backtest_around_holidays(
+        &area1(),
+        &cfg,
+        HolidaySpan::Offsets(-10, 16),
+        &filter,
+        &|| {},
+    )
+    .unwrap()
 }
 
 #[test]
