@@ -49,6 +49,31 @@ pub fn forecast_chart(history: &Series, forecast: &Forecast, tail: usize) -> Cha
     chart
 }
 
+/// Draw [`forecast_chart`] to `path`, with what actually happened over the
+/// forecast's span when it is known (`actual` starts where the forecast
+/// does), so a replayed forecast can be judged at a glance.
+///
+/// # Errors
+/// [`ForecastError::Plot`] for an unknown extension or a drawing failure.
+pub fn plot_forecast_with_actual(
+    history: &Series,
+    forecast: &Forecast,
+    tail: usize,
+    actual: Option<&Series>,
+    path: &Path,
+) -> Result<(), ForecastError> {
+    let mut chart = forecast_chart(history, forecast, tail);
+    if let Some(a) = actual {
+        let pts = (0..a.len())
+            .filter(|i| a.values()[*i].is_finite())
+            .map(|i| (a.time_at(i).secs_f64(), a.values()[i]))
+            .collect();
+        chart = chart.line(Line::new("actual", pts));
+    }
+    crest_plot::render(&[chart], path, (1000, 450))?;
+    Ok(())
+}
+
 /// Draw [`forecast_chart`] to `path` (`.png` or `.svg`), 1000×450.
 ///
 /// # Errors

@@ -85,6 +85,11 @@ struct PredictArgs {
     /// Also draw history, forecast and quantile band (first series) to a .png or .svg.
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
+    /// Forecast from this time instead of the end of the data, with only the
+    /// data before it (a "what would it have said" replay); --plot then also
+    /// draws what actually happened. RFC 3339 or a date/naive time as in the data.
+    #[arg(long, value_name = "TIME")]
+    origin: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +235,25 @@ fn prepare(c: &Common, horizon: usize) -> anyhow::Result<Prepared> {
 fn predict(a: PredictArgs) -> anyhow::Result<ExitCode> {
     let horizon = a.horizon.context("--horizon is required")?;
     let Prepared { data, cfg } = prepare(&a.common, horizon)?;
+    let full = data.series.clone();
+    let mut data = data;
+    if let Some(t) = &a.origin {
+        let (at, _) = crest_datasets::parse_timestamp(t)
+            .with_context(|| format!("--origin {t:?}: {}", crest_datasets::EXPECTED_TIMESTAMP))?;
+        for s in &mut data.series {
+            let cut = (0..=s.len())
+                .find(|&i| s.time_at(i) >= at)
+                .unwrap_or(s.len());
+            if cut < 3 {
+                bail!(
+                    "--origin {t}: series {:?} starts at {}, leaving no history before the origin",
+                    s.id(),
+                    s.time_at(0).format(s.time_format())
+                );
+            }
+            *s = s.slice(0, cut);
+        }
+    }
     let results = forecast_many(&data.series, &cfg);
     let mut done: Vec<(&Series, ForecastOutcome)> = Vec::new();
     for (s, r) in data.series.iter().zip(results) {
@@ -261,7 +285,12 @@ fn predict(a: PredictArgs) -> anyhow::Result<ExitCode> {
             );
         }
         let tail = (4 * o.forecast.horizon()).max(7 * 86_400 / s.step_s().max(1) as usize);
-        crest_forecast::plot::plot_forecast(s, &o.forecast, tail, p)
+        let actual = full
+            .iter()
+            .find(|f| f.id() == s.id())
+            .filter(|f| f.len() > s.len())
+            .map(|f| f.slice(s.len(), (s.len() + o.forecast.horizon()).min(f.len())));
+        crest_forecast::plot::plot_forecast_with_actual(s, &o.forecast, tail, actual.as_ref(), p)
             .with_context(|| format!("failed to plot {}", p.display()))?;
     }
     Ok(ExitCode::SUCCESS)
