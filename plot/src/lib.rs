@@ -17,6 +17,8 @@
 //!     .line(Line::new("demand", vec![(0.0, 1.0), (1.0, 3.0), (2.0, 2.0)]));
 //! crest_plot::render(&[chart], std::path::Path::new("demand.png"), (900, 400)).unwrap();
 //! ```
+//!
+//! How the crates fit together (seams, data flow): `docs/ARCHITECTURE.md`.
 
 use std::path::Path;
 use std::sync::OnceLock;
