@@ -464,7 +464,7 @@ fn draw_one<DB: DrawingBackend>(
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(|e| draw_err(path, e))?;
-        draw_data(&mut ctx, chart, (x0, x1), (y0, y1), path)
+        draw_data(&mut ctx, chart, (x0, x1), (y0, y1), width, path)
     } else {
         let mut ctx = builder
             .build_cartesian_2d(x0..x1, y0..y1)
@@ -480,7 +480,7 @@ fn draw_one<DB: DrawingBackend>(
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(|e| draw_err(path, e))?;
-        draw_data(&mut ctx, chart, (x0, x1), (y0, y1), path)
+        draw_data(&mut ctx, chart, (x0, x1), (y0, y1), width, path)
     }
 }
 
@@ -490,6 +490,7 @@ fn draw_data<'a, DB, X>(
     chart: &Chart,
     (x0, x1): (f64, f64),
     (y0, y1): (f64, f64),
+    width: u32,
     path: &str,
 ) -> Result<(), PlotError>
 where
@@ -532,7 +533,10 @@ where
             }
             pts.push(*w);
         }
-        ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+        // More points than pixels: a 2-pixel stroke's miter joins at the
+        // near-reversals of dense data shoot spikes out of the panel.
+        let stroke = if pts.len() > width as usize { 1 } else { 2 };
+        ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(stroke)))
             .map_err(|e| draw_err(path, e))?
             .label(l.label.as_str())
             .legend(move |(x, y)| {
