@@ -1,17 +1,15 @@
 //! `crest completions SHELL` and `crest man`: the built binary prints scripts
 //! and a man page that cover the real subcommands, and rejects unknown shells.
 
-use std::process::Command;
+mod common;
 
+/// Runs `crest args` in the current directory: (exit code, stdout, stderr).
 fn crest(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_crest"))
-        .args(args)
-        .output()
-        .expect("run the crest binary");
+    let out = common::crest(args, std::path::Path::new("."));
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        common::stdout(&out),
+        common::stderr(&out),
     )
 }
 

@@ -40,41 +40,28 @@ pub mod containerd {
     }
     /// `containerd.services.*`: the gRPC services.
     pub mod services {
-        /// Containers service.
-        pub mod containers {
-            /// v1.
-            pub mod v1 {
-                tonic::include_proto!("containerd.services.containers.v1");
-            }
+        /// `pub mod NAME { pub mod v1 { <package NAME.v1> } }`.
+        macro_rules! service {
+            ($(#[$doc:meta])* $name:ident => $package:literal) => {
+                $(#[$doc])*
+                pub mod $name {
+                    /// v1.
+                    pub mod v1 {
+                        tonic::include_proto!($package);
+                    }
+                }
+            };
         }
-        /// Content store service.
-        pub mod content {
-            /// v1.
-            pub mod v1 {
-                tonic::include_proto!("containerd.services.content.v1");
-            }
-        }
-        /// Images service.
-        pub mod images {
-            /// v1.
-            pub mod v1 {
-                tonic::include_proto!("containerd.services.images.v1");
-            }
-        }
-        /// Snapshots service.
-        pub mod snapshots {
-            /// v1.
-            pub mod v1 {
-                tonic::include_proto!("containerd.services.snapshots.v1");
-            }
-        }
-        /// Tasks service.
-        pub mod tasks {
-            /// v1.
-            pub mod v1 {
-                tonic::include_proto!("containerd.services.tasks.v1");
-            }
-        }
+        service!(/// Containers service.
+            containers => "containerd.services.containers.v1");
+        service!(/// Content store service.
+            content => "containerd.services.content.v1");
+        service!(/// Images service.
+            images => "containerd.services.images.v1");
+        service!(/// Snapshots service.
+            snapshots => "containerd.services.snapshots.v1");
+        service!(/// Tasks service.
+            tasks => "containerd.services.tasks.v1");
     }
 }
 

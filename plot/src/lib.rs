@@ -381,23 +381,23 @@ pub fn value_label(y: f64) -> String {
     }
 }
 
-/// A time x axis (Unix seconds) whose ticks are the round times of
+/// An x axis with the ticks given: for time, the round times of
 /// [`time_ticks`] rather than plotters' round numbers.
-struct TimeAxis {
+struct TickedAxis {
     inner: RangedCoordf64,
     ticks: Vec<f64>,
 }
 
-impl TimeAxis {
+impl TickedAxis {
     fn new(range: std::ops::Range<f64>, ticks: Vec<f64>) -> Self {
-        TimeAxis {
+        TickedAxis {
             inner: range.into(),
             ticks,
         }
     }
 }
 
-impl Ranged for TimeAxis {
+impl Ranged for TickedAxis {
     type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
     type ValueType = f64;
 
@@ -431,10 +431,11 @@ fn draw_one<DB: DrawingBackend>(
     let rows = entries + usize::from(!chart.markers.is_empty());
     let y1 = y1 + (y1 - y0) * 0.07 * rows as f64;
     let (width, _) = area.dim_in_pixel();
-    let (step, ticks) = if chart.x_is_time {
+    let time = chart.x_is_time;
+    let (step, ticks) = if time {
         time_ticks(x0, x1, (width / TIME_LABEL_PX) as usize)
     } else {
-        (0, Vec::new())
+        (0, RangedCoordf64::from(x0..x1).key_points(8))
     };
     let mut builder = ChartBuilder::on(area);
     builder
@@ -450,38 +451,26 @@ fn draw_one<DB: DrawingBackend>(
         (l, _) => l,
     };
     let y_fmt = |y: &f64| value_label(*y);
-    if chart.x_is_time {
-        let mut ctx = builder
-            .build_cartesian_2d(TimeAxis::new(x0..x1, ticks), y0..y1)
-            .map_err(|e| draw_err(path, e))?;
-        let x_fmt = move |x: &f64| time_label(*x, step);
-        ctx.configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(chart.y_label.as_str())
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&y_fmt)
-            .label_style((FONT, 12))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(|e| draw_err(path, e))?;
-        draw_data(&mut ctx, chart, (x0, x1), (y0, y1), width, path)
-    } else {
-        let mut ctx = builder
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| draw_err(path, e))?;
-        let x_fmt = |x: &f64| value_label(*x);
-        ctx.configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(chart.y_label.as_str())
-            .x_labels(8)
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&y_fmt)
-            .label_style((FONT, 12))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(|e| draw_err(path, e))?;
-        draw_data(&mut ctx, chart, (x0, x1), (y0, y1), width, path)
-    }
+    let x_fmt = move |x: &f64| {
+        if time {
+            time_label(*x, step)
+        } else {
+            value_label(*x)
+        }
+    };
+    let mut ctx = builder
+        .build_cartesian_2d(TickedAxis::new(x0..x1, ticks), y0..y1)
+        .map_err(|e| draw_err(path, e))?;
+    ctx.configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(chart.y_label.as_str())
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .label_style((FONT, 12))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(|e| draw_err(path, e))?;
+    draw_data(&mut ctx, chart, (x0, x1), (y0, y1), width, path)
 }
 
 /// Bands, lines, markers and the legend, on either kind of x axis.
