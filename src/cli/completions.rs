@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use clap_complete::Shell;
+use clap_complete::{Generator, Shell};
 
 /// Print a shell completion script to standard output.
 #[derive(Debug, Args)]
@@ -34,10 +34,17 @@ pub struct ManCmd {
 
 /// Writes the completion script for `cmd.shell` of the command `cli`.
 pub fn completions(cmd: CompletionsCmd, mut cli: clap::Command) -> anyhow::Result<ExitCode> {
+    // What clap_complete::generate does, but a write error is returned
+    // rather than a panic (`crest completions fish | head`).
     let name = cli.get_name().to_string();
+    cli.set_bin_name(name);
+    cli.build();
     let mut out = std::io::stdout().lock();
-    clap_complete::generate(cmd.shell, &mut cli, name, &mut out);
-    quiet_on_closed_pipe(out.flush())
+    quiet_on_closed_pipe(
+        cmd.shell
+            .try_generate(&cli, &mut out)
+            .and_then(|()| out.flush()),
+    )
 }
 
 /// Writes the man page of the command `cli`.
