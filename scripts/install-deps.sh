@@ -2,14 +2,13 @@
 # Install the Debian packages crest's tests start for real: containerd + runc and
 # the CNI plugins (actuator), busybox-static (the locally built test image),
 # HAProxy (probes, load-balancer registration), Prometheus + Alertmanager (alert
-# webhooks), protoc (containerd's gRPC API is generated at build time), and
-# sqlite3 (inspecting state in tests and by hand), socat and bc (benchmark
+# webhooks), sqlite3 (inspecting state in tests and by hand), socat and bc (benchmark
 # scripts), procps (ps, kill: shim checks in the actuator tests and its orphan
 # reaping) and util-linux (nsenter, to look inside a container's netns).
 # Idempotent; needs root.
 set -euo pipefail
 pkgs=(containerd runc containernetworking-plugins busybox-static haproxy prometheus
-      prometheus-alertmanager socat iputils-ping iproute2 protobuf-compiler sqlite3 bc
+      prometheus-alertmanager socat iputils-ping iproute2 sqlite3 bc
       procps util-linux)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -5,7 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-export PROTOC="${PROTOC:-$(command -v protoc || true)}"
 # Unit, integration and doc tests of every crate. Benchmarks are not run here:
 # they live in `cargo bench -p <crate>` and scripts/bench-*.sh.
 cargo test --workspace "$@"

@@ -5,10 +5,12 @@
 //!
 //! Exit codes: 0 success, 1 a failure while working (bad input, a service
 //! unreachable), 2 a usage error or a command that is not built yet.
+//!
+//! How the crates fit together (seams, data flow): `docs/ARCHITECTURE.md`.
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod cli;
 
@@ -41,6 +43,10 @@ enum Command {
     Rehearse(cli::rehearse::RehearseCmd),
     /// Scale an app through the actuator (containerd, CNI, HAProxy, Mesos, dry-run).
     Scale(cli::scale::ScaleCmd),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cli::completions::CompletionsCmd),
+    /// Print the man page (roff) to standard output.
+    Man(cli::completions::ManCmd),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +61,8 @@ fn main() -> ExitCode {
         Command::Datasets(c) => cli::datasets::run(c),
         Command::Rehearse(c) => cli::rehearse::run(c),
         Command::Scale(c) => cli::scale::run(c),
+        Command::Completions(c) => cli::completions::completions(c, Cli::command()),
+        Command::Man(c) => cli::completions::man(c, Cli::command()),
     };
     match result {
         Ok(code) => code,

@@ -23,20 +23,28 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use containerd_client::services::v1::container::Runtime as ContainerRuntime;
-use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
-use containerd_client::services::v1::snapshots::{
+use crest_containerd_api::containerd::services::containers::v1::container::Runtime as ContainerRuntime;
+use crest_containerd_api::containerd::services::containers::v1::{
+    Container, CreateContainerRequest, DeleteContainerRequest, ListContainersRequest,
+    containers_client::ContainersClient,
+};
+use crest_containerd_api::containerd::services::content::v1::{
+    ReadContentRequest, content_client::ContentClient,
+};
+use crest_containerd_api::containerd::services::images::v1::{
+    GetImageRequest, images_client::ImagesClient,
+};
+use crest_containerd_api::containerd::services::snapshots::v1::snapshots_client::SnapshotsClient;
+use crest_containerd_api::containerd::services::snapshots::v1::{
     MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, ViewSnapshotRequest,
 };
-use containerd_client::services::v1::{
-    Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
-    DeleteProcessRequest, DeleteTaskRequest, ExecProcessRequest, GetImageRequest, GetRequest,
-    KillRequest, ListContainersRequest, ListTasksRequest, ReadContentRequest, StartRequest,
-    WaitRequest, containers_client::ContainersClient, content_client::ContentClient,
-    images_client::ImagesClient, tasks_client::TasksClient,
+use crest_containerd_api::containerd::services::tasks::v1::{
+    CreateTaskRequest, DeleteProcessRequest, DeleteTaskRequest, ExecProcessRequest, GetRequest,
+    KillRequest, ListTasksRequest, StartRequest, WaitRequest, tasks_client::TasksClient,
 };
-use containerd_client::tonic::transport::Channel;
-use containerd_client::tonic::{self, Code, Request, Status};
+use crest_containerd_api::containerd::types::Mount;
+use crest_containerd_api::tonic::transport::Channel;
+use crest_containerd_api::tonic::{self, Code, Request, Status};
 use crest_core::seams::{SeamError, SeamErrorKind};
 use crest_core::{AppId, Clock};
 use serde::{Deserialize, Serialize};
@@ -181,14 +189,16 @@ impl<C: Clock + Clone + 'static> ContainerdRuntime<C> {
     /// `Unavailable` when the socket does not answer, `NotFound` when the
     /// image is not imported, `Protocol` when its manifest does not parse.
     pub async fn connect(cfg: ContainerdConfig, clock: C) -> Result<Self, SeamError> {
-        let channel = containerd_client::connect(&cfg.socket).await.map_err(|e| {
-            SeamError::new(
-                BACKEND,
-                SeamErrorKind::Unavailable,
-                format!("failed to connect to {}", cfg.socket.display()),
-            )
-            .with_source(e)
-        })?;
+        let channel = crest_containerd_api::connect(&cfg.socket)
+            .await
+            .map_err(|e| {
+                SeamError::new(
+                    BACKEND,
+                    SeamErrorKind::Unavailable,
+                    format!("failed to connect to {}", cfg.socket.display()),
+                )
+                .with_source(e)
+            })?;
         let mut rt = ContainerdRuntime {
             cfg,
             channel,
@@ -302,11 +312,7 @@ impl<C: Clock + Clone + 'static> ContainerdRuntime<C> {
         g.entry(group.to_string()).or_default().clone()
     }
 
-    async fn create_task(
-        &self,
-        id: &str,
-        mounts: Vec<containerd_client::types::Mount>,
-    ) -> Result<u32, SeamError> {
+    async fn create_task(&self, id: &str, mounts: Vec<Mount>) -> Result<u32, SeamError> {
         match TasksClient::new(self.channel.clone())
             .create(self.req(CreateTaskRequest {
                 container_id: id.to_string(),
@@ -405,7 +411,7 @@ impl<C: Clock + Clone + 'static> ContainerdRuntime<C> {
         })
     }
 
-    async fn mounts(&self, id: &str) -> Result<Vec<containerd_client::types::Mount>, SeamError> {
+    async fn mounts(&self, id: &str) -> Result<Vec<Mount>, SeamError> {
         let mut snaps = SnapshotsClient::new(self.channel.clone());
         let mut snap_labels = HashMap::new();
         snap_labels.insert("containerd.io/gc.root".to_string(), "crest".to_string());
@@ -625,7 +631,7 @@ pub fn shim_processes(proc: &Path, namespace: &str, address: &str) -> Vec<(u32, 
 ///
 /// # Errors
 /// What the view is instead.
-pub fn shared_root_of(mounts: &[containerd_client::types::Mount]) -> Result<String, String> {
+pub fn shared_root_of(mounts: &[Mount]) -> Result<String, String> {
     match mounts {
         [m] if m.r#type == "bind" && !m.source.is_empty() => Ok(m.source.clone()),
         _ => Err(format!(
@@ -1048,7 +1054,7 @@ mod tests {
 
     #[test]
     fn only_a_bind_view_is_shared() {
-        use containerd_client::types::Mount;
+        use super::Mount;
         let m = |t: &str, src: &str| Mount {
             r#type: t.into(),
             source: src.into(),

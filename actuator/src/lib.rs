@@ -21,6 +21,8 @@
 //! retries, [`config`] the `crest scale` file, [`cron`] warm containers for
 //! frequent jobs. `scripts/bench-scale-out.sh N` measures 0 -> N -> 0 against
 //! real services; `tests/e2e_actuator.rs` holds the fault tests.
+//!
+//! How the crates fit together (seams, data flow): `docs/ARCHITECTURE.md`.
 
 pub mod backend;
 pub mod cni;

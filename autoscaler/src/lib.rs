@@ -15,6 +15,8 @@
 //!
 //! Start with [`policies`] (the concrete policies the simulator and production
 //! share).
+//!
+//! How the crates fit together (seams, data flow): `docs/ARCHITECTURE.md`.
 
 pub mod document;
 pub mod driver;

@@ -16,6 +16,8 @@
 //!
 //! Start with [`series::Series`] and [`plan::ScalingPlan`], then the seam
 //! traits in [`seams`].
+//!
+//! How the crates fit together (seams, data flow): `docs/ARCHITECTURE.md`.
 
 pub mod action;
 pub mod calendar;

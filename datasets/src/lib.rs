@@ -39,6 +39,8 @@
 //! Timestamps: RFC 3339 (`2014-07-01T00:30:00Z`, `...+08:00`), naive
 //! `2014-07-01 00:30:00` or `2014-07-01T00:30:00` (read as UTC), dates, or epoch
 //! seconds. Empty value cells (and `NaN`, `NA`, `null`) are missing observations.
+//!
+//! How the crates fit together (seams, data flow): `docs/ARCHITECTURE.md`.
 
 pub mod calendar;
 mod error;

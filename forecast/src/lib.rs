@@ -26,6 +26,8 @@
 //! let out = forecast(&s, &ForecastConfig::new(48)).unwrap();
 //! assert_eq!(out.forecast.horizon(), 48);
 //! ```
+//!
+//! How the crates fit together (seams, data flow): `docs/ARCHITECTURE.md`.
 
 mod context;
 mod error;

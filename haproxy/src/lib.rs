@@ -20,6 +20,8 @@
 //! [`ProcessInfo`] before and after to notice.
 //!
 //! Start reading at [`HaproxyClient`].
+//!
+//! How the crates fit together (seams, data flow): `docs/ARCHITECTURE.md`.
 
 mod error;
 pub mod parse;

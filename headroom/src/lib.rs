@@ -15,6 +15,8 @@
 //!
 //! Start reading at [`probe::ProbeController::run`]; the maths is in
 //! [`capacity`]; the crash safety in [`journal`].
+//!
+//! How the crates fit together (seams, data flow): `docs/ARCHITECTURE.md`.
 
 mod error;
 mod http;

@@ -18,6 +18,8 @@
 //!
 //! Both read the wall clock on purpose (they *are* the real world of a
 //! benchmark); the `disallowed_methods` allowances say so where they occur.
+//!
+//! How the crates fit together (seams, data flow): `docs/ARCHITECTURE.md`.
 
 pub mod loadgen;
 pub mod server;

@@ -17,13 +17,18 @@
 //!     .line(Line::new("demand", vec![(0.0, 1.0), (1.0, 3.0), (2.0, 2.0)]));
 //! crest_plot::render(&[chart], std::path::Path::new("demand.png"), (900, 400)).unwrap();
 //! ```
+//!
+//! How the crates fit together (seams, data flow): `docs/ARCHITECTURE.md`.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::Ranged;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use thiserror::Error;
 
 /// The font family every chart uses.
@@ -292,11 +297,125 @@ fn draw_all<DB: DrawingBackend>(
     Ok(())
 }
 
-fn fmt_time(x: f64) -> String {
-    chrono::DateTime::from_timestamp(x as i64, 0)
-        .map(|d| d.format("%m-%d %H:%M").to_string())
+/// Tick steps a time axis may use, in seconds, smallest first: minutes,
+/// hours, days, weeks. Days start at 00:00 UTC, weeks on Monday.
+const TIME_STEPS: [i64; 16] = [
+    60,
+    5 * 60,
+    10 * 60,
+    15 * 60,
+    30 * 60,
+    3600,
+    2 * 3600,
+    3 * 3600,
+    6 * 3600,
+    12 * 3600,
+    86_400,
+    2 * 86_400,
+    7 * 86_400,
+    14 * 86_400,
+    28 * 86_400,
+    91 * 86_400,
+];
+
+/// Ticks of a time axis from `x0` to `x1` (Unix seconds): the smallest
+/// round step of [`TIME_STEPS`] that gives at most `max_ticks` ticks, every
+/// tick on a multiple of it (weeks: Mondays 00:00 UTC). Returns the step too.
+pub fn time_ticks(x0: f64, x1: f64, max_ticks: usize) -> (i64, Vec<f64>) {
+    let max_ticks = max_ticks.max(2) as f64;
+    let span = (x1 - x0).max(1.0);
+    let step = TIME_STEPS
+        .iter()
+        .copied()
+        .find(|&s| (span / s as f64).floor() + 1.0 <= max_ticks)
+        .unwrap_or_else(|| {
+            let days = (span / max_ticks / 86_400.0).ceil() as i64;
+            days.max(1) * 86_400
+        });
+    // 1970-01-05 was a Monday: weeks are counted from it.
+    let origin = if step % (7 * 86_400) == 0 {
+        4 * 86_400
+    } else {
+        0
+    };
+    let first = ((x0 - origin as f64) / step as f64).ceil() as i64 * step + origin;
+    let ticks = (0..)
+        .map(|k| (first + k * step) as f64)
+        .take_while(|&t| t <= x1)
+        .collect();
+    (step, ticks)
+}
+
+/// A tick label for Unix seconds `x` on an axis ticking every `step`
+/// seconds: "Dec 31 18:00" below a day, "Dec 31" from a day up.
+pub fn time_label(x: f64, step: i64) -> String {
+    let format = if step < 86_400 {
+        "%b %d %H:%M"
+    } else {
+        "%b %d"
+    };
+    chrono::DateTime::from_timestamp(x.round() as i64, 0)
+        .map(|d| d.format(format).to_string())
         .unwrap_or_default()
 }
+
+/// A value-axis label: no trailing ".0", thousands without separators
+/// (plotters' default prints "1800.0").
+pub fn value_label(y: f64) -> String {
+    if y == 0.0 {
+        return "0".into();
+    }
+    let a = y.abs();
+    let decimals = if a >= 10.0 || (a.fract() == 0.0) {
+        0
+    } else if a >= 1.0 {
+        1
+    } else {
+        3
+    };
+    let s = format!("{y:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// An x axis with the ticks given: for time, the round times of
+/// [`time_ticks`] rather than plotters' round numbers.
+struct TickedAxis {
+    inner: RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl TickedAxis {
+    fn new(range: std::ops::Range<f64>, ticks: Vec<f64>) -> Self {
+        TickedAxis {
+            inner: range.into(),
+            ticks,
+        }
+    }
+}
+
+impl Ranged for TickedAxis {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
+        self.ticks.clone()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
+/// Pixels one time tick label needs, with room between neighbours.
+const TIME_LABEL_PX: u32 = 110;
 
 fn draw_one<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -306,25 +425,67 @@ fn draw_one<DB: DrawingBackend>(
     let ((x0, x1), (y0, y1)) = chart.ranges().ok_or_else(|| PlotError::NoData {
         title: chart.title.clone(),
     })?;
-    let mut ctx = ChartBuilder::on(area)
+    // Room above the data for the legend (upper left), so it covers no line.
+    // Marker labels take one more row at the top, above the legend.
+    let entries = chart.lines.len() + chart.bands.len();
+    let rows = entries + usize::from(!chart.markers.is_empty());
+    let y1 = y1 + (y1 - y0) * 0.07 * rows as f64;
+    let (width, _) = area.dim_in_pixel();
+    let time = chart.x_is_time;
+    let (step, ticks) = if time {
+        time_ticks(x0, x1, (width / TIME_LABEL_PX) as usize)
+    } else {
+        (0, RangedCoordf64::from(x0..x1).key_points(8))
+    };
+    let mut builder = ChartBuilder::on(area);
+    builder
         .caption(&chart.title, (FONT, 18))
         .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x0..x1, y0..y1)
+        // A tick label is centred on its tick: leave half of the widest one
+        // free at the right so the last is never cut.
+        .margin_right(if chart.x_is_time { 45 } else { 25 })
+        .x_label_area_size(40)
+        .y_label_area_size(65);
+    let x_desc = match (chart.x_label.as_str(), chart.x_is_time) {
+        ("", true) => "time (UTC)",
+        (l, _) => l,
+    };
+    let y_fmt = |y: &f64| value_label(*y);
+    let x_fmt = move |x: &f64| {
+        if time {
+            time_label(*x, step)
+        } else {
+            value_label(*x)
+        }
+    };
+    let mut ctx = builder
+        .build_cartesian_2d(TickedAxis::new(x0..x1, ticks), y0..y1)
         .map_err(|e| draw_err(path, e))?;
-    let time = chart.x_is_time;
-    let x_fmt = move |x: &f64| if time { fmt_time(*x) } else { format!("{x}") };
     ctx.configure_mesh()
-        .x_desc(chart.x_label.as_str())
+        .x_desc(x_desc)
         .y_desc(chart.y_label.as_str())
-        .x_labels(8)
         .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
         .label_style((FONT, 12))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(|e| draw_err(path, e))?;
+    draw_data(&mut ctx, chart, (x0, x1), (y0, y1), width, path)
+}
 
+/// Bands, lines, markers and the legend, on either kind of x axis.
+fn draw_data<'a, DB, X>(
+    ctx: &mut ChartContext<'a, DB, Cartesian2d<X, RangedCoordf64>>,
+    chart: &Chart,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+    width: u32,
+    path: &str,
+) -> Result<(), PlotError>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+{
     for (i, b) in chart.bands.iter().enumerate() {
         let c = PALETTE[i % PALETTE.len()].mix(0.2);
         let mut poly: Vec<(f64, f64)> = b
@@ -361,7 +522,10 @@ fn draw_one<DB: DrawingBackend>(
             }
             pts.push(*w);
         }
-        ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+        // More points than pixels: a 2-pixel stroke's miter joins at the
+        // near-reversals of dense data shoot spikes out of the panel.
+        let stroke = if pts.len() > width as usize { 1 } else { 2 };
+        ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(stroke)))
             .map_err(|e| draw_err(path, e))?
             .label(l.label.as_str())
             .legend(move |(x, y)| {
@@ -379,11 +543,22 @@ fn draw_one<DB: DrawingBackend>(
             c.stroke_width(1),
         )))
         .map_err(|e| draw_err(path, e))?;
-        ctx.draw_series(std::iter::once(Text::new(
-            label.clone(),
-            (*x, y1 - (y1 - y0) * 0.04),
-            (FONT, 12).into_font().color(&c),
-        )))
+        // The label sits beside its line on the side with more room, so a
+        // marker near the right edge is never cut off.
+        let right_half = *x > x0 + (x1 - x0) / 2.0;
+        let (anchor, nudge) = if right_half {
+            (HPos::Right, -4)
+        } else {
+            (HPos::Left, 4)
+        };
+        let style = (FONT, 12)
+            .into_font()
+            .color(&c)
+            .pos(Pos::new(anchor, VPos::Top));
+        ctx.draw_series(std::iter::once(
+            EmptyElement::at((*x, y1 - (y1 - y0) * 0.02))
+                + Text::new(label.clone(), (nudge, 0), style),
+        ))
         .map_err(|e| draw_err(path, e))?;
     }
     if !chart.lines.is_empty() || !chart.bands.is_empty() {
@@ -391,7 +566,12 @@ fn draw_one<DB: DrawingBackend>(
             .background_style(WHITE.mix(0.8))
             .border_style(RGBColor(200, 200, 200))
             .label_font((FONT, 12))
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(if chart.markers.is_empty() {
+                SeriesLabelPosition::UpperLeft
+            } else {
+                // Below the marker labels' row.
+                SeriesLabelPosition::Coordinate(5, 22)
+            })
             .draw()
             .map_err(|e| draw_err(path, e))?;
     }
@@ -426,6 +606,76 @@ mod tests {
         }
         let svg = std::fs::read_to_string(dir.path().join("a.svg")).unwrap();
         assert!(svg.contains("knee"));
+    }
+
+    /// 2014-12-31T00:00:00Z.
+    const NYE: f64 = 1_419_984_000.0;
+
+    #[test]
+    fn time_ticks_fall_on_round_hours_days_and_mondays() {
+        // Two days on an 8-tick axis: every 6 hours from midnight.
+        let (step, ticks) = time_ticks(NYE - 1234.0, NYE + 2.0 * 86_400.0, 9);
+        assert_eq!(step, 6 * 3600);
+        assert_eq!(ticks.first(), Some(&NYE));
+        assert_eq!(ticks.len(), 9);
+        assert!(ticks.iter().all(|t| *t as i64 % (6 * 3600) == 0));
+        let labels: Vec<String> = ticks.iter().map(|t| time_label(*t, step)).collect();
+        assert_eq!(labels[3], "Dec 31 18:00");
+        assert_eq!(labels[4], "Jan 01 00:00");
+
+        // Four hours: half-hours.
+        let (step, ticks) = time_ticks(NYE + 600.0, NYE + 600.0 + 4.0 * 3600.0, 9);
+        assert_eq!(step, 1800);
+        assert_eq!(ticks[0], NYE + 1800.0);
+
+        // Ten weeks: weekly ticks, all on Mondays at 00:00, labelled by day.
+        let (step, ticks) = time_ticks(NYE, NYE + 70.0 * 86_400.0, 12);
+        assert_eq!(step, 7 * 86_400);
+        for t in &ticks {
+            let d = chrono::DateTime::from_timestamp(*t as i64, 0).unwrap();
+            assert_eq!(d.format("%a %H:%M").to_string(), "Mon 00:00");
+        }
+        assert_eq!(time_label(ticks[0], step), "Jan 05");
+    }
+
+    #[test]
+    fn value_labels_drop_the_trailing_zero() {
+        assert_eq!(value_label(1800.0), "1800");
+        assert_eq!(value_label(0.0), "0");
+        assert_eq!(value_label(2.5), "2.5");
+        assert_eq!(value_label(12.5), "12");
+        assert_eq!(value_label(0.25), "0.25");
+        assert_eq!(value_label(-500.0), "-500");
+    }
+
+    #[test]
+    fn marker_labels_face_into_the_chart_and_time_axes_say_utc() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.svg");
+        let chart = Chart::new("t")
+            .time_axis()
+            .line(Line::new("a", vec![(NYE, 1.0), (NYE + 86_400.0, 2.0)]))
+            .marker(NYE + 86_000.0, "late")
+            .marker(NYE + 400.0, "early");
+        render(&[chart], &p, (800, 300)).unwrap();
+        let svg = std::fs::read_to_string(&p).unwrap();
+        let tag_of = |text: &str| {
+            let end = svg.find(&format!(">\n{text}\n<")).unwrap();
+            let start = svg[..end].rfind("<text").unwrap();
+            svg[start..end].to_string()
+        };
+        assert!(
+            tag_of("late").contains("text-anchor=\"end\""),
+            "{}",
+            tag_of("late")
+        );
+        assert!(
+            !tag_of("early").contains("text-anchor=\"end\""),
+            "{}",
+            tag_of("early")
+        );
+        assert!(svg.contains("time (UTC)"));
+        assert!(svg.contains("Dec 31 06:00"), "no round tick label");
     }
 
     #[test]

@@ -17,6 +17,8 @@
 //! Start reading at [`run`], then [`api`] (routes), [`store`] (durability and
 //! group commit) and [`engine`] (what a decision is). Tested as mini-redis
 //! is: [`run`] on a listener bound to `127.0.0.1:0`, real HTTP, real SQLite.
+//!
+//! How the crates fit together (seams, data flow): `docs/ARCHITECTURE.md`.
 
 use std::future::Future;
 use std::sync::Arc;

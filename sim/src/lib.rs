@@ -68,6 +68,8 @@
 //! ## Cost
 //! `instance_hours` bills every instance from launch to termination: starting
 //! (lead time), serving and draining.
+//!
+//! How the crates fit together (seams, data flow): `docs/ARCHITECTURE.md`.
 
 pub mod config;
 pub mod dist;

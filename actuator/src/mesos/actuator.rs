@@ -17,9 +17,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::client::{MasterClient, Subscription};
-use super::error::MesosError;
 use super::framework::{AppSpec, Framework, Stats};
 use super::proto::{Call, CallType, Capability, FrameworkId, FrameworkInfo, SchedulerEvent};
+use crate::error::ActuatorError;
 
 /// Settings of the framework.
 #[derive(Debug, Clone)]
@@ -169,7 +169,7 @@ impl<C: Clock + Clone + 'static> Shared<C> {
         self.version.send_modify(|v| *v += 1);
     }
 
-    fn note_error(&self, e: &MesosError) {
+    fn note_error(&self, e: &ActuatorError) {
         lock(&self.conn).last_error = Some(chain(e));
         self.bump();
     }
@@ -183,7 +183,7 @@ impl<C: Clock + Clone + 'static> Shared<C> {
             };
             let res = tokio::select! {
                 r = self.client.call(&out.stream_id, &out.call) => r,
-                () = self.clock.sleep_until(after(&self.clock, self.cfg.call_timeout_ms)) => Err(MesosError::Timeout {
+                () = self.clock.sleep_until(after(&self.clock, self.cfg.call_timeout_ms)) => Err(ActuatorError::Timeout {
                     call: format!("{:?}", out.call.kind),
                     waited_ms: self.cfg.call_timeout_ms,
                 }),
@@ -194,8 +194,8 @@ impl<C: Clock + Clone + 'static> Shared<C> {
                     c.failed_calls += 1;
                     c.last_error = Some(chain(&e));
                 }
-                let stale = matches!(&e, MesosError::Status { status: 403, .. })
-                    || matches!(&e, MesosError::Redirected { .. });
+                let stale = matches!(&e, ActuatorError::Status { status: 403, .. })
+                    || matches!(&e, ActuatorError::Redirected { .. });
                 if stale {
                     // Not subscribed there (any more): subscribe again.
                     let _ = self.reconnect.send(out.stream_id.clone());
@@ -228,7 +228,7 @@ impl<C: Clock + Clone + 'static> Shared<C> {
             let call = Call::subscribe(self.cfg.framework_info(id));
             let res = tokio::select! {
                 r = self.client.subscribe(&call) => r,
-                () = self.clock.sleep_until(after(&self.clock, self.cfg.subscribe_timeout_ms)) => Err(MesosError::Timeout {
+                () = self.clock.sleep_until(after(&self.clock, self.cfg.subscribe_timeout_ms)) => Err(ActuatorError::Timeout {
                     call: "SUBSCRIBE".into(),
                     waited_ms: self.cfg.subscribe_timeout_ms,
                 }),
@@ -245,9 +245,9 @@ impl<C: Clock + Clone + 'static> Shared<C> {
                 Err(e) => {
                     if matches!(
                         e,
-                        MesosError::Connect { .. }
-                            | MesosError::Http { .. }
-                            | MesosError::Timeout { .. }
+                        ActuatorError::Connect { .. }
+                            | ActuatorError::Http { .. }
+                            | ActuatorError::Timeout { .. }
                     ) {
                         // This master does not answer: try the next one we know.
                         self.client.rotate();
@@ -276,7 +276,7 @@ impl<C: Clock + Clone + 'static> Shared<C> {
         reconnect: &mut mpsc::UnboundedReceiver<String>,
         stop: &mut watch::Receiver<bool>,
         backoff: &mut i64,
-    ) -> Result<(), MesosError> {
+    ) -> Result<(), ActuatorError> {
         let mut subscribed = false;
         let mut window_ms = self.cfg.subscribe_timeout_ms;
         loop {
@@ -285,11 +285,11 @@ impl<C: Clock + Clone + 'static> Shared<C> {
                 ev = sub.next_event() => ev?,
                 () = self.clock.sleep_until(deadline) => {
                     let missed = if subscribed { self.cfg.missed_heartbeats } else { 0 };
-                    return Err(MesosError::HeartbeatMissed { waited_ms: window_ms, missed });
+                    return Err(ActuatorError::HeartbeatMissed { waited_ms: window_ms, missed });
                 }
                 Some(id) = reconnect.recv() => {
                     if id == sub.stream_id {
-                        return Err(MesosError::Disconnected { what: "keep the subscription (master refused a call)" });
+                        return Err(ActuatorError::Disconnected { what: "keep the subscription (master refused a call)" });
                     }
                     continue;
                 }
@@ -322,10 +322,10 @@ impl<C: Clock + Clone + 'static> Shared<C> {
                         fw.on_subscribed(s)
                     }
                     SchedulerEvent::Error(message) => {
-                        return Err(MesosError::MasterError { message });
+                        return Err(ActuatorError::MasterError { message });
                     }
                     other if !subscribed => {
-                        return Err(MesosError::NotSubscribed {
+                        return Err(ActuatorError::NotSubscribed {
                             got: event_name(&other).to_owned(),
                         });
                     }
@@ -396,8 +396,8 @@ impl<C: Clock + Clone + 'static> MesosActuator<C> {
     /// Start the framework: subscribe (and keep re-subscribing) in the background.
     ///
     /// # Errors
-    /// [`MesosError::BadUrl`] when the master URL is not plain http.
-    pub fn start(cfg: MesosConfig, clock: C) -> Result<Self, MesosError> {
+    /// [`ActuatorError::BadUrl`] when the master URL is not plain http.
+    pub fn start(cfg: MesosConfig, clock: C) -> Result<Self, ActuatorError> {
         let client = MasterClient::new(&cfg.master)?;
         let fw = Framework::new(
             cfg.apps.clone(),
@@ -451,12 +451,12 @@ impl<C: Clock + Clone + 'static> MesosActuator<C> {
     /// Wait until `pred` holds over the framework and connection state.
     ///
     /// # Errors
-    /// [`MesosError::Timeout`] when it does not hold within `timeout_ms`.
+    /// [`ActuatorError::Timeout`] when it does not hold within `timeout_ms`.
     pub async fn wait_until(
         &self,
         timeout_ms: i64,
         pred: impl Fn(&Framework, &ConnectionInfo) -> bool,
-    ) -> Result<(), MesosError> {
+    ) -> Result<(), ActuatorError> {
         let mut rx = self.shared.version.subscribe();
         let deadline = after(&self.shared.clock, timeout_ms);
         loop {
@@ -469,8 +469,8 @@ impl<C: Clock + Clone + 'static> MesosActuator<C> {
                 return Ok(());
             }
             tokio::select! {
-                r = rx.changed() => if r.is_err() { return Err(MesosError::Disconnected { what: "wait" }) },
-                () = self.shared.clock.sleep_until(deadline) => return Err(MesosError::Timeout {
+                r = rx.changed() => if r.is_err() { return Err(ActuatorError::Disconnected { what: "wait" }) },
+                () = self.shared.clock.sleep_until(deadline) => return Err(ActuatorError::Timeout {
                     call: "wait_until".into(),
                     waited_ms: timeout_ms,
                 }),
@@ -481,14 +481,14 @@ impl<C: Clock + Clone + 'static> MesosActuator<C> {
     /// TEARDOWN: the master kills every task and forgets the framework. Stops the actuator.
     ///
     /// # Errors
-    /// [`MesosError::Disconnected`] when not subscribed; call errors.
-    pub async fn teardown(self) -> Result<(), MesosError> {
+    /// [`ActuatorError::Disconnected`] when not subscribed; call errors.
+    pub async fn teardown(self) -> Result<(), ActuatorError> {
         let (stream_id, fw) = (
             lock(&self.shared.conn).stream_id.clone(),
             lock(&self.shared.fw).framework_id().cloned(),
         );
         let (Some(stream_id), Some(fw)) = (stream_id, fw) else {
-            return Err(MesosError::Disconnected { what: "tear down" });
+            return Err(ActuatorError::Disconnected { what: "tear down" });
         };
         let res = self
             .shared
@@ -523,7 +523,7 @@ impl<C: Clock + Clone + 'static> Actuator for MesosActuator<C> {
         let res = if fw.knows_app(app) {
             Ok(fw.fleet(app, self.shared.clock.now()))
         } else {
-            Err(MesosError::UnknownApp {
+            Err(ActuatorError::UnknownApp {
                 app: app.to_string(),
             }
             .into())
@@ -565,13 +565,13 @@ impl<C: Clock + Clone + 'static> Actuator for MesosActuator<C> {
                         detail,
                     })
                 } else {
-                    Err(MesosError::UnknownApp {
+                    Err(ActuatorError::UnknownApp {
                         app: app.to_string(),
                     }
                     .into())
                 }
             }
-            other => Err(MesosError::Unsupported {
+            other => Err(ActuatorError::Unsupported {
                 action: other.to_string(),
             }
             .into()),

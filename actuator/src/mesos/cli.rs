@@ -40,7 +40,6 @@ use crest_core::{Action, AppId, Clock, Replicas, Timestamp, WallClock};
 use serde::{Deserialize, Serialize};
 
 use super::actuator::{MesosActuator, MesosConfig};
-use super::error::MesosError;
 use super::framework::{AppSpec, Framework};
 use crate::error::ActuatorError;
 use crate::journal::Journal;
@@ -273,7 +272,7 @@ pub struct MesosScaleReport {
     pub failed: BTreeMap<String, String>,
 }
 
-fn backend_err(what: String, e: MesosError) -> ActuatorError {
+fn backend_err(what: String, e: ActuatorError) -> ActuatorError {
     ActuatorError::backend(what, e.into())
 }
 

@@ -19,9 +19,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-use super::error::MesosError;
 use super::proto::{Call, CallType, Event, SchedulerEvent};
 use super::recordio::RecordIoDecoder;
+use crate::error::ActuatorError;
 
 /// The scheduler endpoint on every master.
 pub const SCHEDULER_PATH: &str = "/api/v1/scheduler";
@@ -46,9 +46,9 @@ pub struct MasterClient {
 /// as Mesos sends in `Location`, or the docs' bare `host:port`).
 ///
 /// # Errors
-/// [`MesosError::BadUrl`] for `https` or an empty authority.
-pub fn authority_of(url: &str) -> Result<String, MesosError> {
-    let bad = |reason| MesosError::BadUrl {
+/// [`ActuatorError::BadUrl`] for `https` or an empty authority.
+pub fn authority_of(url: &str) -> Result<String, ActuatorError> {
+    let bad = |reason| ActuatorError::BadUrl {
         url: url.to_owned(),
         reason,
     };
@@ -82,10 +82,10 @@ fn call_name(kind: CallType) -> String {
         .unwrap_or_else(|| format!("{kind:?}"))
 }
 
-async fn connect(addr: &str) -> Result<(SendRequest<Full<Bytes>>, JoinHandle<()>), MesosError> {
+async fn connect(addr: &str) -> Result<(SendRequest<Full<Bytes>>, JoinHandle<()>), ActuatorError> {
     let stream = TcpStream::connect(addr)
         .await
-        .map_err(|source| MesosError::Connect {
+        .map_err(|source| ActuatorError::Connect {
             addr: addr.to_owned(),
             source,
         })?;
@@ -93,7 +93,7 @@ async fn connect(addr: &str) -> Result<(SendRequest<Full<Bytes>>, JoinHandle<()>
     let _ = stream.set_nodelay(true);
     let (sender, conn) = http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|source| MesosError::Http {
+        .map_err(|source| ActuatorError::Http {
             what: "handshake",
             addr: addr.to_owned(),
             source,
@@ -109,7 +109,7 @@ fn request(
     addr: &str,
     stream_id: Option<&str>,
     body: Vec<u8>,
-) -> Result<Request<Full<Bytes>>, MesosError> {
+) -> Result<Request<Full<Bytes>>, ActuatorError> {
     let mut b = Request::post(SCHEDULER_PATH)
         .header(header::HOST, addr)
         .header(header::CONTENT_TYPE, "application/json")
@@ -118,7 +118,7 @@ fn request(
         b = b.header(STREAM_ID_HEADER, id);
     }
     b.body(Full::new(Bytes::from(body)))
-        .map_err(|_| MesosError::BadUrl {
+        .map_err(|_| ActuatorError::BadUrl {
             url: addr.to_owned(),
             reason: "not a valid http authority or stream id",
         })
@@ -140,8 +140,8 @@ impl MasterClient {
     /// leader, and [`MasterClient::rotate`] moves on when one is unreachable.
     ///
     /// # Errors
-    /// [`MesosError::BadUrl`] when a URL is not plain http, or none is given.
-    pub fn new(masters: &str) -> Result<Self, MesosError> {
+    /// [`ActuatorError::BadUrl`] when a URL is not plain http, or none is given.
+    pub fn new(masters: &str) -> Result<Self, ActuatorError> {
         let list = masters
             .split(',')
             .map(str::trim)
@@ -149,7 +149,7 @@ impl MasterClient {
             .map(authority_of)
             .collect::<Result<Vec<_>, _>>()?;
         let Some(first) = list.first().cloned() else {
-            return Err(MesosError::BadUrl {
+            return Err(ActuatorError::BadUrl {
                 url: masters.to_owned(),
                 reason: "no master given",
             });
@@ -185,7 +185,7 @@ impl MasterClient {
         }
     }
 
-    fn follow(&self, location: &str) -> Result<String, MesosError> {
+    fn follow(&self, location: &str) -> Result<String, ActuatorError> {
         let auth = authority_of(location)?;
         if let Ok(mut l) = self.leader.lock() {
             l.clone_from(&auth);
@@ -200,8 +200,8 @@ impl MasterClient {
     ///
     /// # Errors
     /// Connection failures, non-200 answers, a missing stream id.
-    pub async fn subscribe(&self, call: &Call) -> Result<Subscription, MesosError> {
-        let body = serde_json::to_vec(call).map_err(|e| MesosError::BadEvent {
+    pub async fn subscribe(&self, call: &Call) -> Result<Subscription, ActuatorError> {
+        let body = serde_json::to_vec(call).map_err(|e| ActuatorError::BadEvent {
             addr: String::new(),
             detail: e.to_string(),
         })?;
@@ -213,7 +213,7 @@ impl MasterClient {
             let resp = sender
                 .send_request(req)
                 .await
-                .map_err(|source| MesosError::Http {
+                .map_err(|source| ActuatorError::Http {
                     what: "subscribe",
                     addr: addr.clone(),
                     source,
@@ -228,7 +228,7 @@ impl MasterClient {
             if status != 200 {
                 let body = body_text(resp).await;
                 conn.abort();
-                return Err(MesosError::Status {
+                return Err(ActuatorError::Status {
                     call: "SUBSCRIBE".into(),
                     addr,
                     status,
@@ -237,7 +237,7 @@ impl MasterClient {
             }
             let Some(stream_id) = header_str(&resp, STREAM_ID_HEADER).map(str::to_owned) else {
                 conn.abort();
-                return Err(MesosError::NoStreamId { addr });
+                return Err(ActuatorError::NoStreamId { addr });
             };
             return Ok(Subscription {
                 stream_id,
@@ -248,7 +248,7 @@ impl MasterClient {
                 _sender: sender,
             });
         }
-        Err(MesosError::TooManyRedirects {
+        Err(ActuatorError::TooManyRedirects {
             max: MAX_REDIRECTS,
             last: addr,
         })
@@ -259,12 +259,12 @@ impl MasterClient {
     /// Returns the HTTP status (202, or 200 for calls answered at once).
     ///
     /// # Errors
-    /// [`MesosError::Redirected`] when the master is no longer the leader (the
+    /// [`ActuatorError::Redirected`] when the master is no longer the leader (the
     /// client now points at the new one; the subscription must move too),
-    /// [`MesosError::Status`] for other non-2xx answers (403: not subscribed).
-    pub async fn call(&self, stream_id: &str, call: &Call) -> Result<u16, MesosError> {
+    /// [`ActuatorError::Status`] for other non-2xx answers (403: not subscribed).
+    pub async fn call(&self, stream_id: &str, call: &Call) -> Result<u16, ActuatorError> {
         let name = call_name(call.kind);
-        let body = serde_json::to_vec(call).map_err(|e| MesosError::BadEvent {
+        let body = serde_json::to_vec(call).map_err(|e| ActuatorError::BadEvent {
             addr: String::new(),
             detail: e.to_string(),
         })?;
@@ -274,7 +274,7 @@ impl MasterClient {
         let resp = sender
             .send_request(req)
             .await
-            .map_err(|source| MesosError::Http {
+            .map_err(|source| ActuatorError::Http {
                 what: "send a call",
                 addr: addr.clone(),
                 source,
@@ -292,13 +292,13 @@ impl MasterClient {
             307 => {
                 let location = location.unwrap_or_default();
                 self.follow(&location)?;
-                Err(MesosError::Redirected {
+                Err(ActuatorError::Redirected {
                     call: name,
                     addr,
                     location,
                 })
             }
-            _ => Err(MesosError::Status {
+            _ => Err(ActuatorError::Status {
                 call: name,
                 addr,
                 status,
@@ -307,7 +307,7 @@ impl MasterClient {
         }
     }
 
-    async fn pooled(&self, addr: &str) -> Result<SendRequest<Full<Bytes>>, MesosError> {
+    async fn pooled(&self, addr: &str) -> Result<SendRequest<Full<Bytes>>, ActuatorError> {
         loop {
             let next = self.pool.lock().ok().and_then(|mut p| p.pop());
             let Some((a, mut s)) = next else { break };
@@ -345,23 +345,24 @@ impl Subscription {
     /// The next event. Cancel-safe: bytes already read stay in the decoder.
     ///
     /// # Errors
-    /// [`MesosError::StreamClosed`] at the end of the stream, a typed
+    /// [`ActuatorError::StreamClosed`] at the end of the stream, a typed
     /// RecordIO or JSON error for a malformed stream.
-    pub async fn next_event(&mut self) -> Result<SchedulerEvent, MesosError> {
+    pub async fn next_event(&mut self) -> Result<SchedulerEvent, ActuatorError> {
         loop {
             let record = self
                 .decoder
                 .next_record()
-                .map_err(|source| MesosError::RecordIo {
+                .map_err(|source| ActuatorError::RecordIo {
                     addr: self.addr.clone(),
                     source,
                 })?;
             if let Some(rec) = record {
-                let ev: Event = serde_json::from_slice(&rec).map_err(|e| MesosError::BadEvent {
-                    addr: self.addr.clone(),
-                    detail: e.to_string(),
-                })?;
-                return ev.into_checked().map_err(|field| MesosError::BadEvent {
+                let ev: Event =
+                    serde_json::from_slice(&rec).map_err(|e| ActuatorError::BadEvent {
+                        addr: self.addr.clone(),
+                        detail: e.to_string(),
+                    })?;
+                return ev.into_checked().map_err(|field| ActuatorError::BadEvent {
                     addr: self.addr.clone(),
                     detail: format!("event lacks the `{field}` field its type names"),
                 });
@@ -370,16 +371,16 @@ impl Subscription {
                 None => {
                     self.decoder
                         .finish()
-                        .map_err(|source| MesosError::RecordIo {
+                        .map_err(|source| ActuatorError::RecordIo {
                             addr: self.addr.clone(),
                             source,
                         })?;
-                    return Err(MesosError::StreamClosed {
+                    return Err(ActuatorError::StreamClosed {
                         addr: self.addr.clone(),
                     });
                 }
                 Some(Err(source)) => {
-                    return Err(MesosError::Http {
+                    return Err(ActuatorError::Http {
                         what: "read the event stream",
                         addr: self.addr.clone(),
                         source,

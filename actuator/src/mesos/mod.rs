@@ -75,12 +75,10 @@
 pub mod actuator;
 pub mod cli;
 pub mod client;
-pub mod error;
 pub mod framework;
 pub mod proto;
 pub mod recordio;
 
 pub use actuator::{ConnectionInfo, MesosActuator, MesosConfig};
 pub use cli::{MesosScaleReport, MesosSection, scale_mesos};
-pub use error::MesosError;
 pub use framework::{AppSpec, Framework};
