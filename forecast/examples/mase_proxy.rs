@@ -62,10 +62,15 @@ fn main() {
             end -= if name == "area1" { 1500 } else { 600 };
         }
     }
+    // With PROXY_DUMP=DIR: the windows (history) and crest's forecasts as
+    // CSV, for scoring other forecasters on exactly the same points.
+    let dump = std::env::var("PROXY_DUMP").ok();
+    let mut hist_csv = String::from("unique_id,ds,y\n");
+    let mut fc_csv = String::from("unique_id,step,actual,crest,snaive24,scale\n");
     let mut tot: BTreeMap<String, (f64, f64, usize)> = BTreeMap::new();
     let (mut worse, mut n) = (0, 0);
     let mut per: BTreeMap<String, (f64, f64)> = BTreeMap::new();
-    for (name, w) in &jobs {
+    for (wi, (name, w)) in jobs.iter().enumerate() {
         let o = w.len() - h;
         let hist = w.slice(0, o);
         let v = hist.values();
@@ -97,6 +102,19 @@ fn main() {
                 auto = score("auto", &out.forecast.mean);
             }
         }
+        if dump.is_some() {
+            let id = format!("{name}#{wi}");
+            for (i, y) in hist.values().iter().enumerate() {
+                hist_csv.push_str(&format!("{id},{i},{y}\n"));
+            }
+            let chosen = all.outcomes.iter().find(|x| x.model == all.chosen).unwrap();
+            for k in 0..h {
+                fc_csv.push_str(&format!(
+                    "{id},{k},{},{},{},{scale}\n",
+                    act[k], chosen.forecast.mean[k], snaive[k]
+                ));
+            }
+        }
         let e = per.entry(name.clone()).or_default();
         e.0 += auto;
         e.1 += n24;
@@ -116,4 +134,8 @@ fn main() {
         println!("  {k}: auto {a:.2} snaive24 {b:.2}");
     }
     println!("auto worse than snaive24 on {worse}/{n}");
+    if let Some(d) = dump {
+        std::fs::write(format!("{d}/proxy_hist.csv"), hist_csv).unwrap();
+        std::fs::write(format!("{d}/proxy_fc.csv"), fc_csv).unwrap();
+    }
 }
