@@ -1,6 +1,7 @@
 //! One module per subcommand. Each owns its clap arguments (`XCmd`) and a
 //! `run(XCmd) -> anyhow::Result<ExitCode>`; shared helpers live here.
 
+pub mod args;
 pub mod datasets;
 pub mod forecast;
 pub mod plan;
