@@ -53,7 +53,12 @@ fn anomaly_windows_are_exposed() {
     assert!(anomaly_windows("nope").is_empty());
     assert_eq!(
         bundled_names(),
-        &["nyc_taxi", "elb_requests", "china_load_area1", "bike_sharing"]
+        &[
+            "nyc_taxi",
+            "elb_requests",
+            "china_load_area1",
+            "bike_sharing"
+        ]
     );
 }
 

@@ -118,7 +118,10 @@ impl BacktestSettings {
             utilisation: 0.8,
             crest_reactive_target: 0.75,
             static_utilisation: 0.8,
-            reactive_targets: (0..10).map(|i| 0.45 + 0.05 * f64::from(i)).map(round2).collect(),
+            reactive_targets: (0..10)
+                .map(|i| 0.45 + 0.05 * f64::from(i))
+                .map(round2)
+                .collect(),
             lead_time_s: 300,
             scale_out_rate: RateLimit::new(150, 300),
             scale_in_rate: RateLimit::new(5, 60),
@@ -175,8 +178,9 @@ pub fn select_crests(
     series: &Series,
     min_history_days: u32,
 ) -> Result<Vec<Crest>, PlanningError> {
-    let (Some(first), Some(end)) = (date_of(series.start()), series.end().and_then(date_of))
-    else {
+    // `end`: the day after the last day the data covers to its midnight.
+    let after_last = series.time_at(series.len());
+    let (Some(first), Some(end)) = (date_of(series.start()), date_of(after_last)) else {
         return Err(PlanningError::Invalid("the history is empty".into()));
     };
     // The first whole day with data, and the day after the last whole day.
@@ -451,7 +455,15 @@ pub fn backtest(
     let runs = crests
         .par_iter()
         .enumerate()
-        .map(|(i, c)| run_crest(inputs, &settings, c, k, settings.seed.wrapping_add(1000 * i as u64)))
+        .map(|(i, c)| {
+            run_crest(
+                inputs,
+                &settings,
+                c,
+                k,
+                settings.seed.wrapping_add(1000 * i as u64),
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let (reports, details): (Vec<_>, Vec<_>) = runs.into_iter().unzip();
     let sum = |f: &dyn Fn(&CrestReport) -> Outcome| {
@@ -491,7 +503,10 @@ fn validate(s: &BacktestSettings) -> Result<(), PlanningError> {
         return bad(format!("--scale {k}: expected a positive number"));
     }
     if !(s.per_instance_qps.is_finite() && s.per_instance_qps > 0.0) {
-        return bad(format!("per-instance qps {}: expected a positive number", s.per_instance_qps));
+        return bad(format!(
+            "per-instance qps {}: expected a positive number",
+            s.per_instance_qps
+        ));
     }
     for (name, v) in [
         ("utilisation", s.utilisation),
@@ -502,14 +517,18 @@ fn validate(s: &BacktestSettings) -> Result<(), PlanningError> {
             return bad(format!("{name} {v}: expected a share in (0, 1]"));
         }
     }
-    if s.reactive_targets.is_empty() || s.reactive_targets.iter().any(|t| !(*t > 0.0 && *t <= 1.0)) {
+    if s.reactive_targets.is_empty() || s.reactive_targets.iter().any(|t| !(*t > 0.0 && *t <= 1.0))
+    {
         return bad(format!(
             "reactive targets {:?}: expected one or more shares in (0, 1]",
             s.reactive_targets
         ));
     }
     if s.min > s.max || s.max == 0 {
-        return bad(format!("bounds {}..{}: expected 0 < max and min <= max", s.min, s.max));
+        return bad(format!(
+            "bounds {}..{}: expected 0 < max and min <= max",
+            s.min, s.max
+        ));
     }
     Ok(())
 }
@@ -564,18 +583,31 @@ fn run_crest(
         .iter()
         .copied()
         .fold(0.0, f64::max);
-    let static_n = cap.instances_for(top, s.static_utilisation).clamp(s.min, s.max);
+    let static_n = cap
+        .instances_for(top, s.static_utilisation)
+        .clamp(s.min, s.max);
     let before = crate::forecast::window(&week, Some(static_at), Some(from))?;
     let profiles = error_profiles(&before, &series_window(&actual, static_at, from)?);
 
     // crest: day-ahead forecasts, each decided `decision_lead_s` before its day.
-    let days: Vec<NaiveDate> = crest.from.iter_days().take_while(|d| *d < crest.to).collect();
+    let days: Vec<NaiveDate> = crest
+        .from
+        .iter_days()
+        .take_while(|d| *d < crest.to)
+        .collect();
     let parts = days
         .par_iter()
         .map(|d| {
             let a = midnight(*d);
             let b = a.add_secs(86_400);
-            forecast_window(series, a.add_secs(-s.decision_lead_s), a, b, cal, s.history_days)
+            forecast_window(
+                series,
+                a.add_secs(-s.decision_lead_s),
+                a,
+                b,
+                cal,
+                s.history_days,
+            )
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut forecast = stitch(&parts)?;
@@ -596,7 +628,10 @@ fn run_crest(
     planner.scale_in_hold_s = s.scale_in_hold_s;
     planner.min = min;
     planner.max = max;
-    planner.current = Replicas(cap.instances_for(at_start, s.utilisation).clamp(s.min, s.max));
+    planner.current = Replicas(
+        cap.instances_for(at_start, s.utilisation)
+            .clamp(s.min, s.max),
+    );
     let outcome = crest_autoscaler::plan(&forecast, &cap, &planner).map_err(auto_err("plan"))?;
 
     let guard = Guard {
@@ -649,8 +684,10 @@ fn run_crest(
                     pc.risk = s.risk;
                     pc.lead_time_s = s.lead_time_s;
                     pc.max = max;
-                    let mut p = PredictivePolicy::try_new(pc).map_err(auto_err("build predictive"))?;
-                    p.set_forecast(forecast.clone()).map_err(auto_err("follow the forecast"))?;
+                    let mut p =
+                        PredictivePolicy::try_new(pc).map_err(auto_err("build predictive"))?;
+                    p.set_forecast(forecast.clone())
+                        .map_err(auto_err("follow the forecast"))?;
                     let policy = CombinedPolicy::try_new("crest", guard.clone())
                         .map_err(auto_err("build crest"))?
                         .with(p)
@@ -659,10 +696,24 @@ fn run_crest(
                         .plan
                         .desired_at(from)
                         .map_or(planner.current.0, |r| r.0);
-                    ("crest".into(), Box::new(policy), Some(outcome.plan.clone()), initial)
+                    (
+                        "crest".into(),
+                        Box::new(policy),
+                        Some(outcome.plan.clone()),
+                        initial,
+                    )
                 }
             };
-            replay_sim(&name, &demand, initial, policy, plan, &model, s.replay, seed.wrapping_add(i as u64))
+            replay_sim(
+                &name,
+                &demand,
+                initial,
+                policy,
+                plan,
+                &model,
+                s.replay,
+                seed.wrapping_add(i as u64),
+            )
         })
         .collect::<Result<Vec<_>, _>>()?;
 
@@ -674,7 +725,14 @@ fn run_crest(
         ..GateConfig::default()
     };
     let extra = empirical_scenarios(&forecast, &profiles)?;
-    let g = gate(&outcome.plan, &forecast, &model, &gate_cfg, &extra, s.replay)?;
+    let g = gate(
+        &outcome.plan,
+        &forecast,
+        &model,
+        &gate_cfg,
+        &extra,
+        s.replay,
+    )?;
 
     let outcome_of = |r: &ReplayReport| Outcome {
         slo_violation_minutes: r.slo_violation_minutes,

@@ -36,7 +36,9 @@ pub fn forecast_window(
             series.start()
         )));
     }
-    let cut = usize::try_from(offset / step_ms).unwrap_or(0).min(series.len());
+    let cut = usize::try_from(offset / step_ms)
+        .unwrap_or(0)
+        .min(series.len());
     let keep = if history_days == 0 {
         cut
     } else {
@@ -109,11 +111,8 @@ pub fn stitch(parts: &[Forecast]) -> Result<Forecast, PlanningError> {
         .first()
         .ok_or_else(|| PlanningError::Invalid("nothing to stitch".into()))?;
     let mut mean = Vec::new();
-    let mut quantiles: std::collections::BTreeMap<Quantile, Vec<f64>> = first
-        .quantiles
-        .keys()
-        .map(|q| (*q, Vec::new()))
-        .collect();
+    let mut quantiles: std::collections::BTreeMap<Quantile, Vec<f64>> =
+        first.quantiles.keys().map(|q| (*q, Vec::new())).collect();
     let mut next = first.start;
     for p in parts {
         if p.start != next || p.step_s != first.step_s {
@@ -128,11 +127,17 @@ pub fn stitch(parts: &[Forecast]) -> Result<Forecast, PlanningError> {
         }
         next = p.time_at(p.horizon());
     }
-    let mut out = Forecast::try_new(first.series_id.clone(), first.start, first.step_s, mean, quantiles)
-        .map_err(|source| PlanningError::Core {
-            what: "stitched forecast".into(),
-            source,
-        })?;
+    let mut out = Forecast::try_new(
+        first.series_id.clone(),
+        first.start,
+        first.step_s,
+        mean,
+        quantiles,
+    )
+    .map_err(|source| PlanningError::Core {
+        what: "stitched forecast".into(),
+        source,
+    })?;
     out.time_format = first.time_format;
     Ok(out)
 }

@@ -18,7 +18,9 @@ use crate::replay::{SimMode, replay_sim};
 /// actual / forecast mean per step of the day. Steps where the forecast was
 /// near zero count as 1.
 pub fn error_profiles(forecast: &Forecast, actual: &Series) -> Vec<Vec<f64>> {
-    let per_day = usize::try_from(86_400 / forecast.step_s.max(1)).unwrap_or(1).max(1);
+    let per_day = usize::try_from(86_400 / forecast.step_s.max(1))
+        .unwrap_or(1)
+        .max(1);
     let mut ratios = Vec::with_capacity(forecast.horizon());
     for i in 0..forecast.horizon() {
         let t = forecast.time_at(i);
@@ -97,12 +99,13 @@ pub fn gate(
     extra: &[Series],
     mode: SimMode,
 ) -> Result<GateReport, PlanningError> {
-    let mut scenarios = crest_autoscaler::verify::scenario_series(forecast, cfg).map_err(
-        |source| PlanningError::Autoscaler {
-            what: "draw demand scenarios".into(),
-            source,
-        },
-    )?;
+    let mut scenarios =
+        crest_autoscaler::verify::scenario_series(forecast, cfg).map_err(|source| {
+            PlanningError::Autoscaler {
+                what: "draw demand scenarios".into(),
+                source,
+            }
+        })?;
     scenarios.extend(extra.iter().cloned());
     let initial = plan.desired_at(forecast.start).map_or(0, |r| r.0);
     let runs = scenarios

@@ -31,7 +31,11 @@ pub struct RehearseCmd {
     /// weeks of history before its window), names from that list
     /// (thanksgiving-day-2014,christmas-day-2014) or FROM..TO date ranges
     /// (TO exclusive), comma-separated.
-    #[arg(long, default_value = "auto", value_name = "auto|NAME,...|FROM..TO,...")]
+    #[arg(
+        long,
+        default_value = "auto",
+        value_name = "auto|NAME,...|FROM..TO,..."
+    )]
     crests: String,
     /// Data units -> requests per second (e.g. 0.0556 for 100 requests per
     /// taxi trip counted per 30 minutes); auto: the highest value before the
@@ -141,12 +145,13 @@ pub enum Replay {
 
 fn settings(cmd: &RehearseCmd) -> anyhow::Result<BacktestSettings> {
     let mut s = BacktestSettings::new(&cmd.history, &cmd.calendar, &cmd.crests);
-    s.scale = match cmd.scale.trim() {
-        "auto" => None,
-        k => Some(k.parse::<f64>().with_context(|| {
-            format!("failed to read --scale {k:?}: expected a number or auto")
-        })?),
-    };
+    s.scale =
+        match cmd.scale.trim() {
+            "auto" => None,
+            k => Some(k.parse::<f64>().with_context(|| {
+                format!("failed to read --scale {k:?}: expected a number or auto")
+            })?),
+        };
     s.per_instance_qps = cmd.per_instance_qps;
     s.slo_p99_ms = cmd.slo_p99_ms;
     s.risk = parse_risk(&cmd.risk)?;
@@ -216,21 +221,26 @@ fn table(r: &BacktestReport) -> anyhow::Result<String> {
     )?;
     let pair = |v: f64, ih: f64| format!("{v:.0}/{ih:.0}");
     for c in &r.crests {
-        let at = c
-            .reactive_at_crest_level()
-            .map_or("none".into(), |p| format!("{:.0} ih @{:.2}", p.instance_hours, p.target));
+        let at = c.reactive_at_crest_level().map_or("none".into(), |p| {
+            format!("{:.0} ih @{:.2}", p.instance_hours, p.target)
+        });
         let zero = c
             .reactive
             .iter()
             .filter(|p| p.slo_violation_minutes == 0.0)
             .min_by(|a, b| a.instance_hours.total_cmp(&b.instance_hours))
-            .map_or("none".into(), |p| format!("{:.0} ih @{:.2}", p.instance_hours, p.target));
+            .map_or("none".into(), |p| {
+                format!("{:.0} ih @{:.2}", p.instance_hours, p.target)
+            });
         writeln!(
             t,
             "{:<28} {:<23} {:>13} {:>13} {:>6.0}% {:>6} {:>16} {:>15}",
             c.name,
             format!("{}..{}", c.from, c.to),
-            pair(c.static_peak.slo_violation_minutes, c.static_peak.instance_hours),
+            pair(
+                c.static_peak.slo_violation_minutes,
+                c.static_peak.instance_hours
+            ),
             pair(c.crest.slo_violation_minutes, c.crest.instance_hours),
             100.0 * c.share_of_static(),
             format!(
