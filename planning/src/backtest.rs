@@ -410,7 +410,7 @@ pub struct Inputs {
 pub fn load(history: &str, calendar: &str) -> Result<Inputs, PlanningError> {
     let d = crest_datasets::resolve(history).map_err(|source| PlanningError::History {
         name: history.into(),
-        source,
+        source: Box::new(source),
     })?;
     let series = d
         .series
@@ -420,7 +420,7 @@ pub fn load(history: &str, calendar: &str) -> Result<Inputs, PlanningError> {
     let calendar = crest_datasets::calendar::resolve_calendar(calendar).map_err(|source| {
         PlanningError::Calendar {
             name: calendar.into(),
-            source,
+            source: Box::new(source),
         }
     })?;
     Ok(Inputs { series, calendar })
@@ -538,7 +538,7 @@ pub fn capacity_and_model(s: &BacktestSettings) -> Result<(Capacity, FluidModel)
     let cap = Capacity::given(s.per_instance_qps, s.slo_p99_ms).map_err(|source| {
         PlanningError::Core {
             what: "capacity".into(),
-            source,
+            source: Box::new(source),
         }
     })?;
     let mut model = FluidModel::new(cap.clone());
@@ -551,7 +551,7 @@ pub fn capacity_and_model(s: &BacktestSettings) -> Result<(Capacity, FluidModel)
 fn auto_err(what: &str) -> impl FnOnce(crest_autoscaler::AutoscalerError) -> PlanningError + '_ {
     move |source| PlanningError::Autoscaler {
         what: what.into(),
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -617,7 +617,7 @@ fn run_crest(
     let at_start = demand.values().first().copied().unwrap_or(0.0);
     let app = AppId::try_new("crest").map_err(|source| PlanningError::Core {
         what: "app id".into(),
-        source,
+        source: Box::new(source),
     })?;
     let mut planner = PlannerConfig::new(app, crest.name.clone());
     planner.risk = s.risk;
@@ -671,7 +671,7 @@ fn run_crest(
                 Kind::Reactive(t) => (
                     format!("reactive {t:.2}"),
                     Box::new(
-                        CombinedPolicy::try_new("reactive", guard.clone())
+                        CombinedPolicy::try_new("reactive", guard)
                             .map_err(auto_err("build reactive"))?
                             .with(tt(*t)?),
                     ),
@@ -688,7 +688,7 @@ fn run_crest(
                         PredictivePolicy::try_new(pc).map_err(auto_err("build predictive"))?;
                     p.set_forecast(forecast.clone())
                         .map_err(auto_err("follow the forecast"))?;
-                    let policy = CombinedPolicy::try_new("crest", guard.clone())
+                    let policy = CombinedPolicy::try_new("crest", guard)
                         .map_err(auto_err("build crest"))?
                         .with(p)
                         .with(tt(s.crest_reactive_target)?);

@@ -11,7 +11,7 @@ pub enum PlanningError {
         name: String,
         /// The cause.
         #[source]
-        source: crest_datasets::DatasetError,
+        source: Box<crest_datasets::DatasetError>,
     },
     /// The calendar could not be loaded.
     #[error("failed to load calendar {name:?}")]
@@ -20,7 +20,7 @@ pub enum PlanningError {
         name: String,
         /// The cause.
         #[source]
-        source: crest_datasets::DatasetError,
+        source: Box<crest_datasets::DatasetError>,
     },
     /// The forecaster failed.
     #[error("failed to forecast {what}")]
@@ -29,7 +29,7 @@ pub enum PlanningError {
         what: String,
         /// The cause.
         #[source]
-        source: crest_forecast::ForecastError,
+        source: Box<crest_forecast::ForecastError>,
     },
     /// The planner or a policy refused its settings or inputs.
     #[error("failed to {what}")]
@@ -38,7 +38,7 @@ pub enum PlanningError {
         what: String,
         /// The cause.
         #[source]
-        source: crest_autoscaler::AutoscalerError,
+        source: Box<crest_autoscaler::AutoscalerError>,
     },
     /// The simulator failed.
     #[error("failed to simulate {what}")]
@@ -47,7 +47,7 @@ pub enum PlanningError {
         what: String,
         /// The cause.
         #[source]
-        source: crest_sim::SimError,
+        source: Box<crest_sim::SimError>,
     },
     /// A core type refused a value.
     #[error("invalid {what}")]
@@ -56,7 +56,7 @@ pub enum PlanningError {
         what: String,
         /// The cause.
         #[source]
-        source: crest_core::CoreError,
+        source: Box<crest_core::CoreError>,
     },
     /// A setting or input is unusable.
     #[error("{0}")]

@@ -54,7 +54,7 @@ pub fn forecast_window(
     let out =
         crest_forecast::forecast(&before, &cfg).map_err(|source| PlanningError::Forecast {
             what: format!("{from} to {to} from the history before {decided}"),
-            source,
+            source: Box::new(source),
         })?;
     window(&out.forecast, Some(from), Some(to))
 }
@@ -95,7 +95,7 @@ pub fn window(
     )
     .map_err(|source| PlanningError::Core {
         what: "forecast window".into(),
-        source,
+        source: Box::new(source),
     })?;
     out.time_format = f.time_format;
     Ok(out)
@@ -136,7 +136,7 @@ pub fn stitch(parts: &[Forecast]) -> Result<Forecast, PlanningError> {
     )
     .map_err(|source| PlanningError::Core {
         what: "stitched forecast".into(),
-        source,
+        source: Box::new(source),
     })?;
     out.time_format = first.time_format;
     Ok(out)
@@ -162,7 +162,7 @@ pub fn scale_series(s: &Series, k: f64) -> Result<Series, PlanningError> {
     )
     .map_err(|source| PlanningError::Core {
         what: "scaled series".into(),
-        source,
+        source: Box::new(source),
     })
 }
 

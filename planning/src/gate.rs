@@ -65,7 +65,7 @@ pub fn empirical_scenarios(
             Series::try_new(format!("empirical-{k}"), forecast.start, forecast.step_s, v).map_err(
                 |source| PlanningError::Core {
                     what: "empirical scenario".into(),
-                    source,
+                    source: Box::new(source),
                 },
             )
         })
@@ -103,7 +103,7 @@ pub fn gate(
         crest_autoscaler::verify::scenario_series(forecast, cfg).map_err(|source| {
             PlanningError::Autoscaler {
                 what: "draw demand scenarios".into(),
-                source,
+                source: Box::new(source),
             }
         })?;
     scenarios.extend(extra.iter().cloned());

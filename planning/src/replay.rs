@@ -113,7 +113,7 @@ pub fn replay_sim(
     let r = crest_sim::run_with_policy(&sc, policy, plan, seed).map_err(|source| {
         PlanningError::Sim {
             what: name.to_string(),
-            source,
+            source: Box::new(source),
         }
     })?;
     Ok(from_sim(name, &r, model.cost_per_instance_hour))
