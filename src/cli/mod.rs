@@ -2,6 +2,7 @@
 //! `run(XCmd) -> anyhow::Result<ExitCode>`; shared helpers live here.
 
 pub mod completions;
+pub mod args;
 pub mod datasets;
 pub mod forecast;
 pub mod plan;

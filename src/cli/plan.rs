@@ -15,18 +15,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use crest_autoscaler::planner::{PlanOutcome, PlannerConfig, RateLimit, Window};
+
+use super::args::{Format, emit, parse_duration_s, parse_instant, parse_rate, parse_risk};
+use crest_autoscaler::planner::{PlanOutcome, PlannerConfig, Window};
 use crest_autoscaler::{FluidModel, GateConfig, GateReport, PlanDocument};
 use crest_core::{AppId, Capacity, Forecast, PlanReason, Replicas, Timestamp};
-
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// A table for people.
-    Table,
-    /// JSON for machines.
-    Json,
-}
 
 /// Arguments of `crest plan` (boxed: they are many, and the command enum
 /// should stay small).
@@ -143,144 +136,16 @@ pub enum GateEngine {
 }
 
 /// Run the verification gate on a plan document's own forecast, model and
-/// gate settings.
+/// gate settings (crest-sim in fluid mode, or the planner's fluid model).
 pub(crate) fn run_gate(engine: GateEngine, doc: &PlanDocument) -> anyhow::Result<GateReport> {
     match engine {
         GateEngine::Fluid => {
             crest_autoscaler::verify_plan(&doc.plan, &doc.forecast, &doc.model, &doc.gate)
                 .context("failed to verify the plan")
         }
-        GateEngine::Sim => {
-            let scenarios = crest_autoscaler::verify::scenario_series(&doc.forecast, &doc.gate)
-                .context("failed to draw demand scenarios")?;
-            let initial = doc.plan.desired_at(doc.forecast.start).map_or(0, |r| r.0);
-            let threads = std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(scenarios.len().max(1));
-            let chunk = scenarios.len().div_ceil(threads).max(1);
-            let runs: Vec<anyhow::Result<(f64, f64, f64)>> = std::thread::scope(|sc| {
-                let handles: Vec<_> = scenarios
-                    .chunks(chunk)
-                    .enumerate()
-                    .map(|(c, part)| {
-                        sc.spawn(move || {
-                            part.iter()
-                                .enumerate()
-                                .map(|(i, demand)| {
-                                    let k = (c * chunk + i) as u64;
-                                    let scenario = super::rehearse::sim_scenario(
-                                        &format!("gate-{k}"),
-                                        demand.clone(),
-                                        initial,
-                                        &doc.capacity,
-                                        &doc.model,
-                                    );
-                                    let r = crest_sim::run_with_policy(
-                                        &scenario,
-                                        Box::new(crest_autoscaler::SchedulePolicy::new()),
-                                        Some(doc.plan.clone()),
-                                        doc.gate.seed.wrapping_add(k),
-                                    )
-                                    .with_context(|| format!("failed to simulate scenario {k}"))?;
-                                    Ok((
-                                        r.slo_violation_minutes as f64,
-                                        r.instance_hours,
-                                        r.instance_hours * doc.model.cost_per_instance_hour,
-                                    ))
-                                })
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            vec![Err(anyhow::anyhow!("a simulation thread panicked"))]
-                        })
-                    })
-                    .collect()
-            });
-            let runs = runs.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
-            Ok(GateReport::from_runs("sim", &runs, &doc.gate))
-        }
+        GateEngine::Sim => crest_planning::gate::run_gate(doc, &[], crest_planning::SimMode::Fluid)
+            .context("failed to verify the plan"),
     }
-}
-
-/// Parse `p90`, `p97.5`, `0.9` or `90%` into a quantile level.
-pub(crate) fn parse_risk(s: &str) -> anyhow::Result<f64> {
-    let t = s.trim();
-    let v = if let Some(p) = t.strip_prefix('p').or_else(|| t.strip_prefix('P')) {
-        p.parse::<f64>().map(|x| x / 100.0)
-    } else if let Some(p) = t.strip_suffix('%') {
-        p.parse::<f64>().map(|x| x / 100.0)
-    } else {
-        t.parse::<f64>()
-    }
-    .with_context(|| format!("failed to read --risk {s:?}: expected p90, p97.5 or 0.9"))?;
-    if !(v > 0.0 && v < 1.0) {
-        bail!("failed to read --risk {s:?}: expected a level strictly between 0 and 1");
-    }
-    Ok(v)
-}
-
-/// Parse `30s`, `5m`, `2h`, `1d` or plain seconds.
-pub(crate) fn parse_duration_s(s: &str) -> anyhow::Result<i64> {
-    let t = s.trim();
-    let (num, mul) = match t.chars().last() {
-        Some('s') => (&t[..t.len() - 1], 1),
-        Some('m') => (&t[..t.len() - 1], 60),
-        Some('h') => (&t[..t.len() - 1], 3600),
-        Some('d') => (&t[..t.len() - 1], 86_400),
-        _ => (t, 1),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .with_context(|| format!("failed to read duration {s:?}: expected e.g. 30s, 5m, 2h"))?;
-    if !(v.is_finite() && v >= 0.0) {
-        bail!("failed to read duration {s:?}: expected a non-negative number");
-    }
-    Ok((v * f64::from(mul)).round() as i64)
-}
-
-/// Parse `150/5m` (instances per period).
-pub(crate) fn parse_rate(s: &str) -> anyhow::Result<RateLimit> {
-    let (n, p) = s
-        .split_once('/')
-        .with_context(|| format!("failed to read rate {s:?}: expected N/PERIOD, e.g. 150/5m"))?;
-    let n: u32 = n
-        .trim()
-        .parse()
-        .with_context(|| format!("failed to read rate {s:?}: {n:?} is not a whole number"))?;
-    let p = parse_duration_s(p)?;
-    if n == 0 || p <= 0 {
-        bail!("failed to read rate {s:?}: expected at least 1 instance per period > 0 s");
-    }
-    Ok(RateLimit::new(n, p))
-}
-
-/// Parse a date (`2014-11-27`, UTC midnight), a naive date-time or RFC 3339.
-pub(crate) fn parse_instant(s: &str) -> anyhow::Result<Timestamp> {
-    let t = s.trim();
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        let dt = d.and_hms_opt(0, 0, 0).context("failed to build midnight")?;
-        return Ok(Timestamp::from_naive_utc(&dt));
-    }
-    for fmt in [
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(t, fmt) {
-            return Ok(Timestamp::from_naive_utc(&dt));
-        }
-    }
-    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
-        return Ok(Timestamp::from_datetime(&dt));
-    }
-    bail!("failed to read time {s:?}: expected 2014-11-27, 2014-11-27 18:00 or RFC 3339")
 }
 
 /// Read the capacity from `--capacity FILE` or `--per-instance-qps N`.
@@ -338,9 +203,7 @@ pub(crate) fn load_forecast(path: &Path) -> anyhow::Result<Forecast> {
 /// Convert forecast units into requests per second, in place.
 pub(crate) fn to_rps(f: &mut Forecast, requests_per_unit: f64, per_step: bool) {
     let k = requests_per_unit / if per_step { f.step_s as f64 } else { 1.0 };
-    for v in f.mean.iter_mut().chain(f.quantiles.values_mut().flatten()) {
-        *v *= k;
-    }
+    crest_planning::forecast::scale_forecast(f, k);
 }
 
 /// Cut a forecast to `[from, to)`.
@@ -349,33 +212,7 @@ pub(crate) fn window(
     from: Option<Timestamp>,
     to: Option<Timestamp>,
 ) -> anyhow::Result<Forecast> {
-    let step_ms = f.step_s * 1000;
-    let idx = |t: Timestamp| ((t.millis() - f.start.millis()).max(0) + step_ms - 1) / step_ms;
-    let a = from.map_or(0, |t| idx(t) as usize).min(f.horizon());
-    let b = to.map_or(f.horizon(), |t| idx(t) as usize).min(f.horizon());
-    if a >= b {
-        bail!(
-            "the window {}..{} does not overlap the forecast ({} to {})",
-            from.map_or("start".into(), |t| t.to_string()),
-            to.map_or("end".into(), |t| t.to_string()),
-            f.start,
-            f.time_at(f.horizon())
-        );
-    }
-    let quantiles = f
-        .quantiles
-        .iter()
-        .map(|(q, p)| (*q, p[a..b].to_vec()))
-        .collect();
-    let mut out = Forecast::try_new(
-        f.series_id.clone(),
-        f.time_at(a),
-        f.step_s,
-        f.mean[a..b].to_vec(),
-        quantiles,
-    )?;
-    out.time_format = f.time_format;
-    Ok(out)
+    Ok(crest_planning::forecast::window(f, from, to)?)
 }
 
 /// A short human text for a reason.
@@ -497,12 +334,22 @@ fn obtain_forecast(cmd: &PlanArgs) -> anyhow::Result<Forecast> {
     let to = cmd.to.as_deref().map(parse_instant).transpose()?;
     let mut f = match (&cmd.forecast, &cmd.history) {
         (Some(path), _) => load_forecast(path)?,
-        (None, Some(history)) => super::rehearse::forecast_history(
-            history,
-            from.context("--history needs --from (the window's first day)")?,
-            to.context("--history needs --to (the window's end)")?,
-            cmd.calendar.as_deref(),
-        )?,
+        (None, Some(history)) => {
+            let from = from.context("--history needs --from (the window's first day)")?;
+            let to = to.context("--history needs --to (the window's end)")?;
+            let inputs = crest_planning::backtest::load(
+                &history.to_string_lossy(),
+                cmd.calendar.as_deref().unwrap_or("none"),
+            )?;
+            crest_planning::forecast::forecast_window(
+                &inputs.series,
+                from,
+                from,
+                to,
+                &inputs.calendar,
+                0,
+            )?
+        }
         (None, None) => bail!("nothing to plan from: pass --history FILE or --forecast FILE"),
     };
     to_rps(&mut f, cmd.requests_per_unit, cmd.per_step);
@@ -612,18 +459,6 @@ fn json_report(doc: &PlanDocument, o: &PlanOutcome) -> serde_json::Value {
         "verification": doc.verification,
         "forced": doc.forced,
     })
-}
-
-/// Write to stdout; a closed pipe (`| head`) is not an error.
-pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(anyhow::Error::new(e).context("failed to write to stdout"))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// Rows of the condensed plan table: runs of steps with the same kind of
@@ -744,30 +579,4 @@ fn print_table(
         )?;
     }
     emit(&t)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_units() {
-        assert_eq!(parse_risk("p90").unwrap(), 0.9);
-        assert_eq!(parse_risk("p97.5").unwrap(), 0.975);
-        assert_eq!(parse_risk("0.5").unwrap(), 0.5);
-        assert!(parse_risk("p100").is_err());
-        assert_eq!(parse_duration_s("5m").unwrap(), 300);
-        assert_eq!(parse_duration_s("90").unwrap(), 90);
-        assert!(parse_duration_s("-1s").is_err());
-        assert_eq!(parse_rate("150/5m").unwrap(), RateLimit::new(150, 300));
-        assert!(parse_rate("0/5m").is_err());
-        assert_eq!(
-            parse_instant("1970-01-02").unwrap(),
-            Timestamp::from_secs(86_400)
-        );
-        assert_eq!(
-            parse_instant("1970-01-01T01:00:00+01:00").unwrap(),
-            Timestamp::from_secs(0)
-        );
-    }
 }

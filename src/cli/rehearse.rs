@@ -1,56 +1,56 @@
-//! `crest rehearse`: the README's main job.
+//! `crest rehearse`: the holiday backtest, the README's main job.
 //!
-//! Take the bundled NYC taxi demand, pick a crest (New Year's Eve 2014 by
-//! default: the ball-drop lull and the surge after midnight), forecast it with
-//! the data before it only, plan it, and replay three strategies on the
-//! *actual* demand of the window:
+//! Parses the flags into [`crest_planning::BacktestSettings`], runs
+//! [`crest_planning::backtest`] (every crest of the history: forecast with
+//! the data before each decision, plan, gate, replay in crest-sim) and
+//! prints the report as a table or JSON, and draws it.
 //!
-//! - `static-peak`: a week ahead, provision the forecast's highest quantile
-//!   at its peak and hold it (the old VM practice);
-//! - `reactive`: HPA-style target tracking alone;
-//! - `crest`: the verified plan, followed and corrected by live deviation,
-//!   with target tracking as a safety net (`crest_autoscaler::rehearsal`).
-//!
-//! Taxi trips become requests by `--requests-per-trip` so the fleet is tens of
-//! instances. The replay runs on the autoscaler's fluid model (lead time, API
-//! rate limit, metrics lag); demand is read as 30-minute steps, as the
-//! simulator reads it.
-//!
-//! Exit codes: 0 report printed, 1 failure (data, forecast, plan).
+//! Exit codes: 0 report printed, 1 failure (data, calendar, settings).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
-use crest_autoscaler::planner::{PlannerConfig, Window};
-use crest_autoscaler::rehearsal::{RehearsalConfig, StrategyResult, rehearse_fluid, target_met};
-use crest_autoscaler::{FluidModel, ReplayReport};
-use crest_core::{AppId, Capacity, Forecast, Replicas, Series, Timestamp};
+use crest_planning::backtest::{BacktestReport, BacktestSettings, CrestDetail};
 
-use super::plan::{Format, emit, parse_duration_s, parse_instant, parse_rate, parse_risk};
+use super::args::{Format, emit, parse_duration_s, parse_rate, parse_risk};
 
 /// Arguments of `crest rehearse`.
 #[derive(Debug, Args)]
+#[command(after_long_help = AFTER_HELP)]
 pub struct RehearseCmd {
-    /// Dataset (bundled name or file) with the demand history.
-    #[arg(long, default_value = "nyc_taxi")]
-    dataset: String,
-    /// The crest: new-year, thanksgiving, christmas, or FROM..TO.
-    #[arg(long, default_value = "new-year")]
-    crest: String,
+    /// Demand history: a bundled dataset (nyc_taxi, bike_sharing,
+    /// china_load_area1) or a CSV/Parquet file; its first series is used.
+    #[arg(long, default_value = "nyc_taxi", value_name = "NAME|FILE")]
+    history: String,
+    /// Holiday calendar: none, us, cn or a calendar file.
+    #[arg(long, default_value = "us", value_name = "none|us|cn|FILE")]
+    calendar: String,
+    /// Crests: auto (every holiday of the calendar inside the data with 8
+    /// weeks of history before its window), names from that list
+    /// (thanksgiving-day-2014,christmas-day-2014) or FROM..TO date ranges
+    /// (TO exclusive), comma-separated.
+    #[arg(
+        long,
+        default_value = "auto",
+        value_name = "auto|NAME,...|FROM..TO,..."
+    )]
+    crests: String,
+    /// Data units -> requests per second (e.g. 0.0556 for 100 requests per
+    /// taxi trip counted per 30 minutes); auto: the highest value before the
+    /// first crest's decisions becomes 40 instances' worth.
+    #[arg(long, default_value = "auto", value_name = "K|auto")]
+    scale: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-    /// Write PNG plots into this directory (rehearse-demand.png, rehearse-fleet.png).
+    /// Write PNG plots here: one per crest (demand vs capacity) and frontier.png.
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
-    /// Seed (forecast sampling and the verification gate).
+    /// Seed of the replays and the gate.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Requests per taxi trip (scales the fleet to tens of instances).
-    #[arg(long, default_value_t = 100.0)]
-    requests_per_trip: f64,
     /// Per-instance requests per second at the SLO.
     #[arg(long, default_value_t = 50.0)]
     per_instance_qps: f64,
@@ -61,486 +61,291 @@ pub struct RehearseCmd {
     #[arg(long, default_value = "p90")]
     risk: String,
     /// crest's planned utilisation of SLO capacity.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.8)]
     utilisation: f64,
-    /// Reactive baseline's utilisation target (of saturation throughput).
-    #[arg(long, default_value_t = 0.6)]
-    reactive_target: f64,
+    /// Utilisation target (of saturation) of crest's reactive safety net.
+    #[arg(long, default_value_t = 0.75)]
+    crest_reactive_target: f64,
+    /// Utilisation of SLO capacity static peak is sized at.
+    #[arg(long, default_value_t = 0.8)]
+    static_utilisation: f64,
+    /// Reactive baseline's targets (of saturation), one replay each.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.45,0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9"
+    )]
+    reactive_targets: Vec<f64>,
     /// Provisioning lead time.
     #[arg(long, default_value = "5m")]
     lead_time: String,
     /// Scale-out API rate limit.
     #[arg(long, default_value = "150/5m")]
     rate: String,
-    /// Price of one instance-hour (cost column).
+    /// Scale-in pace: at most this many instances per decision (crest and reactive).
+    #[arg(long, default_value = "5/1m")]
+    scale_in_rate: String,
+    /// No scale-in within this long of a scale-out (crest and reactive).
+    #[arg(long, default_value = "5m")]
+    scale_in_cooldown: String,
+    /// crest's plan does not scale in when the fleet must be back within
+    /// this long (one rule for every crest; 0 turns it off).
+    #[arg(long, default_value = "3h")]
+    scale_in_hold: String,
+    /// Fewest instances.
+    #[arg(long, default_value_t = 2)]
+    min: u32,
+    /// Most instances.
+    #[arg(long, default_value_t = 10_000)]
+    max: u32,
+    /// Price of one instance-hour.
     #[arg(long, default_value_t = 0.10)]
     price: f64,
-    /// Scale-in freeze for crest's plan, FROM..TO (or `none`). Default for the
-    /// named crests: the holiday night itself (New Year's Eve 20:00 to 04:00),
-    /// as operators freeze scale-in around a peak they know is coming.
-    #[arg(long, value_name = "FROM..TO")]
-    freeze: Option<String>,
-    /// Replay engine: the discrete-event simulator, or the planner's fluid model.
-    #[arg(long, value_enum, default_value_t = Engine::Sim)]
-    engine: Engine,
+    /// Days of history each forecast sees (0: all of it).
+    #[arg(long, default_value_t = 400)]
+    history_days: u32,
+    /// Quantile scenarios of the gate (plus one empirical scenario per day
+    /// of the week before the crest).
+    #[arg(long, default_value_t = 20)]
+    gate_scenarios: usize,
+    /// The gate passes when P(SLO breach) is at most this.
+    #[arg(long, default_value_t = 0.05)]
+    max_breach: f64,
+    /// crest-sim mode of every replay and the gate.
+    #[arg(long, value_enum, default_value_t = Replay::Fluid)]
+    replay: Replay,
 }
 
-/// Which model the strategies are replayed on.
+const AFTER_HELP: &str = "\
+How each strategy decides (every crest, every dataset, one configuration):
+  static-peak  sized a week before the window from the forecast made then:
+               its highest quantile's peak at --static-utilisation, held.
+  reactive     target tracking alone, replayed at every --reactive-targets
+               value (its frontier), with the same scale-in stabilisation as
+               crest (--scale-in-rate per decision, --scale-in-cooldown).
+  crest        each day planned from a forecast made at 23:00 the evening
+               before with the data before it; followed by a predictive
+               policy with target tracking at --crest-reactive-target as a
+               safety net. There is no per-crest scale-in freeze: the plan's
+               only scale-in rule is --scale-in-hold (no scale-in when the
+               fleet must be back within that time), the same for every crest.
+The gate replays crest's plan against --gate-scenarios draws from its
+forecast's quantiles plus the forecaster's own errors on the 7 days before
+the window (one scenario per day). Every replay runs in crest-sim; the mode
+is in the report's settings.";
+
+/// crest-sim mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Engine {
-    /// crest-sim: requests, queues, latency percentiles, provisioning.
-    Sim,
-    /// The autoscaler's fluid model (fast, coarse).
+pub enum Replay {
+    /// Aggregate flows per step (fast).
     Fluid,
+    /// Every request an event (slow on large crests).
+    Exact,
 }
 
-/// The simulated instance for a capacity: lognormal service (CV 0.5) with a
-/// mean of at most a sixth of the SLO (p99 service ~45 % of it), and as many
-/// slots as make saturation 1.2 × the capacity at the SLO (an instance too
-/// slow for that gets one slot and a faster service: the given capacity is
-/// then conservative). For the rehearsal (50 rps, 200 ms): 2 slots of 33 ms.
-pub(crate) fn sim_fleet(instances: u32, cap: &Capacity) -> crest_sim::Fleet {
-    let sat = 1.2 * cap.per_instance.get();
-    let max_mean_s = cap.slo_p99_ms / 6000.0;
-    let slots = (sat * max_mean_s).round().clamp(1.0, 10_000.0);
-    crest_sim::Fleet::new(
-        instances,
-        slots as u32,
-        crest_sim::ServiceDist::Lognormal {
-            mean_s: (slots / sat).min(max_mean_s),
-            cv: 0.5,
-        },
-    )
-}
-
-/// A simulator scenario replaying `demand` (requests/s) from `initial`
-/// instances, with the model's API rate limit. Plans are made with the
-/// *worst-case* lead time, so the simulated lead times (lognormal, CV 0.2)
-/// have their p99 there: mean = lead / 1.6.
-pub(crate) fn sim_scenario(
-    name: &str,
-    demand: Series,
-    initial: u32,
-    cap: &Capacity,
-    model: &FluidModel,
-) -> crest_sim::Scenario {
-    crest_sim::Scenario::from_demand(demand)
-        .with_name(name)
-        .with_fleet(sim_fleet(initial, cap))
-        .with_provisioner(crest_sim::Provisioner {
-            platform: "container".into(),
-            lead_time_s: model.lead_time_s as f64 / 1.6,
-            lead_jitter_cv: 0.2,
-            image_pull_s: 0.0,
-            image_changed: false,
-            rate_limit: Some(crest_sim::RateLimit {
-                instances: model.scale_out_rate.instances,
-                per_s: model.scale_out_rate.period_s as f64,
-                mode: crest_sim::ApiMode::Async,
-            }),
-            replace_failed: true,
-        })
-        .with_mode(crest_sim::Mode::Fluid)
-        .with_slo(cap.slo_p99_ms, 0.001)
-}
-
-/// The scale-in freeze: `--freeze FROM..TO|none`, else the named crest's own
-/// holiday night.
-fn freeze_window(cmd: &RehearseCmd) -> anyhow::Result<Option<Window>> {
-    let spec = match (cmd.freeze.as_deref(), cmd.crest.as_str()) {
-        (Some("none"), _) => return Ok(None),
-        (Some(spec), _) => spec,
-        (None, "new-year" | "nye") => "2014-12-31T20:00..2015-01-01T04:00",
-        (None, _) => return Ok(None),
+fn settings(cmd: &RehearseCmd) -> anyhow::Result<BacktestSettings> {
+    let mut s = BacktestSettings::new(&cmd.history, &cmd.calendar, &cmd.crests);
+    s.scale =
+        match cmd.scale.trim() {
+            "auto" => None,
+            k => Some(k.parse::<f64>().with_context(|| {
+                format!("failed to read --scale {k:?}: expected a number or auto")
+            })?),
+        };
+    s.per_instance_qps = cmd.per_instance_qps;
+    s.slo_p99_ms = cmd.slo_p99_ms;
+    s.risk = parse_risk(&cmd.risk)?;
+    s.utilisation = cmd.utilisation;
+    s.crest_reactive_target = cmd.crest_reactive_target;
+    s.static_utilisation = cmd.static_utilisation;
+    s.reactive_targets = cmd.reactive_targets.clone();
+    s.lead_time_s = parse_duration_s(&cmd.lead_time)?;
+    s.scale_out_rate = parse_rate(&cmd.rate)?;
+    s.scale_in_rate = parse_rate(&cmd.scale_in_rate)?;
+    s.scale_in_cooldown_s = parse_duration_s(&cmd.scale_in_cooldown)?;
+    s.scale_in_hold_s = parse_duration_s(&cmd.scale_in_hold)?;
+    s.min = cmd.min;
+    s.max = cmd.max;
+    s.price = cmd.price;
+    s.seed = cmd.seed;
+    s.history_days = cmd.history_days;
+    s.gate_scenarios = cmd.gate_scenarios;
+    s.max_breach = cmd.max_breach;
+    s.replay = match cmd.replay {
+        Replay::Fluid => crest_planning::SimMode::Fluid,
+        Replay::Exact => crest_planning::SimMode::Exact,
     };
-    let (a, b) = spec
-        .split_once("..")
-        .with_context(|| format!("failed to read --freeze {spec:?}: expected FROM..TO or none"))?;
-    let w = Window {
-        from: parse_instant(a)?,
-        to: parse_instant(b)?,
-    };
-    if w.to <= w.from {
-        bail!("failed to read --freeze {spec:?}: the end must come after the start");
-    }
-    Ok(Some(w))
-}
-
-/// A named crest window.
-fn crest_window(name: &str) -> anyhow::Result<(String, Window)> {
-    let w = |a: &str, b: &str| -> anyhow::Result<Window> {
-        Ok(Window {
-            from: parse_instant(a)?,
-            to: parse_instant(b)?,
-        })
-    };
-    Ok(match name {
-        "new-year" | "nye" => ("New Year's Eve 2014".into(), w("2014-12-31", "2015-01-02")?),
-        "thanksgiving" => ("Thanksgiving 2014".into(), w("2014-11-26", "2014-11-29")?),
-        "christmas" => ("Christmas 2014".into(), w("2014-12-24", "2014-12-27")?),
-        other => {
-            let (a, b) = other.split_once("..").with_context(|| {
-                format!("failed to read --crest {other:?}: expected new-year, thanksgiving, christmas or FROM..TO")
-            })?;
-            (other.to_string(), w(a, b)?)
-        }
-    })
-}
-
-/// The demand history of a dataset (bundled name or file): its first series.
-fn load_history(dataset: &str) -> anyhow::Result<Series> {
-    let d = crest_datasets::resolve(dataset)
-        .with_context(|| format!("failed to load dataset {dataset:?}"))?;
-    d.series
-        .into_iter()
-        .next()
-        .with_context(|| format!("dataset {dataset:?} has no series"))
-}
-
-/// Forecast `[from, to)` from a history file with the data before `from`.
-pub(crate) fn forecast_history(
-    history: &Path,
-    from: Timestamp,
-    to: Timestamp,
-    calendar: Option<&str>,
-) -> anyhow::Result<Forecast> {
-    let series = load_history(&history.to_string_lossy())?;
-    forecast_series(&series, from, to, calendar)
-}
-
-/// Forecast `[from, to)` from the part of `series` before `from` only, with
-/// p10, p50, p90 and p97.5.
-pub(crate) fn forecast_series(
-    series: &Series,
-    from: Timestamp,
-    to: Timestamp,
-    calendar: Option<&str>,
-) -> anyhow::Result<Forecast> {
-    let step_ms = series.step_s() * 1000;
-    let offset = from.millis() - series.start().millis();
-    if offset <= 0 {
-        bail!(
-            "failed to forecast from {from}: the history starts at {}, so there is nothing before the window",
-            series.start()
-        );
-    }
-    let cut = usize::try_from((offset + step_ms - 1) / step_ms)?;
-    let before = series.slice(0, cut);
-    // The forecast starts where the history stops; skip to `from`.
-    let first = before.time_at(before.len());
-    let lead = usize::try_from(((from.millis() - first.millis()).max(0)) / step_ms)?;
-    let horizon =
-        lead + usize::try_from(((to.millis() - from.millis()).max(0) + step_ms - 1) / step_ms)?;
-    let cal = crest_datasets::calendar::resolve_calendar(calendar.unwrap_or("none"))
-        .with_context(|| format!("failed to load calendar {:?}", calendar.unwrap_or("none")))?;
-    let quantiles = [0.1, 0.5, 0.9, 0.975]
-        .into_iter()
-        .map(crest_core::series::Quantile::try_new)
-        .collect::<Result<Vec<_>, _>>()?;
-    let cfg = crest_forecast::ForecastConfig::new(horizon)
-        .with_calendar(cal)
-        .with_quantiles(quantiles);
-    let out = crest_forecast::forecast(&before, &cfg)
-        .with_context(|| format!("failed to forecast {} steps from {first}", horizon))?;
-    super::plan::window(&out.forecast, Some(from), Some(to))
-}
-
-/// Multiply a series' values.
-fn scaled(s: &Series, k: f64) -> anyhow::Result<Series> {
-    Ok(Series::try_new(
-        s.id(),
-        s.start(),
-        s.step_s(),
-        s.values().iter().map(|v| v * k).collect(),
-    )?)
-}
-
-/// The rehearsal's settings from the command line.
-fn config(cmd: &RehearseCmd, window: Window) -> anyhow::Result<RehearsalConfig> {
-    let cap = Capacity::given(cmd.per_instance_qps, cmd.slo_p99_ms)
-        .context("failed to use --per-instance-qps / --slo-p99-ms")?;
-    let app = AppId::try_new("taxi-booking")?;
-    let mut planner = PlannerConfig::new(app.clone(), "rehearsal");
-    planner.risk = parse_risk(&cmd.risk)?;
-    planner.target_utilisation = cmd.utilisation;
-    planner.lead_time_s = parse_duration_s(&cmd.lead_time)?;
-    planner.scale_out_rate = parse_rate(&cmd.rate)?;
-    planner.scale_in_rate = parse_rate("5/1m")?;
-    planner.min = Replicas(2);
-    planner.freeze = freeze_window(cmd)?;
-    planner.max = Replicas(10_000);
-    let mut model = FluidModel::new(cap.clone());
-    model.lead_time_s = planner.lead_time_s;
-    model.scale_out_rate = planner.scale_out_rate;
-    model.cost_per_instance_hour = cmd.price;
-    Ok(RehearsalConfig {
-        app,
-        capacity: cap,
-        model,
-        planner,
-        reactive_target: cmd.reactive_target,
-        crest_reactive_target: 0.75,
-        static_utilisation: 0.8,
-        window,
-    })
+    Ok(s)
 }
 
 /// Run `crest rehearse`.
 pub fn run(cmd: RehearseCmd) -> anyhow::Result<ExitCode> {
-    let (crest_name, window) = crest_window(&cmd.crest)?;
-    let trips = load_history(&cmd.dataset)?;
-    let k = cmd.requests_per_trip / trips.step_s() as f64;
-    let forecast_trips = forecast_series(&trips, window.from, window.to, Some("us"))?;
-    let mut forecast = forecast_trips.clone();
-    super::plan::to_rps(&mut forecast, cmd.requests_per_trip, true);
-    let actual = scaled(&trips, k)?;
-    let cfg = config(&cmd, window)?;
-    let (reports, outcome) = match cmd.engine {
-        Engine::Fluid => rehearse_fluid(&cfg, &forecast, &actual).context("failed to rehearse")?,
-        Engine::Sim => rehearse_sim(&cfg, &forecast, &actual, cmd.seed)?,
-    };
-    let results: Vec<StrategyResult> = reports.iter().map(StrategyResult::from).collect();
-    let met = target_met(&results);
-    let static_ih = results
-        .iter()
-        .find(|r| r.name == "static-peak")
-        .map_or(f64::NAN, |r| r.instance_hours);
-    let crest_ih = results
-        .iter()
-        .find(|r| r.name == "crest")
-        .map_or(f64::NAN, |r| r.instance_hours);
-
+    let s = settings(&cmd)?;
+    let inputs = crest_planning::backtest::load(&cmd.history, &cmd.calendar)?;
+    let (report, details) =
+        crest_planning::backtest(&inputs, &s).context("failed to run the backtest")?;
     match cmd.format {
-        Format::Json => {
-            let v = serde_json::json!({
-                "crest": crest_name,
-                "window": {"from": window.from, "to": window.to},
-                "engine": engine_name(cmd.engine),
-                "strategies": results,
-                "crest_instance_hours_vs_static": crest_ih / static_ih,
-                "target_met": met,
-                "plan": {
-                    "peak": outcome.peak.0,
-                    "instance_hours": outcome.instance_hours,
-                    "scale_out_starts": outcome.scale_out_starts,
-                },
-                "settings": {
-                    "requests_per_trip": cmd.requests_per_trip,
-                    "per_instance_qps": cmd.per_instance_qps,
-                    "risk": cfg.planner.risk,
-                    "utilisation": cfg.planner.target_utilisation,
-                    "reactive_target": cfg.reactive_target,
-                    "freeze": cfg.planner.freeze,
-                    "lead_time_s": cfg.planner.lead_time_s,
-                    "rate": format!("{}/{}s", cfg.planner.scale_out_rate.instances, cfg.planner.scale_out_rate.period_s),
-                    "price_per_instance_hour": cmd.price,
-                    "seed": cmd.seed,
-                },
-            });
-            emit(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
-        }
-        Format::Table => {
-            use std::fmt::Write;
-            let mut t = String::new();
-            writeln!(
-                t,
-                "rehearsal: {crest_name}, {} to {} ({}, demand as 30-min steps)",
-                window.from,
-                window.to,
-                engine_name(cmd.engine)
-            )?;
-            writeln!(
-                t,
-                "{:<12} {:>16} {:>15} {:>10} {:>6} {:>10}",
-                "strategy", "SLO-viol. min", "instance-hours", "cost", "peak", "unserved"
-            )?;
-            for r in &results {
-                writeln!(
-                    t,
-                    "{:<12} {:>16.1} {:>15.1} {:>10.2} {:>6} {:>9.3}%",
-                    r.name,
-                    r.slo_violation_minutes,
-                    r.instance_hours,
-                    r.cost,
-                    r.peak_instances,
-                    r.unserved_fraction * 100.0
-                )?;
-            }
-            writeln!(
-                t,
-                "crest uses {:.0} % of static peak's instance-hours; target {}",
-                100.0 * crest_ih / static_ih,
-                match met {
-                    Some(true) => "met",
-                    Some(false) => "NOT met",
-                    None => "unknown",
-                }
-            )?;
-            emit(&t)?;
-        }
+        Format::Json => emit(&format!("{}\n", serde_json::to_string(&report)?))?,
+        Format::Table => emit(&table(&report)?)?,
     }
     if let Some(dir) = &cmd.plot {
-        plot(
-            dir,
-            &forecast,
-            &actual,
-            &reports,
-            window,
-            cmd.per_instance_qps,
-        )?;
+        plot(dir, &report, &details)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn engine_name(e: Engine) -> &'static str {
-    match e {
-        Engine::Sim => "simulator",
-        Engine::Fluid => "fluid model",
-    }
-}
-
-/// The part of `s` inside `w`.
-pub(crate) fn window_of(s: &Series, w: Window) -> anyhow::Result<Series> {
-    let step_ms = s.step_s() * 1000;
-    let i0 = usize::try_from((w.from.millis() - s.start().millis()).max(0) / step_ms)?;
-    let i1 =
-        usize::try_from(((w.to.millis() - s.start().millis()).max(0) + step_ms - 1) / step_ms)?;
-    let part = s.slice(i0, i1);
-    if part.is_empty() {
-        bail!(
-            "the window {} to {} is outside the data ({} to {})",
-            w.from,
-            w.to,
-            s.start(),
-            s.end().map_or_else(|| "?".into(), |t| t.to_string())
-        );
-    }
-    Ok(part)
-}
-
-/// The three strategies replayed in the discrete-event simulator.
-fn rehearse_sim(
-    cfg: &RehearsalConfig,
-    forecast: &Forecast,
-    actual: &Series,
-    seed: u64,
-) -> anyhow::Result<(Vec<ReplayReport>, crest_autoscaler::planner::PlanOutcome)> {
-    let demand = window_of(actual, cfg.window)?;
-    let at_start = demand.values().first().copied().unwrap_or(0.0);
-    let (strategies, outcome) = crest_autoscaler::rehearsal::strategies(cfg, forecast, at_start)
-        .context("failed to build the strategies")?;
-    let mut out = Vec::new();
-    for s in strategies {
-        let sc = sim_scenario(
-            &s.name,
-            demand.clone(),
-            s.initial,
-            &cfg.capacity,
-            &cfg.model,
-        );
-        let r = crest_sim::run_with_policy(&sc, s.policy, s.plan, seed)
-            .with_context(|| format!("failed to simulate {}", s.name))?;
-        out.push(from_sim(&s.name, &r, cfg.model.cost_per_instance_hour));
-    }
-    Ok((out, outcome))
-}
-
-/// A simulator report in the replay's shape (for the table, JSON and plots).
-pub(crate) fn from_sim(name: &str, r: &crest_sim::SimReport, price: f64) -> ReplayReport {
-    ReplayReport {
-        policy: name.to_string(),
-        slo_violation_minutes: r.slo_violation_minutes as f64,
-        instance_hours: r.instance_hours,
-        cost: r.instance_hours * price,
-        peak_instances: r.peak_instances,
-        unserved_fraction: if r.requests_arrived > 0 {
-            r.requests_dropped as f64 / r.requests_arrived as f64
-        } else {
-            0.0
-        },
-        timeline: r
-            .timeline
-            .iter()
-            .map(|p| crest_autoscaler::replay::ReplayPoint {
-                at: Timestamp(p.at_ms),
-                demand_rps: p.demand,
-                serving: p.instances,
-                provisioned: p.instances + p.starting,
-                desired: p.desired,
-            })
-            .collect(),
-    }
-}
-
-/// Draw the forecast against reality, and each strategy's capacity.
-fn plot(
-    dir: &Path,
-    forecast: &Forecast,
-    actual: &Series,
-    reports: &[ReplayReport],
-    window: Window,
-    per_instance: f64,
-) -> anyhow::Result<()> {
-    use crest_plot::{Band, Chart, Line};
-    std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
-    let secs = |t: Timestamp| t.secs() as f64;
-    let in_window = |t: Timestamp| t >= window.from && t < window.to;
-    let actual_pts: Vec<(f64, f64)> = actual
-        .iter()
-        .filter(|(t, _)| in_window(*t))
-        .flat_map(|(t, v)| {
-            let end = t.add_secs(actual.step_s());
-            [(secs(t), v), (secs(end), v)]
-        })
-        .collect();
-    let mut demand = Chart::new("Demand: forecast (made before the crest) vs what happened")
-        .time_axis()
-        .y_label("requests / s")
-        .line(Line::new("actual", actual_pts.clone()));
-    let mid = |i: usize| secs(forecast.time_at(i)) + forecast.step_s as f64 / 2.0;
-    if let (Some(lo), Some(hi)) = (
-        forecast.quantiles.keys().next(),
-        forecast.quantiles.keys().last(),
-    ) {
-        let (pl, ph) = (&forecast.quantiles[lo], &forecast.quantiles[hi]);
-        demand = demand.band(Band {
-            label: format!("forecast {}..{}", lo.column_name(), hi.column_name()),
-            points: (0..forecast.horizon())
-                .map(|i| (mid(i), pl[i], ph[i]))
-                .collect(),
+fn table(r: &BacktestReport) -> anyhow::Result<String> {
+    use std::fmt::Write;
+    let s = &r.settings;
+    let mut t = String::new();
+    writeln!(
+        t,
+        "backtest: {} ({} calendar), {} crests, scale {:.4} rps per unit, replayed in {}",
+        s.history,
+        s.calendar,
+        r.crests.len(),
+        s.scale.unwrap_or(f64::NAN),
+        s.replay.label()
+    )?;
+    writeln!(
+        t,
+        "{:<28} {:<23} {:>13} {:>13} {:>7} {:>6} {:>16} {:>15}",
+        "crest",
+        "window",
+        "static min/ih",
+        "crest min/ih",
+        "% stat",
+        "gate",
+        "reactive@crest",
+        "reactive 0-viol"
+    )?;
+    let pair = |v: f64, ih: f64| format!("{v:.0}/{ih:.0}");
+    for c in &r.crests {
+        let at = c.reactive_at_crest_level().map_or("none".into(), |p| {
+            format!("{:.0} ih @{:.2}", p.instance_hours, p.target)
         });
-    }
-    demand = demand.line(Line::new(
-        "forecast mean",
-        (0..forecast.horizon())
-            .map(|i| (mid(i), forecast.mean[i]))
-            .collect(),
-    ));
-    let path = dir.join("rehearse-demand.png");
-    crest_plot::render(&[demand], &path, (1100, 450))
-        .with_context(|| format!("failed to draw {}", path.display()))?;
-
-    let mut panels = Vec::new();
-    for r in reports {
-        let cap = |n: u32| f64::from(n) * per_instance;
-        let serving: Vec<(f64, f64)> = r
-            .timeline
+        let zero = c
+            .reactive
             .iter()
-            .map(|p| (secs(p.at), cap(p.serving)))
+            .filter(|p| p.slo_violation_minutes == 0.0)
+            .min_by(|a, b| a.instance_hours.total_cmp(&b.instance_hours))
+            .map_or("none".into(), |p| {
+                format!("{:.0} ih @{:.2}", p.instance_hours, p.target)
+            });
+        writeln!(
+            t,
+            "{:<28} {:<23} {:>13} {:>13} {:>6.0}% {:>6} {:>16} {:>15}",
+            c.name,
+            format!("{}..{}", c.from, c.to),
+            pair(
+                c.static_peak.slo_violation_minutes,
+                c.static_peak.instance_hours
+            ),
+            pair(c.crest.slo_violation_minutes, c.crest.instance_hours),
+            100.0 * c.share_of_static(),
+            format!(
+                "{:.2}{}",
+                c.crest.gate.p_breach,
+                if c.crest.gate.passed { "" } else { "!" }
+            ),
+            at,
+            zero
+        )?;
+    }
+    let (st, cr) = (&r.total.static_peak, &r.total.crest);
+    writeln!(
+        t,
+        "{:<28} {:<23} {:>13} {:>13} {:>6.0}%",
+        "total",
+        "",
+        pair(st.slo_violation_minutes, st.instance_hours),
+        pair(cr.slo_violation_minutes, cr.instance_hours),
+        100.0 * cr.instance_hours / st.instance_hours
+    )?;
+    let below = r.crests.iter().filter(|c| c.on_or_below_frontier()).count();
+    let zero = r
+        .crests
+        .iter()
+        .filter(|c| c.crest.slo_violation_minutes == 0.0)
+        .count();
+    let passed = r.crests.iter().filter(|c| c.crest.gate.passed).count();
+    writeln!(
+        t,
+        "crest: 0 violation minutes on {zero}/{n} crests, on or below reactive's frontier on {below}/{n}, gate passed on {passed}/{n} (! = failed)",
+        n = r.crests.len()
+    )?;
+    writeln!(
+        t,
+        "min/ih = SLO-violation minutes / instance-hours; reactive@crest = reactive's cheapest target with at most crest's violation minutes"
+    )?;
+    Ok(t)
+}
+
+fn plot(dir: &Path, r: &BacktestReport, details: &[CrestDetail]) -> anyhow::Result<()> {
+    use crest_plot::{Chart, Line};
+    std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    let per = r.settings.per_instance_qps;
+    for (c, d) in r.crests.iter().zip(details) {
+        let secs = |t: crest_core::Timestamp| t.secs() as f64;
+        let demand: Vec<(f64, f64)> = d
+            .demand
+            .iter()
+            .flat_map(|(t, v)| [(secs(t), v), (secs(t.add_secs(d.demand.step_s())), v)])
             .collect();
-        panels.push(
-            Chart::new(format!(
-                "{}: {:.0} SLO-violation minutes, {:.0} instance-hours",
-                r.policy, r.slo_violation_minutes, r.instance_hours
-            ))
+        let mut chart = Chart::new(format!("{}: demand vs serving capacity at the SLO", c.name))
             .time_axis()
             .y_label("requests / s")
-            .line(Line::new("demand", actual_pts.clone()))
-            .line(Line::new("serving capacity at SLO", serving).stepped()),
-        );
+            .line(Line::new("demand", demand));
+        for rep in &d.replays {
+            let pts = rep
+                .timeline
+                .iter()
+                .map(|p| (secs(p.at), f64::from(p.serving) * per))
+                .collect();
+            chart = chart.line(
+                Line::new(
+                    format!(
+                        "{} ({:.0} min, {:.0} ih)",
+                        rep.policy, rep.slo_violation_minutes, rep.instance_hours
+                    ),
+                    pts,
+                )
+                .stepped(),
+            );
+        }
+        let path = dir.join(format!("{}.png", c.name.replace("..", "_")));
+        crest_plot::render(&[chart], &path, (1100, 450))
+            .with_context(|| format!("failed to draw {}", path.display()))?;
     }
-    let path = dir.join("rehearse-fleet.png");
-    crest_plot::render(&panels, &path, (1100, 900))
+    let panels: Vec<Chart> = r
+        .crests
+        .iter()
+        .map(|c| {
+            let st = c.static_peak.instance_hours.max(1e-9);
+            let curve = c
+                .reactive
+                .iter()
+                .map(|p| (p.slo_violation_minutes, 100.0 * p.instance_hours / st))
+                .collect();
+            Chart::new(c.name.clone())
+                .x_label("SLO-violation minutes")
+                .y_label("% of static-peak instance-hours")
+                .line(Line::new("reactive (targets)", curve).with_markers())
+                .line(
+                    Line::new(
+                        "crest",
+                        vec![(
+                            c.crest.slo_violation_minutes,
+                            100.0 * c.crest.instance_hours / st,
+                        )],
+                    )
+                    .with_markers(),
+                )
+        })
+        .collect();
+    let path = dir.join("frontier.png");
+    let rows = u32::try_from(panels.len()).unwrap_or(1).max(1);
+    crest_plot::render(&panels, &path, (900, 260 * rows))
         .with_context(|| format!("failed to draw {}", path.display()))?;
     eprintln!("plots written to {}", dir.display());
     Ok(())

@@ -52,7 +52,7 @@ use serde::Deserialize;
 macro_rules! say {
     ($($arg:tt)*) => {
         // A closed pipe only ends the output, not the run.
-        let _ = super::plan::emit(&format!("{}\n", format_args!($($arg)*)));
+        let _ = super::args::emit(&format!("{}\n", format_args!($($arg)*)));
     };
 }
 
@@ -318,7 +318,7 @@ pub fn run(cmd: RunCmd) -> anyhow::Result<ExitCode> {
             cmd.speed
         );
     }
-    let reverify_s = super::plan::parse_duration_s(&cmd.reverify_before)?;
+    let reverify_s = super::args::parse_duration_s(&cmd.reverify_before)?;
     let mut runs = load_schedule(&cmd.schedule)?;
     runs.sort_by_key(|r| r.doc.plan.steps().first().map(|s| s.at));
     let cfg = match &cmd.config {

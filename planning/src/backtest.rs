@@ -1,0 +1,787 @@
+//! The holiday backtest behind `crest rehearse`: every crest of a history,
+//! three strategies (reactive swept over its target), one configuration.
+//!
+//! For each crest (a holiday period of the calendar with its effect window
+//! around it, or a window given by dates) every strategy sees only data
+//! before its own decision time:
+//!
+//! - **static-peak** is sized a week before the window opens: the forecast
+//!   made then, its highest quantile's peak over the window, at
+//!   `static_utilisation` of SLO capacity, held for the whole window;
+//! - **reactive** is target tracking on live utilisation alone, replayed at
+//!   every target of `reactive_targets` (its frontier of violation minutes
+//!   against instance-hours), with the same scale-in stabilisation as crest
+//!   (at most `scale_in_rate` instances per decision, `scale_in_cooldown_s`
+//!   after a scale-out);
+//! - **crest** plans each day from a forecast made at `decision_lead_s`
+//!   (one hour) before that day's midnight with the data before it; the
+//!   day-ahead forecasts are joined into one plan for the window (the
+//!   planner's `scale_in_hold_s` rule — no scale-in when the fleet must be
+//!   back within that time — applies to every crest alike; there is no
+//!   per-crest freeze), which a predictive policy follows with target
+//!   tracking at `crest_reactive_target` as a safety net.
+//!
+//! Every strategy is replayed in crest-sim on the actual demand of the
+//! window, and crest's plan goes through the verification gate
+//! ([`crate::gate`]): scenarios from the plan's forecast quantiles plus the
+//! forecaster's own errors in the week before the window.
+
+use chrono::{Days, NaiveDate};
+use crest_autoscaler::planner::{PlannerConfig, RateLimit};
+use crest_autoscaler::policies::{
+    CombinedPolicy, FixedPolicy, Guard, PredictiveConfig, PredictivePolicy, TargetMetric,
+    TargetTrackingConfig, TargetTrackingPolicy,
+};
+use crest_autoscaler::{FluidModel, GateConfig, Policy, ReplayReport};
+use crest_core::{AppId, Calendar, Capacity, Forecast, Replicas, Series, Timestamp};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::PlanningError;
+use crate::forecast::{forecast_window, scale_forecast, scale_series, series_window, stitch};
+use crate::gate::{empirical_scenarios, error_profiles, gate};
+use crate::replay::{SimMode, replay_sim};
+
+/// Every setting of a backtest (all of it goes into the JSON report).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestSettings {
+    /// The history (bundled name or file).
+    pub history: String,
+    /// The calendar (`none`, `us`, `cn` or a file).
+    pub calendar: String,
+    /// The crest selection (`auto`, names, or FROM..TO ranges).
+    pub crests: String,
+    /// Data units -> requests per second; `None` picks it (see [`auto_scale`]).
+    pub scale: Option<f64>,
+    /// Per-instance requests per second at the SLO.
+    pub per_instance_qps: f64,
+    /// p99 latency SLO, milliseconds.
+    pub slo_p99_ms: f64,
+    /// Demand quantile crest plans for.
+    pub risk: f64,
+    /// crest's planned utilisation of SLO capacity.
+    pub utilisation: f64,
+    /// Utilisation target (of saturation) of crest's reactive safety net.
+    pub crest_reactive_target: f64,
+    /// Utilisation of SLO capacity static peak is sized at.
+    pub static_utilisation: f64,
+    /// The reactive baseline's targets (of saturation), one replay each.
+    pub reactive_targets: Vec<f64>,
+    /// Provisioning lead time, seconds.
+    pub lead_time_s: i64,
+    /// Scale-out API rate limit.
+    pub scale_out_rate: RateLimit,
+    /// Scale-in pace (also the most instances one decision removes, for
+    /// crest and reactive alike).
+    pub scale_in_rate: RateLimit,
+    /// No scale-in within this many seconds of a scale-out (crest and reactive).
+    pub scale_in_cooldown_s: i64,
+    /// crest's plan does not scale in when the fleet must be back within
+    /// this many seconds (every crest alike).
+    pub scale_in_hold_s: i64,
+    /// Fewest instances.
+    pub min: u32,
+    /// Most instances.
+    pub max: u32,
+    /// Price of an instance-hour.
+    pub price: f64,
+    /// Seed of the replays and the gate.
+    pub seed: u64,
+    /// Days of history each forecast sees (0: all before its decision time).
+    pub history_days: u32,
+    /// A crest needs this many days of data before its window.
+    pub min_history_days: u32,
+    /// crest decides each day's plan this long before the day starts, seconds.
+    pub decision_lead_s: i64,
+    /// static-peak is sized this many days before the window opens.
+    pub static_ahead_days: u32,
+    /// Quantile scenarios of the gate (plus one empirical scenario per day
+    /// of the week before the window).
+    pub gate_scenarios: usize,
+    /// The gate passes when P(breach) <= this.
+    pub max_breach: f64,
+    /// Engine and mode every strategy and the gate are replayed in.
+    pub replay: SimMode,
+}
+
+impl BacktestSettings {
+    /// The defaults (chosen on NYC taxi and bike sharing 2011, see README).
+    pub fn new(history: &str, calendar: &str, crests: &str) -> Self {
+        BacktestSettings {
+            history: history.into(),
+            calendar: calendar.into(),
+            crests: crests.into(),
+            scale: None,
+            per_instance_qps: 50.0,
+            slo_p99_ms: 200.0,
+            risk: 0.9,
+            utilisation: 0.8,
+            crest_reactive_target: 0.75,
+            static_utilisation: 0.8,
+            reactive_targets: (0..10)
+                .map(|i| 0.45 + 0.05 * f64::from(i))
+                .map(round2)
+                .collect(),
+            lead_time_s: 300,
+            scale_out_rate: RateLimit::new(150, 300),
+            scale_in_rate: RateLimit::new(5, 60),
+            scale_in_cooldown_s: 300,
+            scale_in_hold_s: 3 * 3600,
+            min: 2,
+            max: 10_000,
+            price: 0.10,
+            seed: 42,
+            history_days: 400,
+            min_history_days: 56,
+            decision_lead_s: 3600,
+            static_ahead_days: 7,
+            gate_scenarios: 20,
+            max_breach: 0.05,
+            replay: SimMode::Fluid,
+        }
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// One crest: a name and a window of whole days `[from, to)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Crest {
+    /// e.g. `spring-festival-2014`, or `2014-12-31..2015-01-02`.
+    pub name: String,
+    /// First day.
+    pub from: NaiveDate,
+    /// Day after the last.
+    pub to: NaiveDate,
+}
+
+fn midnight(d: NaiveDate) -> Timestamp {
+    Timestamp::from_naive_utc(&d.and_time(chrono::NaiveTime::MIN))
+}
+
+fn date_of(t: Timestamp) -> Option<NaiveDate> {
+    chrono::DateTime::from_timestamp_millis(t.millis()).map(|d| d.date_naive())
+}
+
+/// The crests of a selection: `auto` (every holiday period of the calendar,
+/// with its effect window, inside the data and with `min_history_days`
+/// before it), names from `auto`'s list (comma-separated), or
+/// `FROM..TO` date ranges (TO exclusive).
+///
+/// # Errors
+/// [`PlanningError::Invalid`] naming the unknown crest or the bad range.
+pub fn select_crests(
+    spec: &str,
+    calendar: &Calendar,
+    series: &Series,
+    min_history_days: u32,
+) -> Result<Vec<Crest>, PlanningError> {
+    // `end`: the day after the last day the data covers to its midnight.
+    let after_last = series.time_at(series.len());
+    let (Some(first), Some(end)) = (date_of(series.start()), date_of(after_last)) else {
+        return Err(PlanningError::Invalid("the history is empty".into()));
+    };
+    // The first whole day with data, and the day after the last whole day.
+    let first = if midnight(first) < series.start() {
+        first.succ_opt().unwrap_or(first)
+    } else {
+        first
+    };
+    let earliest = first
+        .checked_add_days(Days::new(u64::from(min_history_days)))
+        .unwrap_or(first);
+    let known: Vec<Crest> = calendar
+        .holiday_periods()
+        .into_iter()
+        .filter(|p| !p.event)
+        .map(|p| {
+            let (a, b) = p.window_span(calendar.effect_window(&p.name));
+            Crest {
+                name: p.label(),
+                from: a,
+                to: b.succ_opt().unwrap_or(b),
+            }
+        })
+        .collect();
+    let inside = |c: &Crest| c.from >= earliest && c.to <= end;
+    let spec = spec.trim();
+    if spec == "auto" {
+        return Ok(known.into_iter().filter(inside).collect());
+    }
+    let mut out = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let c = if let Some((a, b)) = item.split_once("..") {
+            let d = |s: &str| {
+                NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+                    PlanningError::Invalid(format!(
+                        "failed to read crest {item:?}: {s:?} is not a date like 2014-12-31"
+                    ))
+                })
+            };
+            let c = Crest {
+                name: item.to_string(),
+                from: d(a)?,
+                to: d(b)?,
+            };
+            if c.to <= c.from {
+                return Err(PlanningError::Invalid(format!(
+                    "failed to read crest {item:?}: the end must come after the start"
+                )));
+            }
+            c
+        } else {
+            known.iter().find(|c| c.name == item).cloned().ok_or_else(|| {
+                let names: Vec<&str> = known
+                    .iter()
+                    .filter(|c| inside(c))
+                    .map(|c| c.name.as_str())
+                    .collect();
+                PlanningError::Invalid(format!(
+                    "unknown crest {item:?}: expected auto, FROM..TO, or one of the {} calendar's crests in the data: {}",
+                    calendar.name,
+                    if names.is_empty() { "(none)".into() } else { names.join(", ") }
+                ))
+            })?
+        };
+        if !inside(&c) {
+            return Err(PlanningError::Invalid(format!(
+                "crest {} ({} to {}) needs {min_history_days} days of history before it and data to its end; the data covers {first} to {end}",
+                c.name, c.from, c.to
+            )));
+        }
+        out.push(c);
+    }
+    if out.is_empty() {
+        return Err(PlanningError::Invalid(format!("no crest in {spec:?}")));
+    }
+    Ok(out)
+}
+
+/// The scale `None` picks: the highest value of the data before the first
+/// crest's earliest decision becomes 40 instances' worth of SLO capacity.
+pub fn auto_scale(series: &Series, crests: &[Crest], s: &BacktestSettings) -> f64 {
+    let cut = crests
+        .iter()
+        .map(|c| c.from)
+        .min()
+        .and_then(|d| d.checked_sub_days(Days::new(u64::from(s.static_ahead_days))))
+        .map_or(series.start(), midnight);
+    let peak = series
+        .iter()
+        .take_while(|(t, _)| *t < cut)
+        .map(|(_, v)| v)
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    if peak > 0.0 {
+        40.0 * s.per_instance_qps / peak
+    } else {
+        1.0
+    }
+}
+
+/// Violation minutes and instance-hours of one replay.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Minutes in which the SLO was violated.
+    pub slo_violation_minutes: f64,
+    /// Instance-hours paid for.
+    pub instance_hours: f64,
+}
+
+/// One point of reactive's frontier.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReactivePoint {
+    /// Utilisation target (of saturation).
+    pub target: f64,
+    /// Minutes in which the SLO was violated.
+    pub slo_violation_minutes: f64,
+    /// Instance-hours paid for.
+    pub instance_hours: f64,
+}
+
+/// The gate's verdict on a crest plan.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Share of scenarios with an SLO breach.
+    pub p_breach: f64,
+    /// Whether it is at most the threshold.
+    pub passed: bool,
+}
+
+/// crest's result on a crest.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CrestOutcome {
+    /// Minutes in which the SLO was violated.
+    pub slo_violation_minutes: f64,
+    /// Instance-hours paid for.
+    pub instance_hours: f64,
+    /// The gate's verdict on the plan.
+    pub gate: Verdict,
+}
+
+/// One crest's line of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrestReport {
+    /// The crest's name.
+    pub name: String,
+    /// First day.
+    pub from: NaiveDate,
+    /// Day after the last.
+    pub to: NaiveDate,
+    /// Static peak provisioning.
+    pub static_peak: Outcome,
+    /// Reactive at each target.
+    pub reactive: Vec<ReactivePoint>,
+    /// crest.
+    pub crest: CrestOutcome,
+}
+
+impl CrestReport {
+    /// crest's instance-hours over static peak's.
+    pub fn share_of_static(&self) -> f64 {
+        self.crest.instance_hours / self.static_peak.instance_hours
+    }
+
+    /// Reactive's cost at crest's violation level, read off its frontier:
+    /// the fewest instance-hours of a target with at most crest's violation
+    /// minutes (`None`: no target gets there).
+    pub fn reactive_at_crest_level(&self) -> Option<&ReactivePoint> {
+        self.reactive
+            .iter()
+            .filter(|r| r.slo_violation_minutes <= self.crest.slo_violation_minutes)
+            .min_by(|a, b| a.instance_hours.total_cmp(&b.instance_hours))
+    }
+
+    /// Whether crest is on or below reactive's frontier: no target has both
+    /// fewer-or-equal violation minutes and fewer-or-equal instance-hours.
+    pub fn on_or_below_frontier(&self) -> bool {
+        self.reactive_at_crest_level()
+            .is_none_or(|r| r.instance_hours > self.crest.instance_hours)
+    }
+}
+
+/// Sums over crests.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Static peak.
+    pub static_peak: Outcome,
+    /// crest.
+    pub crest: Outcome,
+}
+
+/// The backtest report (`crest rehearse --format json` prints it as is).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestReport {
+    /// Every setting used (the scale resolved).
+    pub settings: BacktestSettings,
+    /// One line per crest.
+    pub crests: Vec<CrestReport>,
+    /// Sums.
+    pub total: Totals,
+}
+
+/// What the plots need of one crest beyond its report.
+#[derive(Debug, Clone)]
+pub struct CrestDetail {
+    /// Actual demand in the window, requests/s.
+    pub demand: Series,
+    /// crest's day-ahead forecast of the window, requests/s.
+    pub forecast: Forecast,
+    /// Replays: static-peak, crest, and reactive at the target read off the
+    /// frontier at crest's level (or the lowest-violation one).
+    pub replays: Vec<ReplayReport>,
+}
+
+/// A loaded history and calendar.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The demand history (data units).
+    pub series: Series,
+    /// The calendar.
+    pub calendar: Calendar,
+}
+
+/// Load a history (bundled name or file: its first series) and a calendar.
+///
+/// # Errors
+/// [`PlanningError::History`], [`PlanningError::Calendar`].
+pub fn load(history: &str, calendar: &str) -> Result<Inputs, PlanningError> {
+    let d = crest_datasets::resolve(history).map_err(|source| PlanningError::History {
+        name: history.into(),
+        source: Box::new(source),
+    })?;
+    let series = d
+        .series
+        .into_iter()
+        .next()
+        .ok_or_else(|| PlanningError::Invalid(format!("history {history:?} has no series")))?;
+    let calendar = crest_datasets::calendar::resolve_calendar(calendar).map_err(|source| {
+        PlanningError::Calendar {
+            name: calendar.into(),
+            source: Box::new(source),
+        }
+    })?;
+    Ok(Inputs { series, calendar })
+}
+
+/// Run the backtest over the selected crests (in parallel).
+///
+/// # Errors
+/// The first crest's failure, or bad settings.
+pub fn backtest(
+    inputs: &Inputs,
+    settings: &BacktestSettings,
+) -> Result<(BacktestReport, Vec<CrestDetail>), PlanningError> {
+    validate(settings)?;
+    let crests = select_crests(
+        &settings.crests,
+        &inputs.calendar,
+        &inputs.series,
+        settings.min_history_days,
+    )?;
+    if crests.is_empty() {
+        return Err(PlanningError::Invalid(format!(
+            "no crest of the {} calendar lies inside the data with {} days of history before it",
+            inputs.calendar.name, settings.min_history_days
+        )));
+    }
+    let mut settings = settings.clone();
+    let k = settings
+        .scale
+        .unwrap_or_else(|| auto_scale(&inputs.series, &crests, &settings));
+    settings.scale = Some(k);
+    let runs = crests
+        .par_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            run_crest(
+                inputs,
+                &settings,
+                c,
+                k,
+                settings.seed.wrapping_add(1000 * i as u64),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (reports, details): (Vec<_>, Vec<_>) = runs.into_iter().unzip();
+    let sum = |f: &dyn Fn(&CrestReport) -> Outcome| {
+        reports.iter().map(f).fold(
+            Outcome {
+                slo_violation_minutes: 0.0,
+                instance_hours: 0.0,
+            },
+            |a, b| Outcome {
+                slo_violation_minutes: a.slo_violation_minutes + b.slo_violation_minutes,
+                instance_hours: a.instance_hours + b.instance_hours,
+            },
+        )
+    };
+    let total = Totals {
+        static_peak: sum(&|r| r.static_peak),
+        crest: sum(&|r| Outcome {
+            slo_violation_minutes: r.crest.slo_violation_minutes,
+            instance_hours: r.crest.instance_hours,
+        }),
+    };
+    Ok((
+        BacktestReport {
+            settings,
+            crests: reports,
+            total,
+        },
+        details,
+    ))
+}
+
+fn validate(s: &BacktestSettings) -> Result<(), PlanningError> {
+    let bad = |m: String| Err(PlanningError::Invalid(m));
+    if let Some(k) = s.scale
+        && !(k.is_finite() && k > 0.0)
+    {
+        return bad(format!("--scale {k}: expected a positive number"));
+    }
+    if !(s.per_instance_qps.is_finite() && s.per_instance_qps > 0.0) {
+        return bad(format!(
+            "per-instance qps {}: expected a positive number",
+            s.per_instance_qps
+        ));
+    }
+    for (name, v) in [
+        ("utilisation", s.utilisation),
+        ("crest reactive target", s.crest_reactive_target),
+        ("static utilisation", s.static_utilisation),
+    ] {
+        if !(v > 0.0 && v <= 1.0) {
+            return bad(format!("{name} {v}: expected a share in (0, 1]"));
+        }
+    }
+    if s.reactive_targets.is_empty() || s.reactive_targets.iter().any(|t| !(*t > 0.0 && *t <= 1.0))
+    {
+        return bad(format!(
+            "reactive targets {:?}: expected one or more shares in (0, 1]",
+            s.reactive_targets
+        ));
+    }
+    if s.min > s.max || s.max == 0 {
+        return bad(format!(
+            "bounds {}..{}: expected 0 < max and min <= max",
+            s.min, s.max
+        ));
+    }
+    Ok(())
+}
+
+/// The capacity and fluid model of the settings.
+pub fn capacity_and_model(s: &BacktestSettings) -> Result<(Capacity, FluidModel), PlanningError> {
+    let cap = Capacity::given(s.per_instance_qps, s.slo_p99_ms).map_err(|source| {
+        PlanningError::Core {
+            what: "capacity".into(),
+            source: Box::new(source),
+        }
+    })?;
+    let mut model = FluidModel::new(cap.clone());
+    model.lead_time_s = s.lead_time_s;
+    model.scale_out_rate = s.scale_out_rate;
+    model.cost_per_instance_hour = s.price;
+    Ok((cap, model))
+}
+
+fn auto_err(what: &str) -> impl FnOnce(crest_autoscaler::AutoscalerError) -> PlanningError + '_ {
+    move |source| PlanningError::Autoscaler {
+        what: what.into(),
+        source: Box::new(source),
+    }
+}
+
+fn run_crest(
+    inputs: &Inputs,
+    s: &BacktestSettings,
+    crest: &Crest,
+    k: f64,
+    seed: u64,
+) -> Result<(CrestReport, CrestDetail), PlanningError> {
+    let series = &inputs.series;
+    let cal = &inputs.calendar;
+    let (from, to) = (midnight(crest.from), midnight(crest.to));
+    let (cap, model) = capacity_and_model(s)?;
+    let (min, max) = (Replicas(s.min), Replicas(s.max));
+
+    // static-peak: a week ahead. The same forecast's errors on the week
+    // before the window (known when crest decides its first day) feed the gate.
+    let static_at = from.add_secs(-i64::from(s.static_ahead_days) * 86_400);
+    let mut week = forecast_window(series, static_at, static_at, to, cal, s.history_days)?;
+    scale_forecast(&mut week, k);
+    let actual = scale_series(series, k)?;
+    let in_window = crate::forecast::window(&week, Some(from), Some(to))?;
+    let top = in_window
+        .quantiles
+        .values()
+        .last()
+        .map_or(&in_window.mean, |v| v)
+        .iter()
+        .copied()
+        .fold(0.0, f64::max);
+    let static_n = cap
+        .instances_for(top, s.static_utilisation)
+        .clamp(s.min, s.max);
+    let before = crate::forecast::window(&week, Some(static_at), Some(from))?;
+    let profiles = error_profiles(&before, &series_window(&actual, static_at, from)?);
+
+    // crest: day-ahead forecasts, each decided `decision_lead_s` before its day.
+    let days: Vec<NaiveDate> = crest
+        .from
+        .iter_days()
+        .take_while(|d| *d < crest.to)
+        .collect();
+    let parts = days
+        .par_iter()
+        .map(|d| {
+            let a = midnight(*d);
+            let b = a.add_secs(86_400);
+            forecast_window(
+                series,
+                a.add_secs(-s.decision_lead_s),
+                a,
+                b,
+                cal,
+                s.history_days,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut forecast = stitch(&parts)?;
+    scale_forecast(&mut forecast, k);
+
+    let demand = series_window(&actual, from, to)?;
+    let at_start = demand.values().first().copied().unwrap_or(0.0);
+    let app = AppId::try_new("crest").map_err(|source| PlanningError::Core {
+        what: "app id".into(),
+        source: Box::new(source),
+    })?;
+    let mut planner = PlannerConfig::new(app, crest.name.clone());
+    planner.risk = s.risk;
+    planner.target_utilisation = s.utilisation;
+    planner.lead_time_s = s.lead_time_s;
+    planner.scale_out_rate = s.scale_out_rate;
+    planner.scale_in_rate = s.scale_in_rate;
+    planner.scale_in_hold_s = s.scale_in_hold_s;
+    planner.min = min;
+    planner.max = max;
+    planner.current = Replicas(
+        cap.instances_for(at_start, s.utilisation)
+            .clamp(s.min, s.max),
+    );
+    let outcome = crest_autoscaler::plan(&forecast, &cap, &planner).map_err(auto_err("plan"))?;
+
+    let guard = Guard {
+        min,
+        max,
+        max_step_up: u32::MAX / 2,
+        max_step_down: s.scale_in_rate.instances.max(1),
+        scale_in_cooldown_s: s.scale_in_cooldown_s,
+    };
+    let tt = |target: f64| {
+        TargetTrackingPolicy::try_new(
+            TargetTrackingConfig::new(TargetMetric::Utilisation, target).with_bounds(s.min, s.max),
+        )
+        .map_err(auto_err("build target tracking"))
+    };
+    let sat = model.saturation_factor.max(1.0);
+
+    // The replays: static, crest, and reactive at every target.
+    enum Kind {
+        Static,
+        Crest,
+        Reactive(f64),
+    }
+    let mut kinds = vec![Kind::Static, Kind::Crest];
+    kinds.extend(s.reactive_targets.iter().map(|t| Kind::Reactive(*t)));
+    let replays = kinds
+        .par_iter()
+        .enumerate()
+        .map(|(i, kind)| -> Result<ReplayReport, PlanningError> {
+            let (name, policy, plan, initial): (String, Box<dyn Policy>, _, u32) = match kind {
+                Kind::Static => (
+                    "static-peak".into(),
+                    Box::new(FixedPolicy::new(Replicas(static_n))),
+                    None,
+                    static_n,
+                ),
+                Kind::Reactive(t) => (
+                    format!("reactive {t:.2}"),
+                    Box::new(
+                        CombinedPolicy::try_new("reactive", guard)
+                            .map_err(auto_err("build reactive"))?
+                            .with(tt(*t)?),
+                    ),
+                    None,
+                    cap.instances_for(at_start, t * sat).clamp(s.min, s.max),
+                ),
+                Kind::Crest => {
+                    let mut pc = PredictiveConfig::new(cap.clone());
+                    pc.target_utilisation = s.utilisation;
+                    pc.risk = s.risk;
+                    pc.lead_time_s = s.lead_time_s;
+                    pc.max = max;
+                    let mut p =
+                        PredictivePolicy::try_new(pc).map_err(auto_err("build predictive"))?;
+                    p.set_forecast(forecast.clone())
+                        .map_err(auto_err("follow the forecast"))?;
+                    let policy = CombinedPolicy::try_new("crest", guard)
+                        .map_err(auto_err("build crest"))?
+                        .with(p)
+                        .with(tt(s.crest_reactive_target)?);
+                    let initial = outcome
+                        .plan
+                        .desired_at(from)
+                        .map_or(planner.current.0, |r| r.0);
+                    (
+                        "crest".into(),
+                        Box::new(policy),
+                        Some(outcome.plan.clone()),
+                        initial,
+                    )
+                }
+            };
+            replay_sim(
+                &name,
+                &demand,
+                initial,
+                policy,
+                plan,
+                &model,
+                s.replay,
+                seed.wrapping_add(i as u64),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // The gate on crest's plan.
+    let gate_cfg = GateConfig {
+        scenarios: s.gate_scenarios,
+        seed,
+        max_breach_probability: s.max_breach,
+        ..GateConfig::default()
+    };
+    let extra = empirical_scenarios(&forecast, &profiles)?;
+    let g = gate(
+        &outcome.plan,
+        &forecast,
+        &model,
+        &gate_cfg,
+        &extra,
+        s.replay,
+    )?;
+
+    let outcome_of = |r: &ReplayReport| Outcome {
+        slo_violation_minutes: r.slo_violation_minutes,
+        instance_hours: r.instance_hours,
+    };
+    let reactive: Vec<ReactivePoint> = s
+        .reactive_targets
+        .iter()
+        .zip(&replays[2..])
+        .map(|(t, r)| ReactivePoint {
+            target: *t,
+            slo_violation_minutes: r.slo_violation_minutes,
+            instance_hours: r.instance_hours,
+        })
+        .collect();
+    let report = CrestReport {
+        name: crest.name.clone(),
+        from: crest.from,
+        to: crest.to,
+        static_peak: outcome_of(&replays[0]),
+        crest: CrestOutcome {
+            slo_violation_minutes: replays[1].slo_violation_minutes,
+            instance_hours: replays[1].instance_hours,
+            gate: Verdict {
+                p_breach: g.breach_probability,
+                passed: g.passed,
+            },
+        },
+        reactive,
+    };
+    let shown = report
+        .reactive_at_crest_level()
+        .or_else(|| {
+            report
+                .reactive
+                .iter()
+                .min_by(|a, b| a.slo_violation_minutes.total_cmp(&b.slo_violation_minutes))
+        })
+        .map(|p| p.target);
+    let mut keep = vec![replays[0].clone(), replays[1].clone()];
+    if let Some(i) = shown.and_then(|t| s.reactive_targets.iter().position(|x| *x == t)) {
+        keep.push(replays[2 + i].clone());
+    }
+    Ok((
+        report,
+        CrestDetail {
+            demand,
+            forecast,
+            replays: keep,
+        },
+    ))
+}

@@ -1,0 +1,187 @@
+//! Forecasts with only the data before a decision time.
+
+use crest_core::series::Quantile;
+use crest_core::{Calendar, Forecast, Series, Timestamp};
+
+use crate::PlanningError;
+
+/// The quantiles the pipeline forecasts: p10, p50, p90, p97.5.
+pub fn pipeline_quantiles() -> Vec<Quantile> {
+    [0.1, 0.5, 0.9, 0.975]
+        .into_iter()
+        .filter_map(|q| Quantile::try_new(q).ok())
+        .collect()
+}
+
+/// Forecast `[from, to)` with the part of `series` before `decided` only
+/// (`decided <= from`), and of that at most the last `history_days` days
+/// (0: all of it).
+///
+/// # Errors
+/// [`PlanningError::Invalid`] when there is no history before `decided`,
+/// [`PlanningError::Forecast`] when the forecaster fails.
+pub fn forecast_window(
+    series: &Series,
+    decided: Timestamp,
+    from: Timestamp,
+    to: Timestamp,
+    calendar: &Calendar,
+    history_days: u32,
+) -> Result<Forecast, PlanningError> {
+    let step_ms = series.step_s() * 1000;
+    let offset = decided.millis() - series.start().millis();
+    if offset <= 0 || from < decided || to <= from {
+        return Err(PlanningError::Invalid(format!(
+            "cannot forecast {from} to {to} decided at {decided}: the history starts at {}",
+            series.start()
+        )));
+    }
+    let cut = usize::try_from(offset / step_ms)
+        .unwrap_or(0)
+        .min(series.len());
+    let keep = if history_days == 0 {
+        cut
+    } else {
+        usize::try_from(i64::from(history_days) * 86_400_000 / step_ms).unwrap_or(cut)
+    };
+    let before = series.slice(cut.saturating_sub(keep), cut);
+    let first = before.time_at(before.len());
+    let lead = usize::try_from((from.millis() - first.millis()).max(0) / step_ms).unwrap_or(0);
+    let span = usize::try_from((to.millis() - from.millis() + step_ms - 1) / step_ms).unwrap_or(0);
+    let cfg = crest_forecast::ForecastConfig::new(lead + span)
+        .with_calendar(calendar.clone())
+        .with_quantiles(pipeline_quantiles());
+    let out =
+        crest_forecast::forecast(&before, &cfg).map_err(|source| PlanningError::Forecast {
+            what: format!("{from} to {to} from the history before {decided}"),
+            source: Box::new(source),
+        })?;
+    window(&out.forecast, Some(from), Some(to))
+}
+
+/// Cut a forecast to `[from, to)`.
+///
+/// # Errors
+/// [`PlanningError::Invalid`] when the window misses the forecast.
+pub fn window(
+    f: &Forecast,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> Result<Forecast, PlanningError> {
+    let step_ms = f.step_s * 1000;
+    let idx = |t: Timestamp| ((t.millis() - f.start.millis()).max(0) + step_ms - 1) / step_ms;
+    let a = from.map_or(0, |t| idx(t) as usize).min(f.horizon());
+    let b = to.map_or(f.horizon(), |t| idx(t) as usize).min(f.horizon());
+    if a >= b {
+        return Err(PlanningError::Invalid(format!(
+            "the window {}..{} does not overlap the forecast ({} to {})",
+            from.map_or("start".into(), |t| t.to_string()),
+            to.map_or("end".into(), |t| t.to_string()),
+            f.start,
+            f.time_at(f.horizon())
+        )));
+    }
+    let quantiles = f
+        .quantiles
+        .iter()
+        .map(|(q, p)| (*q, p[a..b].to_vec()))
+        .collect();
+    let mut out = Forecast::try_new(
+        f.series_id.clone(),
+        f.time_at(a),
+        f.step_s,
+        f.mean[a..b].to_vec(),
+        quantiles,
+    )
+    .map_err(|source| PlanningError::Core {
+        what: "forecast window".into(),
+        source: Box::new(source),
+    })?;
+    out.time_format = f.time_format;
+    Ok(out)
+}
+
+/// Join forecasts of consecutive spans into one (same step, each starting
+/// where the previous ends).
+///
+/// # Errors
+/// [`PlanningError::Invalid`] when they are not consecutive.
+pub fn stitch(parts: &[Forecast]) -> Result<Forecast, PlanningError> {
+    let first = parts
+        .first()
+        .ok_or_else(|| PlanningError::Invalid("nothing to stitch".into()))?;
+    let mut mean = Vec::new();
+    let mut quantiles: std::collections::BTreeMap<Quantile, Vec<f64>> =
+        first.quantiles.keys().map(|q| (*q, Vec::new())).collect();
+    let mut next = first.start;
+    for p in parts {
+        if p.start != next || p.step_s != first.step_s {
+            return Err(PlanningError::Invalid(format!(
+                "forecast parts are not consecutive: one starts at {}, expected {next}",
+                p.start
+            )));
+        }
+        mean.extend_from_slice(&p.mean);
+        for (q, v) in &mut quantiles {
+            v.extend_from_slice(p.quantiles.get(q).map_or(&p.mean[..], |x| &x[..]));
+        }
+        next = p.time_at(p.horizon());
+    }
+    let mut out = Forecast::try_new(
+        first.series_id.clone(),
+        first.start,
+        first.step_s,
+        mean,
+        quantiles,
+    )
+    .map_err(|source| PlanningError::Core {
+        what: "stitched forecast".into(),
+        source: Box::new(source),
+    })?;
+    out.time_format = first.time_format;
+    Ok(out)
+}
+
+/// Multiply a forecast's values (data units into requests per second).
+pub fn scale_forecast(f: &mut Forecast, k: f64) {
+    for v in f.mean.iter_mut().chain(f.quantiles.values_mut().flatten()) {
+        *v *= k;
+    }
+}
+
+/// Multiply a series' values.
+///
+/// # Errors
+/// [`PlanningError::Core`] (a scaled value not finite).
+pub fn scale_series(s: &Series, k: f64) -> Result<Series, PlanningError> {
+    Series::try_new(
+        s.id(),
+        s.start(),
+        s.step_s(),
+        s.values().iter().map(|v| v * k).collect(),
+    )
+    .map_err(|source| PlanningError::Core {
+        what: "scaled series".into(),
+        source: Box::new(source),
+    })
+}
+
+/// The part of `s` inside `[from, to)`.
+///
+/// # Errors
+/// [`PlanningError::Invalid`] when it is empty.
+pub fn series_window(s: &Series, from: Timestamp, to: Timestamp) -> Result<Series, PlanningError> {
+    let step_ms = s.step_s() * 1000;
+    let i0 = usize::try_from((from.millis() - s.start().millis()).max(0) / step_ms).unwrap_or(0);
+    let i1 = usize::try_from(((to.millis() - s.start().millis()).max(0) + step_ms - 1) / step_ms)
+        .unwrap_or(0)
+        .min(s.len());
+    if i0 >= i1 {
+        return Err(PlanningError::Invalid(format!(
+            "the window {from} to {to} is outside the data ({} to {})",
+            s.start(),
+            s.end().map_or_else(|| "?".into(), |t| t.to_string())
+        )));
+    }
+    Ok(s.slice(i0, i1))
+}

@@ -1,0 +1,25 @@
+//! # crest-planning
+//!
+//! The planning pipeline as a library, above the forecaster, the planner and
+//! the simulator:
+//!
+//! ```text
+//! history ─▶ forecast (data before the decision only) ─▶ capacity ─▶ plan
+//!        ─▶ verification gate (quantile + empirical scenarios, crest-sim)
+//!        ─▶ replay (crest-sim) ─▶ report
+//! ```
+//!
+//! [`backtest`] runs it over every crest of a history (`crest rehearse`);
+//! [`gate`] is the verification gate `crest plan --verify` and `crest run`
+//! call; [`replay`] builds crest-sim scenarios for a capacity. The binary
+//! only parses and prints.
+
+pub mod backtest;
+pub mod error;
+pub mod forecast;
+pub mod gate;
+pub mod replay;
+
+pub use backtest::{BacktestReport, BacktestSettings, Crest, CrestReport, backtest};
+pub use error::PlanningError;
+pub use replay::SimMode;

@@ -1,0 +1,86 @@
+//! crest-sim's fluid mode against its exact mode on scaled-down overload
+//! transients: the backtest replays in fluid mode only because this holds
+//! (within 1 SLO-violation minute and 2 % of instance-hours).
+
+#![allow(clippy::unwrap_used)]
+
+use crest_autoscaler::policies::{
+    CombinedPolicy, Guard, TargetMetric, TargetTrackingConfig, TargetTrackingPolicy,
+};
+use crest_autoscaler::{FluidModel, Policy};
+use crest_core::{Capacity, Replicas, Series, Timestamp};
+use crest_planning::SimMode;
+use crest_planning::replay::replay_sim;
+
+fn reactive(target: f64) -> Box<dyn Policy> {
+    let guard = Guard {
+        min: Replicas(1),
+        max: Replicas(1000),
+        max_step_up: 1000,
+        max_step_down: 5,
+        scale_in_cooldown_s: 300,
+    };
+    Box::new(
+        CombinedPolicy::try_new("reactive", guard).unwrap().with(
+            TargetTrackingPolicy::try_new(
+                TargetTrackingConfig::new(TargetMetric::Utilisation, target).with_bounds(1, 1000),
+            )
+            .unwrap(),
+        ),
+    )
+}
+
+/// Compare the two modes on `values` (requests/s per 5-minute step).
+fn agree(name: &str, values: Vec<f64>, target: f64) {
+    let cap = Capacity::given(10.0, 200.0).unwrap();
+    let model = FluidModel::new(cap.clone());
+    let demand = Series::try_new(name, Timestamp::from_secs(1_700_000_000), 300, values).unwrap();
+    let initial = cap.instances_for(demand.values()[0], target * 1.25);
+    let run = |mode| {
+        replay_sim(
+            name,
+            &demand,
+            initial,
+            reactive(target),
+            None,
+            &model,
+            mode,
+            7,
+        )
+        .unwrap()
+    };
+    let (e, f) = (run(SimMode::Exact), run(SimMode::Fluid));
+    let dv = (e.slo_violation_minutes - f.slo_violation_minutes).abs();
+    let dih = (e.instance_hours - f.instance_hours).abs() / e.instance_hours;
+    eprintln!(
+        "{name}: exact {:.0} min {:.2} ih, fluid {:.0} min {:.2} ih",
+        e.slo_violation_minutes, e.instance_hours, f.slo_violation_minutes, f.instance_hours
+    );
+    assert!(dv <= 1.0, "{name}: violation minutes differ by {dv}");
+    assert!(
+        dih <= 0.02,
+        "{name}: instance-hours differ by {:.1} %",
+        100.0 * dih
+    );
+}
+
+#[test]
+fn a_ramp_faster_than_the_lead_time() {
+    // 20 rps for an hour, then x5 within one 5-minute step, held for 2 hours.
+    let v = (0..48).map(|i| if i < 12 { 20.0 } else { 100.0 }).collect();
+    agree("ramp", v, 0.6);
+}
+
+#[test]
+fn the_dip_and_surge_of_new_years_eve() {
+    // Evening plateau, a lull at the ball drop, a surge twice the plateau.
+    let v = (0..48)
+        .map(|i| match i {
+            0..18 => 50.0,
+            18..22 => 25.0,
+            22..34 => 100.0,
+            _ => 60.0,
+        })
+        .collect();
+    agree("dip-and-surge", v, 0.6);
+}
