@@ -286,12 +286,12 @@ fn real_backends_follow_the_plan_and_leave_nothing() {
             .is_ok_and(|o| o.status.success())
     };
     if let Some(t) = tools.iter().find(|t| !which(t)) {
-        eprintln!("skipped: {t} is missing (CI installs it)");
+        crest_core::services::skip_or_fail("cli_run", &format!("{t} is missing (CI installs it)"));
         return;
     }
     let root = Command::new("id").arg("-u").output().unwrap();
     if String::from_utf8_lossy(&root.stdout).trim() != "0" {
-        eprintln!("skipped: containerd and CNI need root");
+        crest_core::services::skip_or_fail("cli_run", "containerd and CNI need root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

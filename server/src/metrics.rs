@@ -328,7 +328,10 @@ mod tests {
             .stderr(Stdio::piped())
             .spawn()
         else {
-            eprintln!("SKIP: promtool not installed (Debian package prometheus)");
+            crest_core::services::skip_or_fail(
+                "promtool_accepts_the_prometheus_format",
+                "promtool not installed (Debian package prometheus)",
+            );
             return;
         };
         let m = Metrics::new();
