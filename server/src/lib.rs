@@ -7,11 +7,12 @@
 //! (STYLE.md §7), and recorded alerts can be replayed in the simulator.
 //!
 //! ```text
+//!  TCP ──► hyper (header/idle timeout, connection cap) ──► tower (request timeout)
 //!  Alertmanager / Grafana ──POST──► api (auth, body limit, JSON errors)
 //!     ──► payload::parse ──► engine::map_alert (labels → app, step rule)
 //!     ──► store writer thread: dedup, AlertLedger::apply, group commit (fsync)
 //!     ──► 2xx with the decisions (only once they are on disk)
-//!  GET /v1/decisions, /v1/plans, /healthz, /metrics ──► read-only connection
+//!  GET /v1/decisions, /v1/plans (token), /healthz, /metrics ──► read-only connection
 //! ```
 //!
 //! Start reading at [`run`], then [`api`] (routes), [`store`] (durability and
