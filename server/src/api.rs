@@ -359,6 +359,19 @@ async fn receive(
     Ok(Json(resp))
 }
 
+/// A `limit` query value: a page size in `1..=max`.
+fn page_size(v: &str, max: usize) -> Result<usize, ApiError> {
+    v.parse::<usize>()
+        .ok()
+        .filter(|l| (1..=max).contains(l))
+        .ok_or_else(|| {
+            ApiError::bad(
+                format!("expected a page size between 1 and {max}, found {v:?}"),
+                "limit",
+            )
+        })
+}
+
 fn parse_since(s: &str) -> Option<Timestamp> {
     if let Ok(ms) = s.parse::<i64>() {
         return Some(Timestamp::from_millis(ms));
@@ -400,18 +413,7 @@ async fn list_decisions(
                     )
                 })?);
             }
-            "limit" => {
-                query.limit = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| {
-                        ApiError::bad(
-                            format!("expected a page size between 1 and {MAX_LIMIT}, found {v:?}"),
-                            "limit",
-                        )
-                    })?;
-            }
+            "limit" => query.limit = page_size(v, MAX_LIMIT)?,
             other => {
                 return Err(ApiError::bad(
                     format!(
@@ -450,20 +452,7 @@ async fn list_plans(
                 );
             }
             "after" => query.after = Some(v.clone()),
-            "limit" => {
-                query.limit = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|l| (1..=MAX_PLANS_LIMIT).contains(l))
-                    .ok_or_else(|| {
-                        ApiError::bad(
-                            format!(
-                                "expected a page size between 1 and {MAX_PLANS_LIMIT}, found {v:?}"
-                            ),
-                            "limit",
-                        )
-                    })?;
-            }
+            "limit" => query.limit = page_size(v, MAX_PLANS_LIMIT)?,
             other => {
                 return Err(ApiError::bad(
                     format!("unknown query parameter {other:?} (expected app, after, limit)"),
