@@ -723,6 +723,30 @@ max_replicas = 40
         let app = AppId::try_new("flight-search").unwrap();
         assert_eq!(c.mapping.bounds(&app).unwrap().base, Replicas(8));
         assert!(c.mapping.defaults.is_some());
+        assert_eq!(c.header_timeout_ms, 10_000);
+        assert_eq!(c.request_timeout_ms, 30_000);
+        assert_eq!(c.max_connections, 512);
+        assert_eq!(c.max_page_bytes, 4 << 20);
+        assert!(!c.public_reads);
+    }
+
+    #[test]
+    fn slow_client_limits_are_bounded() {
+        let text = "[server]\nlisten = \"127.0.0.1:1\"\ndb_path = \"x\"\ntoken = \"0123456789abcdef\"\n\
+                    header_timeout_ms = 0\nrequest_timeout_ms = -5\nmax_connections = 0\n\
+                    max_page_bytes = 10\n[[mapping.rules]]\nstep = 1\n";
+        let err = parse(text).unwrap_err().to_string();
+        for (line, field) in [
+            (5, "server.header_timeout_ms"),
+            (6, "server.request_timeout_ms"),
+            (7, "server.max_connections"),
+            (8, "server.max_page_bytes"),
+        ] {
+            assert!(
+                err.contains(&format!("line {line}: {field}")),
+                "{field}: {err}"
+            );
+        }
     }
 
     #[test]
