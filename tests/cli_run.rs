@@ -197,6 +197,36 @@ fn bad_schedules_are_named_by_field_and_line() {
     assert!(!stdout(&o).contains("set app"), "{}", stdout(&o));
 }
 
+/// A plan whose steps are not in time order is refused when read, naming
+/// the file and the step, even with `--force` (it used to be executed).
+#[test]
+fn an_unordered_plan_is_refused_even_when_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    write_forecast(dir.path(), 4);
+    plan(dir.path(), "p.json", &[]);
+    let path = dir.path().join("p.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let steps = doc["plan"]["steps"].as_array_mut().unwrap();
+    assert!(
+        steps.len() >= 2,
+        "the forecast must give a plan of 2+ steps"
+    );
+    let first = steps[0]["at"].clone();
+    steps[0]["at"] = steps[1]["at"].clone();
+    steps[1]["at"] = first;
+    std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    std::fs::write(dir.path().join("s.toml"), "[[runs]]\nplan = \"p.json\"\n").unwrap();
+    let mut args = vec!["run", "--schedule", "s.toml", "--force"];
+    args.extend_from_slice(&REHEARSE);
+    let o = crest(&args, dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("p.json"), "{err}");
+    assert!(err.contains("out of order at index 1"), "{err}");
+    assert!(!stdout(&o).contains("set app"), "{}", stdout(&o));
+}
+
 #[test]
 fn a_plan_failing_reverification_is_refused_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
@@ -286,12 +316,12 @@ fn real_backends_follow_the_plan_and_leave_nothing() {
             .is_ok_and(|o| o.status.success())
     };
     if let Some(t) = tools.iter().find(|t| !which(t)) {
-        eprintln!("skipped: {t} is missing (CI installs it)");
+        crest_core::services::skip_or_fail("cli_run", &format!("{t} is missing (CI installs it)"));
         return;
     }
     let root = Command::new("id").arg("-u").output().unwrap();
     if String::from_utf8_lossy(&root.stdout).trim() != "0" {
-        eprintln!("skipped: containerd and CNI need root");
+        crest_core::services::skip_or_fail("cli_run", "containerd and CNI need root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

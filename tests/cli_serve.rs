@@ -95,6 +95,28 @@ fn check_accepts_a_good_config() {
     assert!(stdout.contains(": ok (listen 127.0.0.1:0"), "{stdout}");
 }
 
+/// The database is opened and migrated before the port is bound: a bad
+/// database is an exit 1 naming the file, never "listening on" first.
+#[test]
+fn an_unopenable_database_exits_1_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "");
+    // `state.db` is a directory: SQLite cannot open it.
+    std::fs::create_dir(dir.path().join("state.db")).unwrap();
+    let out = crest()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("listening on"), "{err}");
+    assert!(
+        err.contains("failed to open the state database") && err.contains("state.db"),
+        "{err}"
+    );
+}
+
 #[test]
 fn invalid_config_names_field_and_line_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();

@@ -145,9 +145,10 @@ async fn wait_decisions(crest: SocketAddr, n: usize) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alertmanager_webhook_to_decision_and_back() {
     let Some(bin) = alertmanager_binary() else {
-        eprintln!(
-            "SKIP e2e_alertmanager: prometheus-alertmanager is not installed \
-             (apt-get install prometheus-alertmanager; CI installs it)"
+        crest_core::services::skip_or_fail(
+            "e2e_alertmanager",
+            "prometheus-alertmanager is not installed \
+             (apt-get install prometheus-alertmanager; CI installs it)",
         );
         return;
     };
@@ -246,7 +247,10 @@ fn prometheus_binary() -> Option<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_crest_metrics() {
     let Some(bin) = prometheus_binary() else {
-        eprintln!("SKIP prometheus scrape: prometheus is not installed (CI installs it)");
+        crest_core::services::skip_or_fail(
+            "prometheus_scrapes_crest_metrics",
+            "prometheus is not installed (CI installs it)",
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();

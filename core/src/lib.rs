@@ -28,6 +28,7 @@ pub mod ids;
 pub mod plan;
 pub mod seams;
 pub mod series;
+pub mod services;
 pub mod time;
 
 pub use action::Action;

@@ -80,7 +80,28 @@ pub struct ScalingPlan {
     pub app: AppId,
     /// Stable identifier (labels containers created for this plan).
     pub id: String,
+    /// Checked on the way in: a plan read from a file or a request is in
+    /// time order, as one built by [`ScalingPlan::try_new`] is.
+    #[serde(deserialize_with = "ordered_steps")]
     steps: Vec<PlanStep>,
+}
+
+/// The index of the first step not later than the one before it.
+fn first_out_of_order(steps: &[PlanStep]) -> Option<usize> {
+    steps
+        .windows(2)
+        .position(|w| w[1].at <= w[0].at)
+        .map(|i| i + 1)
+}
+
+fn ordered_steps<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PlanStep>, D::Error> {
+    let steps = <Vec<PlanStep> as Deserialize>::deserialize(d)?;
+    match first_out_of_order(&steps) {
+        Some(index) => Err(serde::de::Error::custom(CoreError::PlanOutOfOrder {
+            index,
+        })),
+        None => Ok(steps),
+    }
 }
 
 impl ScalingPlan {
@@ -93,8 +114,8 @@ impl ScalingPlan {
         id: impl Into<String>,
         steps: Vec<PlanStep>,
     ) -> Result<Self, CoreError> {
-        if let Some(i) = steps.windows(2).position(|w| w[1].at <= w[0].at) {
-            return Err(CoreError::PlanOutOfOrder { index: i + 1 });
+        if let Some(index) = first_out_of_order(&steps) {
+            return Err(CoreError::PlanOutOfOrder { index });
         }
         Ok(ScalingPlan {
             app,
@@ -200,5 +221,24 @@ mod tests {
         assert!(json.contains("\"kind\":\"forecast\""));
         let back: ScalingPlan = serde_json::from_str(&json).unwrap();
         assert_eq!(back, p);
+    }
+
+    #[test]
+    fn reading_a_plan_checks_step_order() {
+        let app = AppId::try_new("app").unwrap();
+        let p =
+            ScalingPlan::try_new(app, "p", vec![step(0, 1), step(60, 2), step(120, 3)]).unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        // Swap the last two times: 0, 120, 60.
+        let bad = json
+            .replacen("\"at\":60000", "\"at\":X", 1)
+            .replacen("\"at\":120000", "\"at\":60000", 1)
+            .replacen("\"at\":X", "\"at\":120000", 1);
+        assert_ne!(bad, json, "the test must change the plan: {json}");
+        let err = serde_json::from_str::<ScalingPlan>(&bad).unwrap_err();
+        assert!(err.to_string().contains("out of order at index 2"), "{err}");
+        // Two steps at the same time are out of order too.
+        let dup = json.replacen("\"at\":120000", "\"at\":60000", 1);
+        assert!(serde_json::from_str::<ScalingPlan>(&dup).is_err());
     }
 }

@@ -28,6 +28,16 @@ impl Timestamp {
         Timestamp(s * 1000)
     }
 
+    /// From whole seconds since the epoch, `None` when the milliseconds
+    /// overflow an `i64` (where [`Timestamp::from_secs`] would wrap, in a
+    /// release build, to a wrong instant such as 1970-01-01).
+    pub const fn checked_from_secs(s: i64) -> Option<Self> {
+        match s.checked_mul(1000) {
+            Some(ms) => Some(Timestamp(ms)),
+            None => None,
+        }
+    }
+
     /// From milliseconds since the epoch.
     pub const fn from_millis(ms: i64) -> Self {
         Timestamp(ms)

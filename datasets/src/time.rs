@@ -26,11 +26,13 @@ pub fn parse_timestamp(cell: &str) -> Option<(Timestamp, TimeFormat)> {
     let digits = if b[0] == b'-' { &b[1..] } else { b };
     if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
         let secs: i64 = s.parse().ok()?;
-        // Keep within chrono's range so every timestamp can be formatted back.
-        if secs.abs() > 8_000_000_000_000 {
+        // Keep within chrono's range so every timestamp can be formatted back
+        // (`unsigned_abs`: `abs` of i64::MIN overflowed, and the wrapped
+        // value was read as 1970-01-01).
+        if secs.unsigned_abs() > 8_000_000_000_000 {
             return None;
         }
-        return Some((Timestamp::from_secs(secs), TimeFormat::EpochSeconds));
+        return Timestamp::checked_from_secs(secs).map(|t| (t, TimeFormat::EpochSeconds));
     }
     if b.len() == 10 {
         let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
@@ -73,6 +75,25 @@ mod tests {
     use super::*;
 
     const T: i64 = 1_404_174_600; // 2014-07-01 00:30:00Z
+
+    #[test]
+    fn epochs_out_of_range_are_refused_not_wrapped_to_1970() {
+        for cell in [
+            "-9223372036854775808",
+            "9223372036854775807",
+            "-9223372036854775807",
+            "8000000000001",
+            "-8000000000001",
+        ] {
+            assert_eq!(parse_timestamp(cell), None, "{cell}");
+        }
+        assert_eq!(
+            parse_timestamp("-8000000000000").map(|(t, _)| t.secs()),
+            Some(-8_000_000_000_000)
+        );
+        assert_eq!(Timestamp::checked_from_secs(i64::MIN), None);
+        assert_eq!(Timestamp::checked_from_secs(-1), Some(Timestamp(-1000)));
+    }
 
     #[test]
     fn every_accepted_shape_parses_to_the_same_instant() {

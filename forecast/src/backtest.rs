@@ -220,7 +220,7 @@ pub struct HolidayFilter {
 impl HolidayFilter {
     fn takes(&self, p: &crest_core::HolidayPeriod) -> bool {
         let y = chrono::Datelike::year(&p.first);
-        (self.names.is_empty() || self.names.iter().any(|n| *n == p.name))
+        (self.names.is_empty() || self.names.contains(&p.name))
             && self.years.is_none_or(|(a, b)| (a..=b).contains(&y))
     }
 }

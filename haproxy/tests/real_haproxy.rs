@@ -8,7 +8,10 @@ use crest_haproxy::{AddServer, HaproxyError};
 
 fn start(n: usize) -> Option<(tempfile::TempDir, HaproxyProcess)> {
     let Some(bin) = haproxy_binary() else {
-        eprintln!("SKIP: haproxy binary not found (set CREST_HAPROXY or install haproxy)");
+        crest_core::services::skip_or_fail(
+            module_path!(),
+            "haproxy binary not found (set CREST_HAPROXY or install haproxy)",
+        );
         return None;
     };
     let dir = tempfile::tempdir().unwrap();

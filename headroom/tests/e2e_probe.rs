@@ -45,7 +45,10 @@ struct Lab {
 impl Lab {
     async fn start(n: usize, rate: f64) -> Option<Lab> {
         let Some(bin) = haproxy_binary() else {
-            eprintln!("SKIP: haproxy binary not found (set CREST_HAPROXY or install haproxy)");
+            crest_core::services::skip_or_fail(
+                module_path!(),
+                "haproxy binary not found (set CREST_HAPROXY or install haproxy)",
+            );
             return None;
         };
         let dir = tempfile::tempdir().unwrap();

@@ -6,21 +6,22 @@
 //! | `POST /v1/alerts/grafana` | bearer | Grafana alerting webhook |
 //! | `POST /v1/plans` | bearer | store a `ScalingPlan` or a `crest plan --output` file (same id: replaced) |
 //! | `GET /v1/decisions?app=&since=&after=&limit=` | — | decisions, oldest first, keyset pages |
-//! | `GET /v1/plans?app=`, `GET /v1/plans/{id}` | — | stored plans |
-//! | `GET /healthz` | — | liveness + database check |
+//! | `GET /v1/plans?app=&after=&limit=`, `GET /v1/plans/{id}` | bearer (none with `public_reads`) | stored plans, by id, keyset pages of at most `max_page_bytes` |
+//! | `GET /healthz` | — | liveness, database and write health (503 when the last write failed) |
 //! | `GET /metrics` | — | Prometheus text 0.0.4 (OpenMetrics if the `Accept` header asks) |
 //!
 //! Auth runs as middleware before the body is read, so an unauthenticated
-//! sender cannot make the server buffer a body. Every 4xx carries
-//! `{"error": "...", "field": ...}`. A 2xx on an alert route means the alerts
+//! sender cannot make the server buffer a body. Every 4xx and 5xx carries
+//! `{"error": "...", "field": ...}`, axum's own rejections included. A 2xx on an alert route means the alerts
 //! and their decisions are committed to disk; a 503 means nothing of that
 //! request was kept and the sender should retry (Alertmanager does).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -32,17 +33,24 @@ use crest_core::{AppId, ScalingPlan, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::config::ServerConfig;
 use crate::engine::map_alert;
 use crate::metrics::{self, Metrics};
 use crate::payload::{self, Source};
-use crate::store::{DecisionQuery, Incoming, Outcome, Store, StoreFailure};
+use crate::store::{DecisionQuery, Incoming, Outcome, PlanQuery, Store, StoreFailure};
 
 /// Default and largest page size of `GET /v1/decisions`.
 pub const DEFAULT_LIMIT: usize = 100;
 /// Largest page size of `GET /v1/decisions`.
 pub const MAX_LIMIT: usize = 1000;
+/// Default page size of `GET /v1/plans`.
+pub const DEFAULT_PLANS_LIMIT: usize = 20;
+/// Largest page size of `GET /v1/plans`.
+pub const MAX_PLANS_LIMIT: usize = 100;
+/// Largest error body of an inner layer that is rewrapped as JSON.
+const MAX_ERROR_TEXT: usize = 16 << 10;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -114,21 +122,28 @@ fn route_name(path: &str) -> &'static str {
 
 /// Build the router.
 pub fn router(state: AppState) -> Router {
-    let writes = Router::new()
+    let guarded = Router::new()
         .route("/v1/alerts/alertmanager", post(alertmanager))
         .route("/v1/alerts/grafana", post(grafana))
         .route("/v1/plans", post(put_plan).get(list_plans))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
-    let reads = Router::new()
-        .route("/v1/decisions", get(list_decisions))
         .route("/v1/plans/{id}", get(get_plan))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let open = Router::new()
+        .route("/v1/decisions", get(list_decisions))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text));
-    writes
-        .merge(reads)
+    let request_timeout = Duration::from_millis(state.config.request_timeout_ms);
+    guarded
+        .merge(open)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        // Reading the body and answering: a client trickling its body gets a 408.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }
@@ -145,6 +160,42 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// Every error is JSON: an error response of an inner layer or extractor
+/// (axum's rejections, the 408 of the timeout) that is not JSON already is
+/// rewrapped as `{"error": <its text>, "field": null}` with its status and headers.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, MAX_ERROR_TEXT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let error = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_lowercase()
+    } else {
+        text
+    };
+    let mut out = ApiError::new(status, error, None).into_response();
+    for (k, v) in &parts.headers {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
 /// Count and time every request.
 async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let route = route_name(req.uri().path());
@@ -155,9 +206,10 @@ async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response
     resp
 }
 
-/// Bearer-token check on write routes (GET on `/v1/plans` passes through).
+/// Bearer-token check on the alert and plan routes. Plans are operational
+/// data: reading them needs the token too, unless `public_reads` is set.
 async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    if req.method() == axum::http::Method::GET {
+    if req.method() == axum::http::Method::GET && st.config.public_reads {
         return next.run(req).await;
     }
     let presented = req
@@ -307,6 +359,19 @@ async fn receive(
     Ok(Json(resp))
 }
 
+/// A `limit` query value: a page size in `1..=max`.
+fn page_size(v: &str, max: usize) -> Result<usize, ApiError> {
+    v.parse::<usize>()
+        .ok()
+        .filter(|l| (1..=max).contains(l))
+        .ok_or_else(|| {
+            ApiError::bad(
+                format!("expected a page size between 1 and {max}, found {v:?}"),
+                "limit",
+            )
+        })
+}
+
 fn parse_since(s: &str) -> Option<Timestamp> {
     if let Ok(ms) = s.parse::<i64>() {
         return Some(Timestamp::from_millis(ms));
@@ -348,18 +413,7 @@ async fn list_decisions(
                     )
                 })?);
             }
-            "limit" => {
-                query.limit = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| {
-                        ApiError::bad(
-                            format!("expected a page size between 1 and {MAX_LIMIT}, found {v:?}"),
-                            "limit",
-                        )
-                    })?;
-            }
+            "limit" => query.limit = page_size(v, MAX_LIMIT)?,
             other => {
                 return Err(ApiError::bad(
                     format!(
@@ -385,30 +439,38 @@ async fn list_plans(
     q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad(format!("invalid query string: {e}"), "query"))?;
-    let mut app = None;
+    let mut query = PlanQuery {
+        limit: DEFAULT_PLANS_LIMIT,
+        max_bytes: st.config.max_page_bytes,
+        ..PlanQuery::default()
+    };
     for (k, v) in &q {
         match k.as_str() {
             "app" => {
-                app = Some(
+                query.app = Some(
                     AppId::try_new(v.clone()).map_err(|e| ApiError::bad(e.to_string(), "app"))?,
-                )
+                );
             }
+            "after" => query.after = Some(v.clone()),
+            "limit" => query.limit = page_size(v, MAX_PLANS_LIMIT)?,
             other => {
                 return Err(ApiError::bad(
-                    format!("unknown query parameter {other:?} (expected app)"),
+                    format!("unknown query parameter {other:?} (expected app, after, limit)"),
                     other.to_string(),
                 ));
             }
         }
     }
-    let plans = st.store.plans(app).await?;
-    Ok(Json(json!({ "plans": plans })))
+    let (plans, next_after) = st.store.plans(query).await?;
+    Ok(Json(json!({ "plans": plans, "next_after": next_after })))
 }
 
 async fn get_plan(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<crate::store::PlanRecord>, ApiError> {
+    let Path(id) =
+        id.map_err(|e| ApiError::bad(format!("invalid plan id in the path: {e}"), "id"))?;
     st.store.plan(id.clone()).await?.map(Json).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -463,16 +525,38 @@ async fn put_plan(
     Ok((status, Json(json!({ "id": id, "created": created }))))
 }
 
-async fn healthz(State(st): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn healthz(State(st): State<AppState>) -> Result<Response, ApiError> {
     if !st.store.writer_alive() {
         return Err(StoreFailure::WriterGone.into());
     }
     let (alerts, decisions) = st.store.counts().await?;
-    Ok(Json(json!({
-        "status": "ok",
-        "alerts_recorded": alerts,
-        "decisions_recorded": decisions,
-    })))
+    let last_error = st.store.last_write_error();
+    let writes = json!({
+        "ok": last_error.is_none(),
+        "last_error": last_error,
+        "wal_bytes": st.store.wal_bytes(),
+    });
+    Ok(match last_error {
+        None => Json(json!({
+            "status": "ok",
+            "alerts_recorded": alerts,
+            "decisions_recorded": decisions,
+            "writes": writes,
+        }))
+        .into_response(),
+        Some(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "failing",
+                "error": format!("the last write to the state database failed: {e}"),
+                "field": null,
+                "alerts_recorded": alerts,
+                "decisions_recorded": decisions,
+                "writes": writes,
+            })),
+        )
+            .into_response(),
+    })
 }
 
 /// OpenMetrics for scrapers that ask for it (Prometheus does), the classic

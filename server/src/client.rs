@@ -108,6 +108,18 @@ impl HttpClient {
         self.request(Method::GET, path, None, None).await
     }
 
+    /// `GET path` with a bearer token.
+    ///
+    /// # Errors
+    /// As [`HttpClient::request`].
+    pub async fn get_with_token(
+        &mut self,
+        path: &str,
+        token: &str,
+    ) -> Result<(StatusCode, Bytes), ServerError> {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
     /// `POST path` with a JSON body and an optional bearer token.
     ///
     /// # Errors

@@ -11,6 +11,11 @@
 //! db_path = "crest-state.db"        # relative paths are relative to this file
 //! token_env = "CREST_TOKEN"         # or: token = "..." (at least 16 characters)
 //! max_body_bytes = 1048576          # optional
+//! header_timeout_ms = 10000         # optional: headers, and idle (keep-alive) connections
+//! request_timeout_ms = 30000        # optional: body read + answer, else 408
+//! max_connections = 512             # optional: more wait in the listen backlog
+//! max_page_bytes = 4194304         # optional: plan JSON per GET /v1/plans page
+//! public_reads = false              # optional: GET /v1/plans without the token
 //!
 //! [mapping]
 //! app_labels = ["app", "service"]   # the first label present names the app
@@ -47,6 +52,14 @@ use crate::error::{ConfigProblem, ServerError};
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 /// Default cap on the requests one group commit may hold.
 pub const DEFAULT_MAX_BATCH: usize = 1024;
+/// Default time a client has to send a request's headers.
+pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
+/// Default time a request (its body included) has to be read and answered.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// Default cap on the stored plan JSON one `GET /v1/plans` page carries.
+pub const DEFAULT_MAX_PAGE_BYTES: usize = 4 << 20;
+/// Default cap on open connections (the rest wait in the kernel's backlog).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// The bearer token write endpoints require. Its `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
@@ -169,6 +182,18 @@ pub struct ServerConfig {
     pub max_batch: usize,
     /// Alert → app/step mapping.
     pub mapping: Mapping,
+    /// A client must send its request headers within this many milliseconds;
+    /// this is also the idle timeout (a connection silent after connecting
+    /// or between keep-alive requests is waiting for headers).
+    pub header_timeout_ms: u64,
+    /// A request, body included, must be read and answered within this many milliseconds.
+    pub request_timeout_ms: u64,
+    /// At most this many connections are served at once.
+    pub max_connections: usize,
+    /// Stored plan JSON one `GET /v1/plans` page may carry (one plan always fits).
+    pub max_page_bytes: usize,
+    /// Whether `GET /v1/plans` and `GET /v1/plans/{id}` are open without the token.
+    pub public_reads: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,6 +217,12 @@ struct RawServer {
     token_env: Option<Spanned<String>>,
     max_body_bytes: Option<Spanned<i64>>,
     max_batch: Option<Spanned<i64>>,
+    header_timeout_ms: Option<Spanned<i64>>,
+    request_timeout_ms: Option<Spanned<i64>>,
+    max_connections: Option<Spanned<i64>>,
+    max_page_bytes: Option<Spanned<i64>>,
+    #[serde(default)]
+    public_reads: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -358,6 +389,40 @@ impl ServerConfig {
         .unwrap_or(DEFAULT_MAX_BODY_BYTES as i64);
         let max_batch = bounded(&mut p, "server.max_batch", s.max_batch.as_ref(), 1, 100_000)
             .unwrap_or(DEFAULT_MAX_BATCH as i64);
+        let ms = |p: &mut Problems<'_>, field: &str, v: Option<&Spanned<i64>>, default: u64| {
+            bounded(p, field, v, 10, 3_600_000)
+                .and_then(|v| u64::try_from(v).ok())
+                .unwrap_or(default)
+        };
+        let header_timeout_ms = ms(
+            &mut p,
+            "server.header_timeout_ms",
+            s.header_timeout_ms.as_ref(),
+            DEFAULT_HEADER_TIMEOUT_MS,
+        );
+        let request_timeout_ms = ms(
+            &mut p,
+            "server.request_timeout_ms",
+            s.request_timeout_ms.as_ref(),
+            DEFAULT_REQUEST_TIMEOUT_MS,
+        );
+        let max_connections = bounded(
+            &mut p,
+            "server.max_connections",
+            s.max_connections.as_ref(),
+            1,
+            1_000_000,
+        )
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS as i64);
+        let max_page_bytes = bounded(
+            &mut p,
+            "server.max_page_bytes",
+            s.max_page_bytes.as_ref(),
+            1024,
+            256 << 20,
+        )
+        .unwrap_or(DEFAULT_MAX_PAGE_BYTES as i64);
+        let public_reads = s.public_reads;
 
         let app_labels = match &raw.mapping.app_labels {
             None => vec!["app".to_string(), "service".to_string()],
@@ -442,6 +507,11 @@ impl ServerConfig {
             token,
             max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES),
             max_batch: usize::try_from(max_batch).unwrap_or(DEFAULT_MAX_BATCH),
+            header_timeout_ms,
+            request_timeout_ms,
+            max_connections: usize::try_from(max_connections).unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            max_page_bytes: usize::try_from(max_page_bytes).unwrap_or(DEFAULT_MAX_PAGE_BYTES),
+            public_reads,
             mapping: Mapping {
                 app_labels,
                 rules,
@@ -653,6 +723,30 @@ max_replicas = 40
         let app = AppId::try_new("flight-search").unwrap();
         assert_eq!(c.mapping.bounds(&app).unwrap().base, Replicas(8));
         assert!(c.mapping.defaults.is_some());
+        assert_eq!(c.header_timeout_ms, 10_000);
+        assert_eq!(c.request_timeout_ms, 30_000);
+        assert_eq!(c.max_connections, 512);
+        assert_eq!(c.max_page_bytes, 4 << 20);
+        assert!(!c.public_reads);
+    }
+
+    #[test]
+    fn slow_client_limits_are_bounded() {
+        let text = "[server]\nlisten = \"127.0.0.1:1\"\ndb_path = \"x\"\ntoken = \"0123456789abcdef\"\n\
+                    header_timeout_ms = 0\nrequest_timeout_ms = -5\nmax_connections = 0\n\
+                    max_page_bytes = 10\n[[mapping.rules]]\nstep = 1\n";
+        let err = parse(text).unwrap_err().to_string();
+        for (line, field) in [
+            (5, "server.header_timeout_ms"),
+            (6, "server.request_timeout_ms"),
+            (7, "server.max_connections"),
+            (8, "server.max_page_bytes"),
+        ] {
+            assert!(
+                err.contains(&format!("line {line}: {field}")),
+                "{field}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -7,11 +7,12 @@
 //! (STYLE.md §7), and recorded alerts can be replayed in the simulator.
 //!
 //! ```text
+//!  TCP ──► hyper (header/idle timeout, connection cap) ──► tower (request timeout)
 //!  Alertmanager / Grafana ──POST──► api (auth, body limit, JSON errors)
 //!     ──► payload::parse ──► engine::map_alert (labels → app, step rule)
 //!     ──► store writer thread: dedup, AlertLedger::apply, group commit (fsync)
 //!     ──► 2xx with the decisions (only once they are on disk)
-//!  GET /v1/decisions, /v1/plans, /healthz, /metrics ──► read-only connection
+//!  GET /v1/decisions, /v1/plans (token), /healthz, /metrics ──► read-only connection
 //! ```
 //!
 //! Start reading at [`run`], then [`api`] (routes), [`store`] (durability and
@@ -22,8 +23,10 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crest_core::{Clock, WallClock};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 pub mod api;
@@ -55,19 +58,24 @@ pub async fn run(
     run_with_clock(listener, config, WallClock, shutdown).await
 }
 
-/// Bind `config.listen`, say where on stderr, and [`run`] until SIGINT or SIGTERM.
+/// Open and migrate the database, then bind `config.listen`, say where on
+/// stderr, and serve until SIGINT or SIGTERM.
 ///
 /// What `crest serve` and the `crest-serve-bench` binary do. The line
 /// `crest serve: listening on http://ADDR` lets scripts find a port chosen
-/// with `127.0.0.1:0`.
+/// with `127.0.0.1:0`; it is printed only once the database is open, so a
+/// bad database is an exit with an error, never a "listening" first.
 ///
 /// # Errors
+/// [`ServerError::OpenDb`] when the database cannot be opened or migrated,
 /// [`ServerError::Io`] when the address cannot be bound; as [`run`].
 pub async fn serve_until_signal(config: ServerConfig) -> Result<(), ServerError> {
-    let listener = TcpListener::bind(config.listen)
+    let opened = Opened::open(config, WallClock)?;
+    let listen = opened.config.listen;
+    let listener = TcpListener::bind(listen)
         .await
         .map_err(|source| ServerError::Io {
-            what: format!("listen on {}", config.listen),
+            what: format!("listen on {listen}"),
             source,
         })?;
     let addr = listener.local_addr().map_err(|source| ServerError::Io {
@@ -76,9 +84,9 @@ pub async fn serve_until_signal(config: ServerConfig) -> Result<(), ServerError>
     })?;
     eprintln!(
         "crest serve: listening on http://{addr} (state: {})",
-        config.db_path.display()
+        opened.config.db_path.display()
     );
-    run(listener, config, shutdown_signal()).await?;
+    opened.serve(listener, shutdown_signal()).await?;
     eprintln!("crest serve: stopped");
     Ok(())
 }
@@ -116,33 +124,117 @@ pub async fn run_with_clock<C: Clock + 'static>(
     clock: C,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let config = Arc::new(config);
-    let metrics = Arc::new(metrics::Metrics::new());
-    let (store, writer) = store::Store::open(
-        &config.db_path,
-        config.max_batch,
-        clock,
-        Arc::clone(&metrics),
-    )?;
-    let state = api::AppState {
-        store,
-        config: Arc::clone(&config),
-        metrics,
-    };
-    let app = api::router(state);
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        // Small request/response pairs: never wait for Nagle.
-        let _ = tcp.set_nodelay(true);
-    });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| ServerError::Io {
-            what: "serve HTTP".into(),
-            source,
-        });
-    // Every Store clone lived in the router, which `serve` has dropped: the
-    // writer drains its queue, commits, and stops.
-    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
-    served
+    Opened::open(config, clock)?.serve(listener, shutdown).await
+}
+
+/// A server whose database is open and migrated and whose writer runs, not
+/// yet serving: what [`serve_until_signal`] has before it binds.
+pub struct Opened {
+    config: Arc<ServerConfig>,
+    state: api::AppState,
+    writer: store::WriterHandle,
+}
+
+impl Opened {
+    /// Open (creating and migrating if needed) the state database and start
+    /// the writer; decision timestamps come from `clock`.
+    ///
+    /// # Errors
+    /// [`ServerError::OpenDb`] when the database cannot be opened or migrated.
+    pub fn open<C: Clock + 'static>(config: ServerConfig, clock: C) -> Result<Opened, ServerError> {
+        let config = Arc::new(config);
+        let metrics = Arc::new(metrics::Metrics::new());
+        let (store, writer) = store::Store::open(
+            &config.db_path,
+            config.max_batch,
+            clock,
+            Arc::clone(&metrics),
+        )?;
+        let state = api::AppState {
+            store,
+            config: Arc::clone(&config),
+            metrics,
+        };
+        Ok(Opened {
+            config,
+            state,
+            writer,
+        })
+    }
+
+    /// Serve on `listener` until `shutdown` resolves.
+    ///
+    /// Each connection is served by hyper with a header read timeout
+    /// (`header_timeout_ms`: a client trickling its headers, or one silent
+    /// after connecting or between keep-alive requests, is cut off) and the
+    /// router's request timeout (`request_timeout_ms`, 408: a trickled body).
+    /// At most `max_connections` are open at once: the next one is accepted
+    /// when one closes (the kernel's backlog holds the rest). On shutdown the
+    /// listener closes, idle connections close at once, in-flight requests
+    /// finish, and the writer commits its last batch.
+    ///
+    /// # Errors
+    /// [`ServerError::Io`] when serving fails.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let Opened {
+            config,
+            state,
+            writer,
+        } = self;
+        let app = api::router(state);
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(config.header_timeout_ms));
+        let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let shutdown = shutdown;
+        tokio::pin!(shutdown);
+        loop {
+            let slot = tokio::select! {
+                s = Arc::clone(&slots).acquire_owned() => match s {
+                    Ok(s) => s,
+                    Err(_) => break, // never closed
+                },
+                () = &mut shutdown => break,
+            };
+            let tcp = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        // Out of file descriptors and the like: transient, as in axum::serve.
+                        eprintln!("crest serve: accept failed: {e}");
+                        accept_backoff().await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            // Small request/response pairs: never wait for Nagle.
+            let _ = tcp.set_nodelay(true);
+            let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+            let conn = graceful.watch(http.serve_connection(TokioIo::new(tcp), svc));
+            tokio::spawn(async move {
+                // A client that hung up or timed out is no error of the server's.
+                let _ = conn.await;
+                drop(slot);
+            });
+        }
+        drop(listener);
+        drop(app);
+        graceful.shutdown().await;
+        // Every Store clone lived in the router and the connections, all gone:
+        // the writer drains its queue, commits, and stops.
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        Ok(())
+    }
+}
+
+/// Pause after a failed `accept` (e.g. EMFILE) before trying again.
+#[allow(clippy::disallowed_methods)] // network back-off, not decision time
+async fn accept_backoff() {
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }

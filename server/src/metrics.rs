@@ -328,7 +328,10 @@ mod tests {
             .stderr(Stdio::piped())
             .spawn()
         else {
-            eprintln!("SKIP: promtool not installed (Debian package prometheus)");
+            crest_core::services::skip_or_fail(
+                "promtool_accepts_the_prometheus_format",
+                "promtool not installed (Debian package prometheus)",
+            );
             return;
         };
         let m = Metrics::new();
@@ -353,6 +356,36 @@ mod tests {
             "promtool: {}{}\n{text}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// With `CREST_REQUIRE_SERVICES=1`, the promtool test run without
+    /// promtool on its PATH fails instead of skipping (issue 16, item 11).
+    #[test]
+    fn a_missing_promtool_fails_when_services_are_required() {
+        let run = |require: &str| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "metrics::tests::promtool_accepts_the_prometheus_format",
+                    "--nocapture",
+                ])
+                .env("PATH", "/nonexistent")
+                .env("CI", "")
+                .env(crest_core::services::REQUIRE_VAR, require)
+                .output()
+                .unwrap()
+        };
+        let out = run("1");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "a missing promtool passed: {err}");
+        assert!(err.contains("skipping is forbidden"), "{err}");
+        let out = run("0");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.contains("SKIP promtool_accepts_the_prometheus_format"),
+            "{err}"
         );
     }
 }

@@ -195,6 +195,19 @@ pub struct PlanRecord {
     pub plan: ScalingPlan,
 }
 
+/// Filters and limits for listing plans.
+#[derive(Debug, Clone, Default)]
+pub struct PlanQuery {
+    /// Only this app.
+    pub app: Option<AppId>,
+    /// Only plans with an id sorting after this one (the cursor).
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+    /// At most this many bytes of stored plan JSON (at least one plan is returned).
+    pub max_bytes: usize,
+}
+
 /// Filters for listing decisions.
 #[derive(Debug, Clone, Default)]
 pub struct DecisionQuery {
@@ -226,6 +239,7 @@ pub struct Store {
     tx: mpsc::Sender<Job>,
     reader: Arc<Mutex<Connection>>,
     path: PathBuf,
+    last_write_error: Arc<Mutex<Option<String>>>,
 }
 
 /// The writer thread; join it after dropping every [`Store`] clone.
@@ -286,9 +300,13 @@ impl Store {
             .map_err(open_err)?;
 
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
+        let last_write_error = Arc::new(Mutex::new(None));
+        let health = Arc::clone(&last_write_error);
         let handle = std::thread::Builder::new()
             .name("crest-db-writer".into())
-            .spawn(move || writer_loop(conn, ledger, rx, max_batch.max(1), clock, &metrics))
+            .spawn(move || {
+                writer_loop(conn, ledger, rx, max_batch.max(1), clock, &metrics, &health);
+            })
             .map_err(|source| ServerError::Io {
                 what: "start the database writer thread".into(),
                 source,
@@ -298,6 +316,7 @@ impl Store {
                 tx,
                 reader: Arc::new(Mutex::new(reader)),
                 path: path.to_path_buf(),
+                last_write_error,
             },
             WriterHandle(Some(handle)),
         ))
@@ -306,6 +325,20 @@ impl Store {
     /// Whether the writer thread is still taking requests.
     pub fn writer_alive(&self) -> bool {
         !self.tx.is_closed()
+    }
+
+    /// The error of the last write batch, `None` when it committed (or none ran yet).
+    pub fn last_write_error(&self) -> Option<String> {
+        self.last_write_error
+            .lock()
+            .map_or_else(|_| Some("write health lock poisoned".into()), |g| g.clone())
+    }
+
+    /// Size in bytes of the write-ahead log (0 when there is none).
+    pub fn wal_bytes(&self) -> u64 {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        std::fs::metadata(wal).map_or(0, |m| m.len())
     }
 
     /// The database file.
@@ -390,17 +423,51 @@ impl Store {
         .await
     }
 
-    /// List plans (optionally of one app), by id.
+    /// A page of plans, by id: at most `q.limit`, and no more stored JSON
+    /// than `q.max_bytes` (but always at least one plan), and the cursor of
+    /// the next page (`q.after` for it) when more plans follow.
     ///
     /// # Errors
     /// [`StoreFailure::Read`] when the query fails.
-    pub async fn plans(&self, app: Option<AppId>) -> Result<Vec<PlanRecord>, StoreFailure> {
+    pub async fn plans(
+        &self,
+        q: PlanQuery,
+    ) -> Result<(Vec<PlanRecord>, Option<String>), StoreFailure> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, submitted_ms, body FROM plans WHERE (?1 IS NULL OR app = ?1) ORDER BY id",
+                "SELECT id, submitted_ms, body, length(body) FROM plans
+                 WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR id > ?2)
+                 ORDER BY id LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![app.as_ref().map(AppId::as_str)], plan_from_row)?;
-            rows.filter_map(|r| r.transpose()).collect()
+            let mut rows = stmt.query(params![
+                q.app.as_ref().map(AppId::as_str),
+                q.after,
+                // One more than a page: whether another page follows.
+                i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX)
+            ])?;
+            let mut out = Vec::new();
+            let mut taken = 0usize;
+            let mut bytes = 0usize;
+            let mut more = false;
+            let mut last_id = None;
+            while let Some(r) = rows.next()? {
+                if taken == q.limit {
+                    more = true;
+                    break;
+                }
+                let len = usize::try_from(r.get::<_, i64>(3)?).unwrap_or(usize::MAX);
+                if taken > 0 && bytes.saturating_add(len) > q.max_bytes {
+                    more = true;
+                    break;
+                }
+                bytes = bytes.saturating_add(len);
+                taken += 1;
+                last_id = Some(r.get::<_, String>(0)?);
+                if let Some(p) = plan_from_row(r)? {
+                    out.push(p);
+                }
+            }
+            Ok((out, last_id.filter(|_| more)))
         })
         .await
     }
@@ -606,8 +673,14 @@ fn writer_loop<C: Clock>(
     max_batch: usize,
     clock: C,
     metrics: &Metrics,
+    last_write_error: &Mutex<Option<String>>,
 ) {
     let mut since_checkpoint = 0u32;
+    let set_health = |e: Option<String>| {
+        if let Ok(mut g) = last_write_error.lock() {
+            *g = e;
+        }
+    };
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -624,6 +697,7 @@ fn writer_loop<C: Clock>(
         metrics.commit(started.elapsed().as_secs_f64(), requests);
         match result {
             Ok(replies) => {
+                set_health(None);
                 for r in replies {
                     // A requester that went away (client hung up) just misses its answer;
                     // its alerts are recorded all the same.
@@ -635,6 +709,7 @@ fn writer_loop<C: Clock>(
             }
             Err((e, senders)) => {
                 let msg = e.to_string();
+                set_health(Some(msg.clone()));
                 for s in senders {
                     match s {
                         Reply::Alerts(tx, _) => drop(tx.send(Err(msg.clone()))),

@@ -1020,6 +1020,20 @@ requests = 10_000_000
     }
 
     #[test]
+    fn a_fleet_that_never_has_an_instance_is_refused() {
+        // `instances = 0` and no policy used to print NaN for every statistic.
+        let p = problems(&MMC.replace("instances = 10", "instances = 0"));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].field, "fleet.instances");
+        assert_eq!(p[0].line, Some(7));
+        assert!(p[0].message.contains("no request could be served"), "{p:?}");
+        // Starting from zero is fine when a policy scales up.
+        let from_zero = MMC.replace("instances = 10", "instances = 0")
+            + "\n[autoscaler]\npolicy = \"schedule\"\nsteps = [{ at_s = 60.0, replicas = 4 }]\n";
+        assert!(parse(&from_zero).is_ok(), "{:?}", parse(&from_zero).err());
+    }
+
+    #[test]
     fn semantic_problems_are_all_reported_with_lines() {
         let text = MMC
             .replace("mean_s = 1.0", "mean_s = -1.0")

@@ -586,6 +586,26 @@ impl Scenario {
                 );
             }
         }
+        // A fleet that never has an instance serves nothing: every statistic
+        // of the run would be NaN.
+        let never_serves = match &self.autoscaler.policy {
+            PolicySpec::None => self.fleet.instances == 0,
+            PolicySpec::Fixed { replicas } => *replicas == 0,
+            PolicySpec::Schedule { steps } => {
+                self.fleet.instances == 0 && steps.iter().all(|&(_, n)| n == 0)
+            }
+            PolicySpec::TargetTracking { max, .. } => *max == 0,
+        };
+        if never_serves {
+            bad(
+                "fleet.instances",
+                format!(
+                    "expected at least 1 instance at some point of the run, found {} at the \
+                     start and a policy that never adds one: no request could be served",
+                    self.fleet.instances
+                ),
+            );
+        }
         if self.fleet.concurrency == 0 {
             bad(
                 "fleet.concurrency",

@@ -47,8 +47,13 @@ async fn write_endpoints_require_the_bearer_token() {
             .len(),
         0
     );
-    // Reads need no token.
-    let (s, _) = c.get("/v1/plans").await.unwrap();
+    // Plans are operational data: reading them needs the token too.
+    let (s, b) = c.get("/v1/plans").await.unwrap();
+    assert_eq!(s.as_u16(), 401);
+    assert_eq!(json(&b)["field"], "Authorization");
+    let (s, _) = c.get("/v1/plans/anything").await.unwrap();
+    assert_eq!(s.as_u16(), 401);
+    let (s, _) = c.get_with_token("/v1/plans", TOKEN).await.unwrap();
     assert_eq!(s.as_u16(), 200);
     srv.stop().await;
 }
@@ -352,17 +357,23 @@ async fn plans_are_stored_validated_and_listed() {
     assert_eq!(s.as_u16(), 200);
     assert_eq!(json(&b)["created"], false);
 
-    let (s, b) = c.get("/v1/plans").await.unwrap();
+    let (s, b) = c.get_with_token("/v1/plans", TOKEN).await.unwrap();
     assert_eq!(s.as_u16(), 200);
     let v = json(&b);
     assert_eq!(v["plans"][0]["id"], "spring-festival-2027");
     assert_eq!(v["plans"][0]["plan"]["steps"][1]["replicas"], 30);
-    let (_, b) = c.get("/v1/plans?app=booking-api").await.unwrap();
+    let (_, b) = c
+        .get_with_token("/v1/plans?app=booking-api", TOKEN)
+        .await
+        .unwrap();
     assert_eq!(json(&b)["plans"].as_array().unwrap().len(), 0);
-    let (s, b) = c.get("/v1/plans/spring-festival-2027").await.unwrap();
+    let (s, b) = c
+        .get_with_token("/v1/plans/spring-festival-2027", TOKEN)
+        .await
+        .unwrap();
     assert_eq!(s.as_u16(), 200);
     assert_eq!(json(&b)["app"], "flight-search");
-    let (s, b) = c.get("/v1/plans/nope").await.unwrap();
+    let (s, b) = c.get_with_token("/v1/plans/nope", TOKEN).await.unwrap();
     assert_eq!(s.as_u16(), 404);
     assert_eq!(json(&b)["field"], "id");
 
@@ -373,7 +384,10 @@ async fn plans_are_stored_validated_and_listed() {
     );
     let (s, b) = c.post("/v1/plans", Some(TOKEN), doc).await.unwrap();
     assert_eq!(s.as_u16(), 201, "{}", String::from_utf8_lossy(&b));
-    let (s, _) = c.get("/v1/plans/from-file").await.unwrap();
+    let (s, _) = c
+        .get_with_token("/v1/plans/from-file", TOKEN)
+        .await
+        .unwrap();
     assert_eq!(s.as_u16(), 200);
     let bad_doc = r#"{"version":1,"plan":{"app":"x","id":"y","steps":[{"at":"soon"}]}}"#;
     let (s, b) = c.post("/v1/plans", Some(TOKEN), bad_doc).await.unwrap();

@@ -18,6 +18,11 @@ pub const AM_FROM_PROM: &str =
 pub const GRAFANA: &str = include_str!("../fixtures/grafana-webhook.json");
 
 pub fn config_text(extra: &str) -> String {
+    config_text_with(extra, "")
+}
+
+/// `server` goes into the `[server]` table, `extra` at the end.
+pub fn config_text_with(extra: &str, server: &str) -> String {
     format!(
         r#"
 [server]
@@ -25,6 +30,7 @@ listen = "127.0.0.1:0"
 db_path = "state.db"
 token = "{TOKEN}"
 max_body_bytes = 65536
+{server}
 
 [[mapping.rules]]
 alertname = "HighLatency"
@@ -67,8 +73,16 @@ impl TestServer {
     }
 
     pub async fn start_with(dir: &Path, extra: &str) -> TestServer {
-        let config =
-            ServerConfig::from_toml(&config_text(extra), "test.toml", dir, |_| None).unwrap();
+        Self::start_text(dir, &config_text(extra)).await
+    }
+
+    /// With `server` added to the `[server]` table.
+    pub async fn start_with_server(dir: &Path, server: &str) -> TestServer {
+        Self::start_text(dir, &config_text_with("", server)).await
+    }
+
+    async fn start_text(dir: &Path, text: &str) -> TestServer {
+        let config = ServerConfig::from_toml(text, "test.toml", dir, |_| None).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();

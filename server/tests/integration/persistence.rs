@@ -37,7 +37,7 @@ async fn restart_keeps_decisions_dedup_and_active_steps() {
     let (_, v) = post_am(&mut c, &resolved).await;
     assert_eq!(v["decisions"][0]["delta"], -4, "{v}");
     assert_eq!(v["decisions"][0]["previous_replicas"], 6);
-    let (_, b) = c.get("/v1/plans/p1").await.unwrap();
+    let (_, b) = c.get_with_token("/v1/plans/p1", TOKEN).await.unwrap();
     assert_eq!(json(&b)["plan"]["steps"][0]["replicas"], 3);
     drop(c);
     srv.stop().await;
