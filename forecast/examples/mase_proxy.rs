@@ -2,6 +2,8 @@
 //! sharing, NYC taxi, NAB Twitter volumes resampled to hourly) cut into
 //! windows of 900 points; each window's last 48 are forecast from the rest.
 //! M4-style sMAPE and MASE (scale: in-sample seasonal naive, m = 24).
+#![allow(clippy::unwrap_used, missing_docs)]
+
 use crest_forecast::ForecastConfig;
 use std::collections::BTreeMap;
 

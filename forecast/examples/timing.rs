@@ -1,4 +1,7 @@
 //! Development harness: time one forecast of the full Area1 series per model.
+#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::disallowed_methods)] // a development harness measures wall time
+
 use crest_forecast::{ForecastConfig, ModelChoice, ModelKind};
 use std::time::Instant;
 fn main() {

@@ -448,7 +448,9 @@ mod tests {
                 _ => 1.0,
             };
             for s in 0..24 {
-                v.push(1000.0 * level * (1.0 + 0.3 * (s as f64 / 24.0 * 6.283).sin()));
+                v.push(
+                    1000.0 * level * (1.0 + 0.3 * (s as f64 / 24.0 * std::f64::consts::TAU).sin()),
+                );
             }
         }
         let s = Series::try_new(

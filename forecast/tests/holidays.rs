@@ -9,6 +9,8 @@
 //! looking at 2010-2012; 2013-2014 are pinned separately as the held-back
 //! years.
 
+#![allow(clippy::unwrap_used, missing_docs)]
+
 mod common;
 
 use crest_forecast::ForecastConfig;

@@ -1,8 +1,8 @@
 //! One module per subcommand. Each owns its clap arguments (`XCmd`) and a
 //! `run(XCmd) -> anyhow::Result<ExitCode>`; shared helpers live here.
 
-pub mod completions;
 pub mod args;
+pub mod completions;
 pub mod datasets;
 pub mod forecast;
 pub mod plan;

@@ -40,7 +40,12 @@ pub struct RehearseCmd {
     /// Data units -> requests per second (e.g. 0.0556 for 100 requests per
     /// taxi trip counted per 30 minutes); auto: the highest value before the
     /// first crest's decisions becomes 40 instances' worth.
-    #[arg(long, default_value = "auto", value_name = "K|auto", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        default_value = "auto",
+        value_name = "K|auto",
+        allow_hyphen_values = true
+    )]
     scale: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
