@@ -349,33 +349,10 @@ fn backtest_around_holidays_reports_crest_beside_naive() {
         assert!(c < d, "{r}");
         assert!(r["weekly_naive"]["mase"].as_f64().unwrap() > 0.0);
     }
-    let (code, _, err) = run(&[
-        "forecast",
-        "backtest",
-        "--input",
-        "china_load_area1",
-        "--calendar",
-        "cn",
-        "--horizon",
-        "96",
-        "--around-holidays",
-        "--window=5..-3",
-    ]);
+    let (code, _, err) = run(&[&args[..9], &["--window=5..-3"]].concat());
     assert_eq!(code, 1);
     assert!(err.contains("--window") && err.contains("ends"), "{err}");
-    let (code, _, err) = run(&[
-        "forecast",
-        "backtest",
-        "--input",
-        "china_load_area1",
-        "--calendar",
-        "cn",
-        "--horizon",
-        "96",
-        "--around-holidays",
-        "--holidays",
-        "Spring Festivl",
-    ]);
+    let (code, _, err) = run(&[&args[..9], &["--holidays", "Spring Festivl"]].concat());
     assert_eq!(code, 1);
     assert!(
         err.contains("Spring Festivl") && err.contains("Spring Festival"),

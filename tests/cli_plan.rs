@@ -37,7 +37,7 @@ fn plan_table_verify_and_document() {
     let out = stdout(&o);
     // p90 crest 920 rps at 80 % of 20 rps per instance = 58 instances.
     assert!(out.contains("peak instances        58"), "{out}");
-    assert!(out.contains("(sim engine, 20 scenarios)"), "{out}");
+    assert!(out.contains("(crest-sim/fluid engine, 20 scenarios)"), "{out}");
     assert!(out.contains("-> PASS"), "{out}");
     let doc: PlanDocument =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
@@ -264,7 +264,7 @@ fn plan_from_bundled_history_with_the_us_calendar() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["verification"]["engine"], "sim");
+    assert_eq!(v["verification"]["engine"], "crest-sim/fluid");
     let peak = v["peak"].as_u64().unwrap();
     assert!((20..60).contains(&peak), "peak {peak}");
     // Scale-out for the evening starts on the 31st, before the window's crest.

@@ -504,6 +504,8 @@ fn backtest_holidays(
 }
 
 fn holiday_table(r: &HolidayBacktest) -> String {
+    use crest_forecast::metrics::Metrics;
+    use std::collections::BTreeMap;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -533,12 +535,12 @@ fn holiday_table(r: &HolidayBacktest) -> String {
             wins(&row.crest, &row.daily_naive)
         );
     }
-    for (name, m) in &r.per_holiday {
+    let total = |out: &mut String, name: &str, year: &str, m: &BTreeMap<String, Metrics>| {
         let _ = writeln!(
             out,
             "{:<22} {:>5} {:>7} {:>16} {:>16} {:>16} {:>8} {:>6}",
             name,
-            "all",
+            year,
             "",
             cell(&m["crest"]),
             cell(&m["daily_naive"]),
@@ -546,20 +548,11 @@ fn holiday_table(r: &HolidayBacktest) -> String {
             pct(m["crest"].interval_coverage),
             wins(&m["crest"], &m["daily_naive"])
         );
+    };
+    for (name, m) in &r.per_holiday {
+        total(&mut out, name, "all", m);
     }
-    let m = &r.overall;
-    let _ = writeln!(
-        out,
-        "{:<22} {:>5} {:>7} {:>16} {:>16} {:>16} {:>8} {:>6}",
-        "all holidays",
-        "",
-        "",
-        cell(&m["crest"]),
-        cell(&m["daily_naive"]),
-        cell(&m["weekly_naive"]),
-        pct(m["crest"].interval_coverage),
-        wins(&m["crest"], &m["daily_naive"])
-    );
+    total(&mut out, "all holidays", "", &r.overall);
     out
 }
 
