@@ -37,7 +37,10 @@ fn plan_table_verify_and_document() {
     let out = stdout(&o);
     // p90 crest 920 rps at 80 % of 20 rps per instance = 58 instances.
     assert!(out.contains("peak instances        58"), "{out}");
-    assert!(out.contains("(crest-sim/fluid engine, 20 scenarios)"), "{out}");
+    assert!(
+        out.contains("(crest-sim/fluid engine, 20 scenarios)"),
+        "{out}"
+    );
     assert!(out.contains("-> PASS"), "{out}");
     let doc: PlanDocument =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
