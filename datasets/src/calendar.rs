@@ -428,6 +428,25 @@ fn add_range(
     Ok(())
 }
 
+/// The trimmed `name` of an entry and its line; an empty name is an error.
+fn required_name<'a>(
+    file: &str,
+    text: &str,
+    name: &'a toml::Spanned<String>,
+) -> Result<(usize, &'a str), DatasetError> {
+    let line = line_of(text, name.span().start);
+    let n = name.get_ref().trim();
+    if n.is_empty() {
+        return Err(cal_err(
+            file,
+            Some(line),
+            "name",
+            "the name is empty".into(),
+        ));
+    }
+    Ok((line, n))
+}
+
 /// Parse a TOML event file's text; `file` is used in messages.
 ///
 /// # Errors
@@ -439,16 +458,7 @@ pub fn parse_toml(file: &str, text: &str) -> Result<Calendar, DatasetError> {
     })?;
     let mut cal = Calendar::new(file);
     for w in raw.window {
-        let line = line_of(text, w.name.span().start);
-        let name = w.name.get_ref().trim();
-        if name.is_empty() {
-            return Err(cal_err(
-                file,
-                Some(line),
-                "name",
-                "the name is empty".into(),
-            ));
-        }
+        let (line, name) = required_name(file, text, &w.name)?;
         for (field, v) in [("before", w.before), ("after", w.after)] {
             if v > MAX_EFFECT_DAYS {
                 return Err(cal_err(
@@ -468,16 +478,8 @@ pub fn parse_toml(file: &str, text: &str) -> Result<Calendar, DatasetError> {
         );
     }
     for ev in raw.event {
-        let line = line_of(text, ev.name.span().start);
-        let name = ev.name.get_ref().trim().to_string();
-        if name.is_empty() {
-            return Err(cal_err(
-                file,
-                Some(line),
-                "name",
-                "the name is empty".into(),
-            ));
-        }
+        let (line, name) = required_name(file, text, &ev.name)?;
+        let name = name.to_string();
         let kind = match &ev.kind {
             None => DayKind::Event { name: name.clone() },
             Some(k) => parse_kind(k.get_ref(), name.clone()).ok_or_else(|| {

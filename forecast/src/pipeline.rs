@@ -207,17 +207,30 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
     // as they will be forecast.
     // The analog's strengths are learned once, at the end of the history:
     // the calibration origins share them (as they share the calendar).
-    let analog = crate::holiday::Analog::new(&ctx, n);
-    let analogs: Vec<Vec<Option<f64>>> = origins.iter().map(|&o| analog.path(&ctx, o, h)).collect();
+    // Nothing to learn when no forecast here reaches a window, and no band
+    // to widen when the final one does not.
+    let touches =
+        |o: usize| (o..o + h).any(|t| ctx.windows.pos.get(t).is_some_and(Option::is_some));
+    let analog = origins
+        .iter()
+        .any(|&o| touches(o))
+        .then(|| crate::holiday::Analog::new(&ctx, n));
+    let analogs: Vec<Vec<Option<f64>>> = origins
+        .iter()
+        .map(|&o| match &analog {
+            Some(a) => a.path(&ctx, o, h),
+            None => vec![None; h],
+        })
+        .collect();
     // Holiday-window days are harder than the ordinary days most calibration
     // errors come from: their bands come from the analog's own day-ahead
     // errors over the history's earlier windows.
-    let window_errors = {
+    let window_errors = analog.as_ref().filter(|_| touches(n)).and_then(|analog| {
         let mut e = analog.window_errors(&ctx, n);
         e.retain(|v| v.is_finite());
         e.sort_by(f64::total_cmp);
         (e.len() >= 100).then_some(e)
-    };
+    });
     for kind in candidates {
         let mut paths = paths_of(kind);
         for (path, analog) in paths.iter_mut().zip(&analogs) {

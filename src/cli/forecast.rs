@@ -473,8 +473,7 @@ fn backtest_holidays(
     }
     let mut reports = Vec::new();
     for s in &data.series {
-        let bar = Progress::new(0, "holiday backtest", false);
-        match backtest_around_holidays(s, cfg, span, &filter, &|| bar.tick()) {
+        match backtest_around_holidays(s, cfg, span, &filter, &|| {}) {
             Ok(r) => reports.push((s.id().to_string(), r)),
             Err(e) => eprintln!("warning: skipped series {:?}: {e}", s.id()),
         }
