@@ -80,5 +80,5 @@ pub mod proto;
 pub mod recordio;
 
 pub use actuator::{ConnectionInfo, MesosActuator, MesosConfig};
-pub use cli::{MesosScaleReport, MesosSection, scale_mesos};
+pub use cli::{MesosScaleReport, MesosSection, forget_framework, scale_mesos};
 pub use framework::{AppSpec, Framework};

@@ -92,7 +92,11 @@ async fn subscribes_then_reconnects_when_heartbeats_stop() {
         info.get("id").is_none(),
         "a first SUBSCRIBE has no framework id"
     );
-    assert_eq!(info["failover_timeout"], json!(2_419_200.0));
+    assert_eq!(info["failover_timeout"], json!(604_800.0));
+    assert!(
+        !info["user"].as_str().unwrap().is_empty(),
+        "the invoking user"
+    );
     assert_eq!(info["roles"], json!(["crest"]));
     assert_eq!(info["capabilities"], json!([{"type": "MULTI_ROLE"}]));
     assert_eq!(a.inspect(|f| f.heartbeat_s()), Some(0.05));
