@@ -9,5 +9,7 @@
 mod double;
 #[path = "mesos/framework.rs"]
 mod framework;
+#[path = "mesos/master.rs"]
+mod master;
 #[path = "mesos/protocol.rs"]
 mod protocol;

@@ -935,7 +935,8 @@ impl Framework {
         }
         if let Some(a) = &call.accept {
             if let Some(fw) = self.framework_id.clone() {
-                out.push(Call::decline(&fw, a.offer_ids.clone(), self.refuse_seconds));
+                // No filter: the resources are still wanted at the next allocation.
+                out.push(Call::decline(&fw, a.offer_ids.clone(), 0.0));
             }
             for op in &a.operations {
                 let tasks = op.launch.iter().flat_map(|l| l.task_infos.iter()).chain(

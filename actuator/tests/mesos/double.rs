@@ -898,7 +898,10 @@ async fn scheduler(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> R
     }
     if call["type"] == "ACCEPT" && st.refuse_accepts > 0 {
         st.refuse_accepts -= 1;
-        st.rejected.push("ACCEPT refused on purpose".into());
+        st.rejected.push(format!(
+            "ACCEPT refused on purpose: {}",
+            call["accept"]["offer_ids"]
+        ));
         return resp(
             StatusCode::BAD_REQUEST,
             "Failed to validate scheduler::Call: refused by the test",
@@ -914,10 +917,48 @@ pub struct Cluster {
     pub st: Arc<Mutex<St>>,
     pub addrs: Arc<Vec<SocketAddr>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    https: bool,
+}
+
+/// TLS in front of a master: each accepted connection goes through the handshake.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            // a failed handshake (wrong CA on the client) just drops that connection
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
 }
 
 impl Cluster {
     pub async fn start(masters: usize, agents: &[(f64, f64)], heartbeat_s: f64) -> Cluster {
+        Self::start_with(masters, agents, heartbeat_s, None).await
+    }
+
+    /// Masters that speak TLS with this acceptor (URLs become `https://`).
+    pub async fn start_with(
+        masters: usize,
+        agents: &[(f64, f64)],
+        heartbeat_s: f64,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Cluster {
         let st = Arc::new(Mutex::new(St {
             heartbeats: true,
             auto_offer: true,
@@ -953,8 +994,14 @@ impl Cluster {
                     me,
                     addrs: addrs.clone(),
                 });
+            let tls = tls.clone();
             tasks.push(tokio::spawn(async move {
-                axum::serve(l, app).await.unwrap();
+                match tls {
+                    Some(acceptor) => axum::serve(TlsListener { tcp: l, acceptor }, app)
+                        .await
+                        .unwrap(),
+                    None => axum::serve(l, app).await.unwrap(),
+                }
             }));
         }
         // heartbeats and offer rounds
@@ -976,11 +1023,17 @@ impl Cluster {
                 }
             }
         }));
-        Cluster { st, addrs, tasks }
+        Cluster {
+            st,
+            addrs,
+            tasks,
+            https: tls.is_some(),
+        }
     }
 
     pub fn url(&self, i: usize) -> String {
-        format!("http://{}", self.addrs[i])
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addrs[i])
     }
 
     pub fn with<R>(&self, f: impl FnOnce(&mut St) -> R) -> R {
