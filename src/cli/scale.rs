@@ -31,6 +31,8 @@ pub struct ScaleCmd {
     /// Desired number of replicas (0 removes them all).
     pub replicas: u32,
     /// Backend configuration (TOML: [containerd] or [mesos], [network], [fleet], journal).
+    /// In [mesos], `user` (the Unix user tasks run as on the agents) defaults
+    /// to the user running crest; `failover_timeout_s` to a week (docs/mesos.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The SQLite journal (overrides the config's `journal`).
@@ -95,7 +97,9 @@ pub fn run(cmd: ScaleCmd) -> anyhow::Result<ExitCode> {
                     journal.display(),
                     mesos.framework_id_key()
                 ),
-                None => eprintln!("crest scale: no mesos framework id was saved; registering a new one"),
+                None => {
+                    eprintln!("crest scale: no mesos framework id was saved; registering a new one")
+                }
             }
         }
         let report = rt.block_on(crest_actuator::mesos::scale_mesos(

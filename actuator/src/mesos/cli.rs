@@ -450,7 +450,11 @@ pub async fn connect<'a>(
             _ => String::new(),
         };
         return Err(ActuatorError::backend(
-            format!("subscribe to mesos master {}", cfg.master),
+            format!(
+                "subscribe to mesos master {}{}",
+                cfg.master,
+                resumed.as_deref().unwrap_or_default()
+            ),
             SeamError::new("mesos", SeamErrorKind::Rejected, format!("{fatal}{hint}")),
         ));
     }
@@ -630,7 +634,10 @@ mod tests {
         assert_eq!(s.refuse_seconds, fw.refuse_seconds);
         assert_eq!(s.wait_s, 300.0);
         let spec = s.app_spec();
-        assert_eq!(spec, AppSpec::new(0.5, 64.0, "sleep 1000"));
+        assert_eq!(spec, AppSpec::new(0.5, 64.0, "sleep 1000").with_ports(1));
+        assert_eq!(s.user, MesosConfig::new("x").user);
+        assert!(!s.user.is_empty(), "the invoking user");
+        assert_eq!(s.failover_timeout_s, 604_800.0);
         let c = s.framework_config([&AppId::try_new("web").unwrap()], Some("f1".into()));
         assert_eq!(c.framework_id.as_deref(), Some("f1"));
         assert_eq!(c.apps.len(), 1);
@@ -656,17 +663,72 @@ mod tests {
         );
         assert_eq!((c.failover_timeout_s, c.refuse_seconds), (60.0, 2.0));
         assert_eq!(s.wait_ms(), 9000);
+        let s = parse(&format!("{MIN}ports = 3\n")).unwrap();
+        assert_eq!(s.app_spec().ports, 3);
+    }
+
+    #[test]
+    fn credentials_come_from_a_file_or_the_environment_and_tls_from_https() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("secret");
+        std::fs::write(&f, "s3cret  \nignored\n").unwrap();
+        let https = MIN.replace("http://", "https://");
+        let s = parse(&format!(
+            "{https}principal = \"crest\"\nsecret_file = {:?}\nca_file = \"/etc/ca.pem\"\n",
+            f.display().to_string()
+        ))
+        .unwrap();
+        let creds = s.credentials().unwrap().unwrap();
+        assert_eq!(
+            (creds.principal.as_str(), creds.secret.as_str()),
+            ("crest", "s3cret")
+        );
+        let c = s.framework_config([], None);
+        assert_eq!(c.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+        // an unset variable is named, its value never shown
+        let s = parse(&format!(
+            "{MIN}principal = \"crest\"\nsecret_env = \"CREST_TEST_SURELY_UNSET_VAR\"\n"
+        ))
+        .unwrap();
+        let e = s.credentials().unwrap_err().to_string();
+        assert!(e.contains("CREST_TEST_SURELY_UNSET_VAR is not set"), "{e}");
+        std::fs::write(&f, "\n").unwrap();
+        let s = parse(&format!(
+            "{MIN}principal = \"crest\"\nsecret_file = {:?}\n",
+            f.display().to_string()
+        ))
+        .unwrap();
+        assert!(s.credentials().unwrap_err().to_string().contains("empty"));
     }
 
     #[test]
     fn bad_values_are_named() {
         let e = parse("cpus = 1\nmem_mb = 1\ncommand = \"x\"\n").unwrap_err();
         assert!(e.contains("mesos.master: expected http://host:port"), "{e}");
-        let e = parse(&MIN.replace("http://127.0.0.1:5050", "https://m:5050")).unwrap_err();
+        assert!(parse(&MIN.replace("http://127.0.0.1:5050", "https://m:5050")).is_ok());
+        let e = parse(&MIN.replace("http://127.0.0.1:5050", "ftp://m:5050")).unwrap_err();
         assert!(
-            e.contains("mesos.master") && e.contains("https://m:5050"),
+            e.contains("mesos.master") && e.contains("ftp://m:5050"),
             "{e}"
         );
+        let e = parse(&MIN.replace("http://127.0.0.1:5050", "http://a:5050,https://b:5050"))
+            .unwrap_err();
+        assert!(e.contains("mix http:// and https://"), "{e}");
+        let e = parse(&format!("{MIN}user = \"\"\nfailover_timeout_s = 0\n")).unwrap_err();
+        assert!(
+            e.contains("mesos.user")
+                && e.contains("mesos.failover_timeout_s: expected a number > 0"),
+            "{e}"
+        );
+        let e = parse(&format!("{MIN}principal = \"crest\"\n")).unwrap_err();
+        assert!(
+            e.contains("mesos.principal") && e.contains("no secret"),
+            "{e}"
+        );
+        let e = parse(&format!("{MIN}secret_env = \"S\"\n")).unwrap_err();
+        assert!(e.contains("mesos.principal"), "{e}");
+        let e = parse(&format!("{MIN}ca_file = \"/ca.pem\"\n")).unwrap_err();
+        assert!(e.contains("mesos.ca_file"), "{e}");
         let e = parse("master = \"http://m:5050\"\n").unwrap_err();
         for f in ["mesos.cpus", "mesos.mem_mb", "mesos.command"] {
             assert!(e.contains(f), "{f} in {e}");
