@@ -43,6 +43,12 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+/// The master's own clock (failover timeouts run in real time, as on a master).
+#[allow(clippy::disallowed_methods)]
+fn wall_now() -> Instant {
+    Instant::now()
+}
+
 #[derive(Debug, Clone)]
 pub struct Agent {
     pub id: String,
@@ -145,7 +151,7 @@ impl St {
 
     fn close_stream(&mut self) {
         if self.stream.take().is_some() {
-            self.disconnected_at = Some(Instant::now());
+            self.disconnected_at = Some(wall_now());
         }
     }
 
@@ -683,7 +689,7 @@ impl St {
                 for id in ids {
                     let state = self.tasks.get(&id).map(|t| t.state.clone());
                     match state {
-                        Some(s) if !Self::terminal(&s) || self.tasks[&id].pending.len() > 0 => {
+                        Some(s) if !Self::terminal(&s) || !self.tasks[&id].pending.is_empty() => {
                             self.reconcile_update(&id, &s)
                         }
                         _ => {
@@ -1058,7 +1064,7 @@ impl Cluster {
     pub fn forget_subscription(&self) {
         self.with(|s| {
             s.zombie = s.stream.take();
-            s.disconnected_at = Some(Instant::now());
+            s.disconnected_at = Some(wall_now());
         });
     }
 
