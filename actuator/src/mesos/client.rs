@@ -215,22 +215,8 @@ async fn connect(
         })?;
     // Small calls, latency matters more than packet count.
     let _ = stream.set_nodelay(true);
-    let handshake_err = |source| ActuatorError::Http {
-        what: "handshake",
-        addr: addr.to_owned(),
-        source,
-    };
-    let task = match tls {
-        None => {
-            let (sender, conn) = http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(handshake_err)?;
-            let task = tokio::spawn(async move {
-                // Ends when both sides are done; errors show up on the request side.
-                let _ = conn.await;
-            });
-            (sender, task)
-        }
+    match tls {
+        None => handshake(stream, addr).await,
         Some(tls) => {
             let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
             let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -246,16 +232,32 @@ async fn connect(
                         addr: format!("{addr} (TLS handshake)"),
                         source,
                     })?;
-            let (sender, conn) = http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(handshake_err)?;
-            let task = tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            (sender, task)
+            handshake(stream, addr).await
         }
-    };
-    Ok(task)
+    }
+}
+
+/// HTTP/1 over a connected stream (plain or TLS); the connection runs in
+/// its own task.
+async fn handshake<S>(
+    stream: S,
+    addr: &str,
+) -> Result<(SendRequest<Full<Bytes>>, JoinHandle<()>), ActuatorError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|source| ActuatorError::Http {
+            what: "handshake",
+            addr: addr.to_owned(),
+            source,
+        })?;
+    let task = tokio::spawn(async move {
+        // Ends when both sides are done; errors show up on the request side.
+        let _ = conn.await;
+    });
+    Ok((sender, task))
 }
 
 fn request(

@@ -16,44 +16,18 @@ use serde_json::{Value, json};
 
 use crate::double::Cluster;
 
-const WAIT_MS: i64 = 10_000;
-
-fn web() -> AppId {
-    AppId::try_new("web").unwrap()
-}
-
-fn config(url: String) -> MesosConfig {
-    let mut c = MesosConfig::new(url).with_app(web(), AppSpec::new(1.0, 128.0, "sleep 1000"));
-    c.role = "crest".into();
-    c.backoff_min_ms = 20;
-    c.backoff_max_ms = 200;
-    c.subscribe_timeout_ms = 2_000;
-    c.call_timeout_ms = 2_000;
-    c
-}
+use crate::framework::{WAIT_MS, config, running, web};
 
 fn set(n: u32) -> Action {
-    Action::SetReplicas {
-        app: web(),
-        replicas: Replicas(n),
-        plan_id: None,
-    }
+    crate::framework::set(n, None)
 }
 
-async fn running(a: &MesosActuator<WallClock>, n: u32) {
-    let app = web();
-    a.wait_until(WAIT_MS, |fw, _| {
-        let f = fw.fleet(&app, Timestamp(0));
-        f.running() == Replicas(n) && f.instances.len() == n as usize
-    })
-    .await
-    .unwrap_or_else(|e| {
-        panic!(
-            "waiting for {n} running: {e}; tasks {:?}; {:?}",
-            a.inspect(|f| f.tasks().clone()),
-            a.connection()
-        )
-    });
+/// A cluster of one master with these agents, and a framework subscribed to it.
+async fn started(agents: &[(f64, f64)], heartbeat_s: f64) -> (Cluster, MesosActuator<WallClock>) {
+    let c = Cluster::start(1, agents, heartbeat_s).await;
+    let a = MesosActuator::start(config(c.url(0)), WallClock).unwrap();
+    subscribed(&a, 1, WAIT_MS).await;
+    (c, a)
 }
 
 async fn subscribed(a: &MesosActuator<WallClock>, n: u64, within_ms: i64) {
@@ -108,9 +82,7 @@ async fn defect1_user_defaults_to_the_invoking_user_and_empty_is_refused() {
 #[tokio::test]
 async fn double_agent_loses_the_tasks_of_a_framework_with_an_empty_user() {
     // The double itself: what made the old default relaunch forever.
-    let c = Cluster::start(1, &[(4.0, 4096.0)], 0.5).await;
-    let a = MesosActuator::start(config(c.url(0)), WallClock).unwrap();
-    subscribed(&a, 1, WAIT_MS).await;
+    let (c, a) = started(&[(4.0, 4096.0)], 0.5).await;
     c.with(|s| s.user = String::new());
     a.apply(&set(1)).await.unwrap();
     a.wait_until(WAIT_MS, |fw, _| fw.stats().failed >= 2)
@@ -123,9 +95,7 @@ async fn double_agent_loses_the_tasks_of_a_framework_with_an_empty_user() {
 
 #[tokio::test]
 async fn defect2_framework_failed_over_is_final_and_not_stolen_back() {
-    let c = Cluster::start(1, &[(4.0, 4096.0)], 0.2).await;
-    let a = MesosActuator::start(config(c.url(0)), WallClock).unwrap();
-    subscribed(&a, 1, WAIT_MS).await;
+    let (c, a) = started(&[(4.0, 4096.0)], 0.2).await;
     let id = a.framework_id().unwrap();
     let mut cfg = config(c.url(0));
     cfg.framework_id = Some(id.clone());
@@ -198,9 +168,7 @@ async fn defect3_failover_timeout_must_be_positive_and_defaults_to_a_week() {
 
 #[tokio::test]
 async fn defect4_503_while_recovering_is_retried_with_bounded_backoff() {
-    let c = Cluster::start(1, &[(4.0, 4096.0)], 0.5).await;
-    let a = MesosActuator::start(config(c.url(0)), WallClock).unwrap();
-    subscribed(&a, 1, WAIT_MS).await;
+    let (c, a) = started(&[(4.0, 4096.0)], 0.5).await;
     // settle: nothing wanted, offers suppressed
     a.wait_until(WAIT_MS, |_, _| c.with(|s| s.suppressed))
         .await
@@ -221,9 +189,7 @@ async fn defect4_503_while_recovering_is_retried_with_bounded_backoff() {
 
 #[tokio::test]
 async fn defect4_400_stream_id_mismatch_means_subscribe_again() {
-    let c = Cluster::start(1, &[(8.0, 8192.0)], 1.0).await;
-    let a = MesosActuator::start(config(c.url(0)), WallClock).unwrap();
-    subscribed(&a, 1, WAIT_MS).await;
+    let (c, a) = started(&[(8.0, 8192.0)], 1.0).await;
     c.change_stream_id();
     a.apply(&set(2)).await.unwrap();
     // well before the 5 s heartbeat window runs out
@@ -238,9 +204,7 @@ async fn defect4_400_stream_id_mismatch_means_subscribe_again() {
 
 #[tokio::test]
 async fn defect4_400_framework_cannot_be_found_means_subscribe_again_with_the_id() {
-    let c = Cluster::start(1, &[(8.0, 8192.0)], 1.0).await;
-    let a = MesosActuator::start(config(c.url(0)), WallClock).unwrap();
-    subscribed(&a, 1, WAIT_MS).await;
+    let (c, a) = started(&[(8.0, 8192.0)], 1.0).await;
     let id = a.framework_id().unwrap();
     c.forget_framework();
     a.apply(&set(2)).await.unwrap();
@@ -511,9 +475,7 @@ async fn tls_to_the_master_with_a_ca_file() {
 
 #[tokio::test]
 async fn double_uuids_are_16_bytes_and_implicit_reconcile_reports_every_task() {
-    let c = Cluster::start(1, &[(8.0, 8192.0)], 0.5).await;
-    let a = MesosActuator::start(config(c.url(0)), WallClock).unwrap();
-    subscribed(&a, 1, WAIT_MS).await;
+    let (c, a) = started(&[(8.0, 8192.0)], 0.5).await;
     a.apply(&set(3)).await.unwrap();
     running(&a, 3).await;
     for ack in c.calls_of("ACKNOWLEDGE") {
