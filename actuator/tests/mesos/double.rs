@@ -405,10 +405,15 @@ impl St {
                 self.violations
                     .push(format!("{what}: malformed resource {r}"));
             }
-            if r["allocation_info"]["role"] != json!(self.role) {
+            // master.cpp injects the offer's allocation_info where it is
+            // missing; validation.cpp refuses a role the framework is not
+            // subscribed with.
+            if r.get("allocation_info").is_some()
+                && r["allocation_info"]["role"] != json!(self.role)
+            {
                 self.violations.push(format!(
-                    "{what}: resource without allocation_info.role {}",
-                    self.role
+                    "{what}: resource allocated to {} instead of {}",
+                    r["allocation_info"]["role"], self.role
                 ));
             }
         }
@@ -472,10 +477,8 @@ impl St {
                         .into_iter()
                         .flatten()
                     {
-                        if t["container"].get("network_infos").is_some() {
-                            self.violations
-                                .push("network_infos inside a task-group task".into());
-                        }
+                        // validation.cpp allows network_infos on a nested
+                        // task (only HTTP/TCP health checks are refused there).
                         launches.push((t.clone(), Some(ex.clone())));
                     }
                 }
