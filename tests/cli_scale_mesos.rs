@@ -19,8 +19,13 @@ mod double;
 use double::Cluster;
 
 async fn crest(args: &[&str], dir: &Path) -> Output {
+    crest_env(args, dir, &[]).await
+}
+
+async fn crest_env(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_crest"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .output()
         .await
@@ -195,20 +200,117 @@ async fn an_unreachable_master_fails_with_a_clear_error() {
     assert!(e.contains("127.0.0.1:1"), "{e}");
     assert!(stdout(&o).is_empty());
 
-    // A saved framework id this master does not know: named, with where it came from.
+    // A saved framework id the master has removed (failover timeout passed,
+    // torn down): final, said once, the id kept until the operator drops it.
     let c = Cluster::start(1, &[(4.0, 4096.0)], 0.5).await;
-    crest_actuator::journal::Journal::open(d.join("journal.sqlite"))
+    c.with(|s| s.removed.insert("gone-0001".into()));
+    let journal = d.join("journal.sqlite");
+    crest_actuator::journal::Journal::open(&journal)
         .unwrap()
         .set_meta("mesos/crest/framework_id", "gone-0001")
         .unwrap();
-    config(d, "m.toml", &c.url(0), "wait_s = 1\n");
+    config(d, "m.toml", &c.url(0), "wait_s = 5\n");
     let o = crest(&["scale", "web", "2", "--config", "m.toml"], d).await;
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(e.contains("failing over as framework gone-0001"), "{e}");
     assert!(e.contains("key mesos/crest/framework_id"), "{e}");
-    assert!(e.contains("framework gone-0001 is unknown"), "{e}");
+    assert!(e.contains("Framework has been removed"), "{e}");
+    assert!(e.contains("crest scale --forget-framework"), "{e}");
+    assert_eq!(c.with(|s| s.subscribes.len()), 1, "not retried: {e}");
     assert!(c.running().is_empty());
+    let saved = || {
+        crest_actuator::journal::Journal::open(&journal)
+            .unwrap()
+            .get_meta("mesos/crest/framework_id")
+            .unwrap()
+    };
+    assert_eq!(
+        saved().as_deref(),
+        Some("gone-0001"),
+        "kept until the operator says"
+    );
+
+    // The operator drops it: a new framework registers and runs the tasks.
+    let o = crest(
+        &[
+            "scale",
+            "web",
+            "2",
+            "--config",
+            "m.toml",
+            "--forget-framework",
+        ],
+        d,
+    )
+    .await;
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("forgot mesos framework gone-0001"),
+        "{}",
+        stderr(&o)
+    );
+    let r = report(&o);
+    let new_id = r["framework_id"].as_str().unwrap().to_owned();
+    assert_ne!(new_id, "gone-0001");
+    assert_eq!(saved().as_deref(), Some(new_id.as_str()));
+    assert_eq!(c.running().len(), 2);
+    assert!(c.with(|s| {
+        s.subscribes[1]["subscribe"]["framework_info"]
+            .get("id")
+            .is_none()
+    }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_authenticates_with_a_secret_from_the_environment_and_never_prints_it() {
+    let c = Cluster::start(1, &[(4.0, 4096.0)], 0.5).await;
+    c.with(|s| s.auth = Some(("crest-fw".into(), "hunter2-secret".into())));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    config(
+        d,
+        "m.toml",
+        &c.url(0),
+        "wait_s = 10\nprincipal = \"crest-fw\"\nsecret_env = \"CREST_MESOS_SECRET\"\nports = 1\n",
+    );
+    // the variable unset: named, nothing sent
+    let o = crest(&["scale", "web", "2", "--config", "m.toml"], d).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("CREST_MESOS_SECRET is not set"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(c.with(|s| s.subscribes.len()), 0);
+
+    let o = crest_env(
+        &["scale", "web", "2", "--config", "m.toml"],
+        d,
+        &[("CREST_MESOS_SECRET", "hunter2-secret")],
+    )
+    .await;
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(!stdout(&o).contains("hunter2") && !stderr(&o).contains("hunter2"));
+    assert_eq!(report(&o)["running"], 2);
+    let info = c.with(|s| s.subscribes[0]["subscribe"]["framework_info"].clone());
+    assert_eq!(info["principal"], "crest-fw");
+    // each task got its own host port
+    let ports: std::collections::BTreeSet<u64> =
+        c.with(|s| s.tasks.values().map(|t| t.ports[0]).collect());
+    assert_eq!(ports.len(), 2);
+
+    // a wrong secret: a 401, said plainly, once
+    let o = crest_env(
+        &["scale", "web", "2", "--config", "m.toml"],
+        d,
+        &[("CREST_MESOS_SECRET", "wrong")],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("401") && e.contains("refused"), "{e}");
+    assert!(!e.contains("wrong\"") && !e.contains("hunter2"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,7 +318,17 @@ async fn bad_configs_name_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ok = "journal = \"j.sqlite\"\n[mesos]\nmaster = \"http://127.0.0.1:5050\"\ncpus = 1\nmem_mb = 64\ncommand = \"sleep 1\"\nwait_s = 1\n";
-    let cases: [(&str, String, &[&str]); 5] = [
+    let cases: [(&str, String, &[&str]); 7] = [
+        (
+            "user.toml",
+            format!("{ok}user = \"\"\n"),
+            &["mesos.user: expected the Unix user tasks run as"],
+        ),
+        (
+            "failover.toml",
+            format!("{ok}failover_timeout_s = 0\n"),
+            &["mesos.failover_timeout_s: expected a number > 0"],
+        ),
         (
             "both.toml",
             format!(

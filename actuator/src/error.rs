@@ -173,6 +173,36 @@ pub enum ActuatorError {
         message: String,
     },
     #[cfg(feature = "mesos")]
+    /// The master answered 401: credentials missing or refused.
+    #[error(
+        "failed to send {call} call: master at {addr} answered 401 Unauthorized ({})",
+        if *sent_credentials { "the principal and secret given were refused" } else { "it requires HTTP authentication: set mesos.principal and a secret" }
+    )]
+    Unauthorized {
+        /// The call type.
+        call: String,
+        /// `host:port`.
+        addr: String,
+        /// Whether credentials were sent.
+        sent_credentials: bool,
+    },
+    #[cfg(feature = "mesos")]
+    /// TLS could not be set up.
+    #[error("failed to set up TLS to the mesos master: {detail}")]
+    Tls {
+        /// What was wrong.
+        detail: String,
+    },
+    #[cfg(feature = "mesos")]
+    /// The framework settings cannot work with a real master.
+    #[error("failed to start the mesos framework: {field}: {problem}")]
+    BadFrameworkConfig {
+        /// The setting.
+        field: &'static str,
+        /// Why.
+        problem: String,
+    },
+    #[cfg(feature = "mesos")]
     /// No event (not even HEARTBEAT) within the allowed window.
     #[error(
         "failed to hear from the master: no event for {waited_ms} ms ({missed} heartbeats missed)"
@@ -241,7 +271,11 @@ impl ActuatorError {
             | E::Backend { .. }
             | E::Config { .. }
             | E::Io { .. } => return None,
-            E::BadUrl { .. } | E::Unsupported { .. } => SeamErrorKind::Rejected,
+            E::BadUrl { .. }
+            | E::Unsupported { .. }
+            | E::Unauthorized { .. }
+            | E::Tls { .. }
+            | E::BadFrameworkConfig { .. } => SeamErrorKind::Rejected,
             E::UnknownApp { .. } => SeamErrorKind::NotFound,
             E::Status { status, .. } if *status == 429 => SeamErrorKind::RateLimited,
             E::Status { status, .. } if (400..500).contains(status) && *status != 403 => {

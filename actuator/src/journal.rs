@@ -398,6 +398,19 @@ impl Journal {
             .map_err(self.err(format!("write meta {key:?}")))
     }
 
+    /// Remove a key/value setting; returns the value it had.
+    ///
+    /// # Errors
+    /// [`ActuatorError::Journal`] on SQLite failure.
+    pub fn remove_meta(&self, key: &str) -> Result<Option<String>, ActuatorError> {
+        let old = self.get_meta(key)?;
+        self.lock()
+            .execute("DELETE FROM meta WHERE key = ?1", params![key])
+            .map(|_| ())
+            .map_err(self.err(format!("delete meta {key:?}")))?;
+        Ok(old)
+    }
+
     /// Number of rows in the step log (tests and reports).
     ///
     /// # Errors

@@ -31,6 +31,8 @@ pub struct ScaleCmd {
     /// Desired number of replicas (0 removes them all).
     pub replicas: u32,
     /// Backend configuration (TOML: [containerd] or [mesos], [network], [fleet], journal).
+    /// In [mesos], `user` (the Unix user tasks run as on the agents) defaults
+    /// to the user running crest; `failover_timeout_s` to a week (docs/mesos.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The SQLite journal (overrides the config's `journal`).
@@ -45,6 +47,11 @@ pub struct ScaleCmd {
     /// With --dry-run: how many instances to pretend already run.
     #[arg(long, default_value_t = 0)]
     pub from: u32,
+    /// Mesos: drop the framework id saved in the journal before scaling, so a
+    /// new framework registers. Only after the master ended the old one
+    /// ("Framework has been removed" / "failed over"): its tasks are not adopted.
+    #[arg(long)]
+    pub forget_framework: bool,
 }
 
 /// Run `crest scale`.
@@ -79,7 +86,22 @@ pub fn run(cmd: ScaleCmd) -> anyhow::Result<ExitCode> {
         .clone()
         .or_else(|| cfg.journal.clone())
         .context("no journal: pass --journal PATH or set `journal` in the config")?;
+    if cmd.forget_framework && cfg.mesos.is_none() {
+        anyhow::bail!("--forget-framework needs a [mesos] section in the config");
+    }
     if let Some(mesos) = &cfg.mesos {
+        if cmd.forget_framework {
+            match crest_actuator::mesos::forget_framework(mesos, &journal)? {
+                Some(id) => eprintln!(
+                    "crest scale: forgot mesos framework {id} (journal {}, key {}); registering a new one",
+                    journal.display(),
+                    mesos.framework_id_key()
+                ),
+                None => {
+                    eprintln!("crest scale: no mesos framework id was saved; registering a new one")
+                }
+            }
+        }
         let report = rt.block_on(crest_actuator::mesos::scale_mesos(
             mesos,
             &journal,

@@ -6,6 +6,30 @@
 //! records the desired count and queues kills, so it returns at once; launches
 //! happen as offers arrive. Time is read only through the [`Clock`] seam
 //! (heartbeat deadlines, call timeouts, reconnect backoff).
+//!
+//! How each master answer is handled (as `src/master/http.cpp` gives them):
+//! - `202`/`200`: done. A success resets the call backoff.
+//! - `503` (master still recovering), other `5xx`, a dropped connection or a
+//!   timeout: the same call is sent again after an exponential backoff
+//!   (`backoff_min_ms` doubling up to `backoff_max_ms`), at most
+//!   `max_call_attempts` times; then it counts as failed.
+//! - `400` "Framework cannot be found" or "The stream ID ... didn't match",
+//!   `403` "Framework is not subscribed", `307` (another master leads): the
+//!   subscription is stale, so SUBSCRIBE again (with backoff).
+//! - Any other `4xx`: the call failed; its bookkeeping is undone.
+//! - `401`: final — the credentials are missing or wrong; the driver stops
+//!   and [`ConnectionInfo::fatal`] says why.
+//!
+//! A failed call is undone in [`Framework::on_call_failed`] (which DECLINEs
+//! the offers of a failed ACCEPT), and the sender waits out the backoff
+//! before the next call, so REVIVE/SUPPRESS cannot loop tightly.
+//!
+//! ERROR events "Framework has been removed" (failover timeout passed,
+//! teardown) and "Framework failed over" (another scheduler subscribed with
+//! our id) are final: re-subscribing with the same id cannot succeed, and in
+//! the second case would steal the subscription back. The driver stops and
+//! reports it; only the operator can drop the id (`crest scale
+//! --forget-framework`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -16,7 +40,7 @@ use crest_core::{Action, AppId, Clock, Timestamp};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::client::{MasterClient, Subscription};
+use super::client::{ClientOptions, Credentials, MasterClient, Subscription};
 use super::framework::{AppSpec, Framework, Stats};
 use super::proto::{Call, CallType, Capability, FrameworkId, FrameworkInfo, SchedulerEvent};
 use crate::error::ActuatorError;
@@ -29,7 +53,9 @@ pub struct MesosConfig {
     pub master: String,
     /// Framework name.
     pub name: String,
-    /// Unix user for tasks (empty: the agent's).
+    /// Unix user tasks run as on the agents; required (the HTTP API has no
+    /// default: an agent with `--switch_user` cannot run a task for `""`).
+    /// Default: the user running crest.
     pub user: String,
     /// The role offers come for.
     pub role: String,
@@ -39,6 +65,12 @@ pub struct MesosConfig {
     pub framework_id: Option<String>,
     /// `Filters.refuse_seconds` on ACCEPT and DECLINE.
     pub refuse_seconds: f64,
+    /// HTTP basic authentication (principal also goes in `FrameworkInfo`).
+    pub credentials: Option<Credentials>,
+    /// CA bundle (PEM) for `https://` masters; none: the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Sends of one call on 5xx / transport errors before it counts as failed.
+    pub max_call_attempts: u32,
     /// Heartbeats that may be missed before reconnecting (docs suggest 5).
     pub missed_heartbeats: u32,
     /// Wait for the SUBSCRIBED event (and for events before the first heartbeat interval is known), ms.
@@ -59,11 +91,14 @@ impl MesosConfig {
         MesosConfig {
             master: master.into(),
             name: "crest".into(),
-            user: String::new(),
+            user: invoking_user().unwrap_or_default(),
             role: "*".into(),
-            failover_timeout_s: 4.0 * 7.0 * 24.0 * 3600.0,
+            failover_timeout_s: DEFAULT_FAILOVER_TIMEOUT_S,
             framework_id: None,
             refuse_seconds: 5.0,
+            credentials: None,
+            ca_file: None,
+            max_call_attempts: 5,
             missed_heartbeats: 5,
             subscribe_timeout_ms: 15_000,
             call_timeout_ms: 75_000,
@@ -80,6 +115,41 @@ impl MesosConfig {
         self
     }
 
+    /// Why these settings cannot work with a real master, if they cannot.
+    ///
+    /// # Errors
+    /// [`ActuatorError::BadFrameworkConfig`] naming the setting.
+    pub fn check(&self) -> Result<(), ActuatorError> {
+        let bad =
+            |field, problem: String| Err(ActuatorError::BadFrameworkConfig { field, problem });
+        if self.user.trim().is_empty() {
+            return bad(
+                "user",
+                "empty: agents cannot run tasks as \"\" (set the Unix user tasks run as)".into(),
+            );
+        }
+        if !(self.failover_timeout_s.is_finite() && self.failover_timeout_s > 0.0) {
+            return bad(
+                "failover_timeout_s",
+                format!(
+                    "{}: must be > 0, or the master kills every task each time crest disconnects",
+                    self.failover_timeout_s
+                ),
+            );
+        }
+        if self
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.principal.is_empty() || c.secret.is_empty())
+        {
+            return bad(
+                "credentials",
+                "principal and secret must both be set".into(),
+            );
+        }
+        Ok(())
+    }
+
     fn framework_info(&self, id: Option<FrameworkId>) -> FrameworkInfo {
         FrameworkInfo {
             user: self.user.clone(),
@@ -89,13 +159,49 @@ impl MesosConfig {
             checkpoint: Some(true),
             roles: vec![self.role.clone()],
             hostname: None,
-            principal: None,
+            principal: self.credentials.as_ref().map(|c| c.principal.clone()),
             capabilities: vec![Capability {
                 kind: "MULTI_ROLE".into(),
             }],
             labels: None,
         }
     }
+}
+
+/// A week: the master keeps the tasks that long while no crest is connected.
+pub const DEFAULT_FAILOVER_TIMEOUT_S: f64 = 7.0 * 24.0 * 3600.0;
+
+/// The user running this process: `$USER`, `$LOGNAME`, else the name of
+/// the real uid in `/etc/passwd` (Linux).
+pub fn invoking_user() -> Option<String> {
+    for var in ["USER", "LOGNAME"] {
+        if let Ok(u) = std::env::var(var)
+            && !u.trim().is_empty()
+        {
+            return Some(u);
+        }
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 2 && f[2] == uid).then(|| f[0].to_owned())
+    })
+}
+
+/// ERROR messages after which subscribing again with the same framework id
+/// cannot succeed (`src/master/master.cpp`).
+pub const FINAL_ERRORS: [&str; 2] = ["Framework has been removed", "Framework failed over"];
+
+/// Whether an ERROR message is final (see [`FINAL_ERRORS`]).
+pub fn is_final_error(message: &str) -> bool {
+    FINAL_ERRORS.iter().any(|f| message.contains(f))
 }
 
 /// Connection state, for callers and tests.
@@ -111,6 +217,9 @@ pub struct ConnectionInfo {
     pub failed_calls: u64,
     /// The last error met (connection, protocol, call).
     pub last_error: Option<String>,
+    /// Why the driver stopped for good (a final ERROR event, a 401); nothing
+    /// is retried after it.
+    pub fatal: Option<String>,
 }
 
 struct Outgoing {
@@ -157,9 +266,10 @@ impl<C: Clock + Clone + 'static> Shared<C> {
             None => {
                 // Not subscribed: the calls cannot go out. Undo their
                 // bookkeeping; SUBSCRIBED re-derives them.
+                // (Offers of the old subscription are void: nothing to decline.)
                 let mut fw = lock(&self.fw);
                 for c in &calls {
-                    fw.on_call_failed(c);
+                    let _ = fw.on_call_failed(c);
                 }
             }
         }
@@ -174,13 +284,28 @@ impl<C: Clock + Clone + 'static> Shared<C> {
         self.bump();
     }
 
-    async fn run_sender(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
-        let mut stop = self.shutdown.subscribe();
+    fn call_backoff(&self, attempt: u32) -> i64 {
+        let min = self.cfg.backoff_min_ms.max(1);
+        let max = self.cfg.backoff_max_ms.max(min);
+        min.saturating_mul(1_i64 << attempt.min(20)).min(max)
+    }
+
+    async fn pause(&self, stop: &mut watch::Receiver<bool>, ms: i64) -> bool {
+        tokio::select! {
+            () = self.clock.sleep_until(after(&self.clock, ms)) => true,
+            _ = stop.wait_for(|s| *s) => false,
+        }
+    }
+
+    /// Send one call, retrying on 5xx and transport errors with backoff.
+    async fn send_with_retries(
+        &self,
+        out: &Outgoing,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), ActuatorError> {
+        let attempts = self.cfg.max_call_attempts.max(1);
+        let mut attempt = 0;
         loop {
-            let out = tokio::select! {
-                o = rx.recv() => match o { Some(o) => o, None => return },
-                _ = stop.wait_for(|s| *s) => return,
-            };
             let res = tokio::select! {
                 r = self.client.call(&out.stream_id, &out.call) => r,
                 () = self.clock.sleep_until(after(&self.clock, self.cfg.call_timeout_ms)) => Err(ActuatorError::Timeout {
@@ -188,33 +313,97 @@ impl<C: Clock + Clone + 'static> Shared<C> {
                     waited_ms: self.cfg.call_timeout_ms,
                 }),
             };
-            if let Err(e) = res {
-                {
-                    let mut c = lock(&self.conn);
-                    c.failed_calls += 1;
-                    c.last_error = Some(chain(&e));
-                }
-                let stale = matches!(&e, ActuatorError::Status { status: 403, .. })
-                    || matches!(&e, ActuatorError::Redirected { .. });
-                if stale {
-                    // Not subscribed there (any more): subscribe again.
-                    let _ = self.reconnect.send(out.stream_id.clone());
-                }
-                let again = {
-                    let mut fw = lock(&self.fw);
-                    fw.on_call_failed(&out.call);
-                    if out.call.kind == CallType::Teardown {
-                        Vec::new()
-                    } else {
-                        fw.converge()
-                    }
-                };
-                if !stale {
-                    self.send(again);
-                }
-                self.bump();
+            let Err(e) = res else { return Ok(()) };
+            attempt += 1;
+            let transient = match &e {
+                ActuatorError::Status { status, .. } => *status >= 500,
+                ActuatorError::Connect { .. }
+                | ActuatorError::Http { .. }
+                | ActuatorError::Timeout { .. } => true,
+                _ => false,
+            };
+            if !transient || attempt >= attempts {
+                return Err(e);
+            }
+            {
+                let mut c = lock(&self.conn);
+                c.failed_calls += 1;
+                c.last_error = Some(chain(&e));
+            }
+            self.bump();
+            if !self.pause(stop, self.call_backoff(attempt - 1)).await {
+                return Err(e);
             }
         }
+    }
+
+    async fn run_sender(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+        let mut stop = self.shutdown.subscribe();
+        // Consecutive failed calls: the pause after the next failure.
+        let mut failures: u32 = 0;
+        loop {
+            let out = tokio::select! {
+                o = rx.recv() => match o { Some(o) => o, None => return },
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let Err(e) = self.send_with_retries(&out, &mut stop).await else {
+                failures = 0;
+                continue;
+            };
+            {
+                let mut c = lock(&self.conn);
+                c.failed_calls += 1;
+                c.last_error = Some(chain(&e));
+            }
+            if let ActuatorError::Unauthorized { .. } = &e {
+                self.set_fatal(chain(&e));
+                return;
+            }
+            let stale = match &e {
+                ActuatorError::Status { status: 403, .. } | ActuatorError::Redirected { .. } => {
+                    true
+                }
+                // http.cpp: an unknown framework or another stream id is a 400.
+                ActuatorError::Status {
+                    status: 400, body, ..
+                } => body.contains("Framework cannot be found") || body.contains("stream ID"),
+                _ => false,
+            };
+            if stale {
+                // Not subscribed there (any more): subscribe again.
+                let _ = self.reconnect.send(out.stream_id.clone());
+            }
+            let again = {
+                let mut fw = lock(&self.fw);
+                let mut again = fw.on_call_failed(&out.call);
+                if out.call.kind != CallType::Teardown {
+                    again.extend(fw.converge());
+                }
+                again
+            };
+            self.bump();
+            // Back off before anything else goes out: a refused REVIVE must
+            // not turn into a tight loop.
+            let wait = self.call_backoff(failures);
+            failures = failures.saturating_add(1);
+            if !self.pause(&mut stop, wait).await {
+                return;
+            }
+            if !stale {
+                self.send(again);
+            }
+        }
+    }
+
+    fn set_fatal(&self, why: String) {
+        {
+            let mut c = lock(&self.conn);
+            c.fatal = Some(why.clone());
+            c.last_error = Some(why);
+            c.stream_id = None;
+        }
+        self.shutdown.send_replace(true);
+        self.bump();
     }
 
     async fn run_stream(self: Arc<Self>, mut reconnect: mpsc::UnboundedReceiver<String>) {
@@ -240,8 +429,22 @@ impl<C: Clock + Clone + 'static> Shared<C> {
                     .await
                 {
                     Ok(()) => return,
+                    Err(ActuatorError::MasterError { message }) if is_final_error(&message) => {
+                        let id = lock(&self.fw)
+                            .framework_id()
+                            .map(|f| f.value.clone())
+                            .unwrap_or_default();
+                        self.set_fatal(format!(
+                            "mesos master ended framework {id}: {message} (final: not re-subscribing with this id)"
+                        ));
+                        return;
+                    }
                     Err(e) => self.note_error(&e),
                 },
+                Err(e @ ActuatorError::Unauthorized { .. }) => {
+                    self.set_fatal(chain(&e));
+                    return;
+                }
                 Err(e) => {
                     if matches!(
                         e,
@@ -396,9 +599,18 @@ impl<C: Clock + Clone + 'static> MesosActuator<C> {
     /// Start the framework: subscribe (and keep re-subscribing) in the background.
     ///
     /// # Errors
-    /// [`ActuatorError::BadUrl`] when the master URL is not plain http.
+    /// [`ActuatorError::BadUrl`] when a master URL is not http(s),
+    /// [`ActuatorError::BadFrameworkConfig`] for settings a master cannot
+    /// honour ([`MesosConfig::check`]), TLS setup errors.
     pub fn start(cfg: MesosConfig, clock: C) -> Result<Self, ActuatorError> {
-        let client = MasterClient::new(&cfg.master)?;
+        cfg.check()?;
+        let client = MasterClient::with_options(
+            &cfg.master,
+            &ClientOptions {
+                credentials: cfg.credentials.clone(),
+                ca_file: cfg.ca_file.clone(),
+            },
+        )?;
         let fw = Framework::new(
             cfg.apps.clone(),
             vec![cfg.role.clone()],

@@ -20,12 +20,24 @@
 //! ```toml
 //! journal = "/var/lib/crest/journal.sqlite"
 //! [mesos]
-//! master = "http://10.0.0.1:5050,http://10.0.0.2:5050"
+//! master = "https://10.0.0.1:5050,https://10.0.0.2:5050"
 //! role = "crest"
+//! user = "crest"                        # default: the user running crest
+//! principal = "crest"                   # HTTP basic authentication
+//! secret_file = "/etc/crest/mesos.secret"   # or secret_env = "CREST_MESOS_SECRET"
+//! ca_file = "/etc/crest/mesos-ca.pem"   # default: the system's roots
 //! cpus = 1.0
 //! mem_mb = 256
-//! command = "exec /srv/web --port 8080"
+//! ports = 1                             # host ports from the offer: $PORT0
+//! command = "exec /srv/web --port $PORT0"
 //! ```
+//!
+//! A final ERROR from the master ("Framework has been removed": the failover
+//! timeout passed or someone tore it down; "Framework failed over": another
+//! crest subscribed with the id) ends the run with a message saying so. The
+//! id stays in the journal until the operator runs `crest scale
+//! --forget-framework` ([`forget_framework`]): the old framework's tasks are
+//! then not adopted, and a new framework is registered.
 //!
 //! **Tested against the protocol-level double** (`tests/mesos/double.rs`,
 //! driven through the real `crest` binary by the root test
@@ -40,6 +52,7 @@ use crest_core::{Action, AppId, Clock, Replicas, Timestamp, WallClock};
 use serde::{Deserialize, Serialize};
 
 use super::actuator::{MesosActuator, MesosConfig};
+use super::client::Credentials;
 use super::framework::{AppSpec, Framework};
 use crate::error::ActuatorError;
 use crate::journal::Journal;
@@ -57,10 +70,20 @@ pub struct MesosSection {
     pub name: String,
     /// Role offers come for.
     pub role: String,
-    /// Unix user for tasks (empty: the agent's).
+    /// Unix user tasks run as on the agents (default: the user running
+    /// crest; must not be empty).
     pub user: String,
-    /// Seconds the master keeps the tasks while no crest is connected.
+    /// Seconds the master keeps the tasks while no crest is connected
+    /// (> 0; default a week).
     pub failover_timeout_s: f64,
+    /// Principal for HTTP basic authentication (also `FrameworkInfo.principal`).
+    pub principal: Option<String>,
+    /// File holding the secret (first line; trailing whitespace dropped).
+    pub secret_file: Option<std::path::PathBuf>,
+    /// Environment variable holding the secret.
+    pub secret_env: Option<String>,
+    /// CA bundle (PEM) trusted for `https://` masters (default: system roots).
+    pub ca_file: Option<std::path::PathBuf>,
     /// `Filters.refuse_seconds` on ACCEPT and DECLINE.
     pub refuse_seconds: f64,
     /// Longest wait of each phase, s: subscribing (with reconciliation), then
@@ -84,6 +107,9 @@ pub struct MesosSection {
     pub executor_cpus: f64,
     /// Memory of a shared executor, MB (`tasks_per_executor` > 1).
     pub executor_mem_mb: f64,
+    /// Host ports per task from the offers' `ports` (env `PORT0`...; the
+    /// task's address is `IP:PORT0`). 0: none.
+    pub ports: u32,
 }
 
 impl Default for MesosSection {
@@ -96,6 +122,10 @@ impl Default for MesosSection {
             role: fw.role,
             user: fw.user,
             failover_timeout_s: fw.failover_timeout_s,
+            principal: None,
+            secret_file: None,
+            secret_env: None,
+            ca_file: None,
             refuse_seconds: fw.refuse_seconds,
             wait_s: 300.0,
             reconcile_s: 1.0,
@@ -107,6 +137,7 @@ impl Default for MesosSection {
             tasks_per_executor: app.tasks_per_executor,
             executor_cpus: app.executor_cpus,
             executor_mem_mb: app.executor_mem_mb,
+            ports: 1,
         }
     }
 }
@@ -119,23 +150,30 @@ fn non_negative(v: f64) -> bool {
     v.is_finite() && v >= 0.0
 }
 
-/// Why a `master` list is not `http://host:port[,http://host:port...]`.
+/// Why a `master` list is not `http(s)://host:port[,...]`.
 fn master_problem(list: &str) -> Option<String> {
+    let mut schemes = BTreeSet::new();
     for m in list.split(',').map(str::trim) {
-        let Some(rest) = m
-            .get(..7)
-            .filter(|p| p.eq_ignore_ascii_case("http://"))
-            .map(|_| &m[7..])
-        else {
-            return Some(format!("{m:?} does not start with http://"));
+        let lower = m.to_ascii_lowercase();
+        let skip = if lower.starts_with("http://") {
+            7
+        } else if lower.starts_with("https://") {
+            8
+        } else {
+            return Some(format!("{m:?} does not start with http:// or https://"));
         };
+        schemes.insert(skip);
+        let rest = &m[skip..];
         let auth = rest.trim_end_matches('/');
         let port_ok = auth
             .rsplit_once(':')
             .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
         if !port_ok || auth.contains('/') {
-            return Some(format!("{m:?} is not http://host:port"));
+            return Some(format!("{m:?} is not http(s)://host:port"));
         }
+    }
+    if schemes.len() > 1 {
+        return Some("masters mix http:// and https://".into());
     }
     // Each entry is http://host:port, so `MasterClient::new` accepts the list.
     None
@@ -146,10 +184,10 @@ impl MesosSection {
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         if self.master.trim().is_empty() {
-            p.push("mesos.master: expected http://host:port (comma-separated for several masters), found nothing".to_string());
+            p.push("mesos.master: expected http://host:port or https://host:port (comma-separated for several masters), found nothing".to_string());
         } else if let Some(reason) = master_problem(&self.master) {
             p.push(format!(
-                "mesos.master: expected http://host:port (comma-separated), found {:?} ({reason})",
+                "mesos.master: expected http://host:port or https://host:port (comma-separated), found {:?} ({reason})",
                 self.master
             ));
         }
@@ -167,8 +205,46 @@ impl MesosSection {
         if self.command.trim().is_empty() {
             p.push("mesos.command: expected the shell command each task runs".into());
         }
+        if self.user.trim().is_empty() {
+            p.push(
+                "mesos.user: expected the Unix user tasks run as on the agents, found \"\" (agents cannot run tasks for an empty user; the default is the user running crest)"
+                    .into(),
+            );
+        }
+        if !positive(self.failover_timeout_s) {
+            p.push(format!(
+                "mesos.failover_timeout_s: expected a number > 0 (the master kills every task when crest disconnects otherwise; default {} = a week), found {}",
+                super::actuator::DEFAULT_FAILOVER_TIMEOUT_S,
+                self.failover_timeout_s
+            ));
+        }
+        match (&self.principal, &self.secret_file, &self.secret_env) {
+            (Some(pr), _, _) if pr.trim().is_empty() => {
+                p.push("mesos.principal: expected a principal name, found \"\"".into());
+            }
+            (Some(_), None, None) => p.push(
+                "mesos.principal: set, but no secret: expected secret_file or secret_env".into(),
+            ),
+            (Some(_), Some(_), Some(_)) => p.push(
+                "mesos.secret_file, mesos.secret_env: expected one source for the secret, found both"
+                    .into(),
+            ),
+            (None, f, e) if f.is_some() || e.is_some() => p.push(
+                "mesos.principal: expected a principal with secret_file or secret_env".into(),
+            ),
+            _ => {}
+        }
+        if self
+            .secret_env
+            .as_deref()
+            .is_some_and(|e| e.trim().is_empty())
+        {
+            p.push("mesos.secret_env: expected a variable name, found \"\"".into());
+        }
+        if self.ca_file.is_some() && !self.master.to_ascii_lowercase().contains("https://") {
+            p.push("mesos.ca_file: set, but no master is https://".into());
+        }
         for (field, v) in [
-            ("failover_timeout_s", self.failover_timeout_s),
             ("refuse_seconds", self.refuse_seconds),
             ("reconcile_s", self.reconcile_s),
         ] {
@@ -214,7 +290,56 @@ impl MesosSection {
         spec.executor_mem_mb = self.executor_mem_mb;
         spec.image.clone_from(&self.image);
         spec.network.clone_from(&self.network);
+        spec.ports = self.ports;
         spec
+    }
+
+    /// The credentials: the principal with the secret read from
+    /// `secret_file` or `secret_env` (never logged or printed).
+    ///
+    /// # Errors
+    /// [`ActuatorError::Io`] for an unreadable file, [`ActuatorError::BadFrameworkConfig`]
+    /// for an unset variable or an empty secret.
+    pub fn credentials(&self) -> Result<Option<Credentials>, ActuatorError> {
+        let Some(principal) = &self.principal else {
+            return Ok(None);
+        };
+        let secret = match (&self.secret_file, &self.secret_env) {
+            (Some(path), _) => std::fs::read_to_string(path)
+                .map_err(|source| ActuatorError::Io {
+                    what: "read the mesos secret file",
+                    path: path.clone(),
+                    source,
+                })?
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_end()
+                .to_owned(),
+            (None, Some(var)) => {
+                std::env::var(var).map_err(|_| ActuatorError::BadFrameworkConfig {
+                    field: "secret_env",
+                    problem: format!("environment variable {var} is not set"),
+                })?
+            }
+            (None, None) => String::new(),
+        };
+        if secret.is_empty() {
+            return Err(ActuatorError::BadFrameworkConfig {
+                field: "secret",
+                problem: format!(
+                    "the secret for principal {principal} is empty (from {})",
+                    self.secret_file.as_ref().map_or_else(
+                        || format!("${}", self.secret_env.clone().unwrap_or_default()),
+                        |p| p.display().to_string()
+                    )
+                ),
+            });
+        }
+        Ok(Some(Credentials {
+            principal: principal.clone(),
+            secret,
+        }))
     }
 
     /// The framework settings for `apps` (each run with [`Self::app_spec`]),
@@ -225,6 +350,7 @@ impl MesosSection {
         framework_id: Option<String>,
     ) -> MesosConfig {
         let mut c = MesosConfig::new(self.master.clone());
+        c.ca_file.clone_from(&self.ca_file);
         c.name.clone_from(&self.name);
         c.role.clone_from(&self.role);
         c.user.clone_from(&self.user);
@@ -303,14 +429,36 @@ pub async fn connect<'a>(
             journal.path().display()
         )
     });
-    let actuator = MesosActuator::start(cfg.framework_config(apps, saved), WallClock)
+    let mut fw_cfg = cfg.framework_config(apps, saved.clone());
+    fw_cfg.credentials = cfg.credentials()?;
+    let actuator = MesosActuator::start(fw_cfg, WallClock)
         .map_err(|e| backend_err(format!("start the mesos framework for {}", cfg.master), e))?;
-    if let Err(e) = actuator
+    let waited = actuator
         .wait_until(ms_left(deadline), |_, c| {
-            c.subscriptions >= 1 && c.stream_id.is_some()
+            c.fatal.is_some() || (c.subscriptions >= 1 && c.stream_id.is_some())
         })
-        .await
-    {
+        .await;
+    if let Some(fatal) = actuator.connection().fatal {
+        actuator.shutdown().await;
+        let hint = match &saved {
+            Some(id) if super::actuator::is_final_error(&fatal) => format!(
+                "; framework {id} stays saved in journal {} (key {key}) so no tasks are forgotten silently: \
+                 run `crest scale --forget-framework` to drop it and register a new framework \
+                 (its old tasks are not adopted; check the master for them)",
+                journal.path().display()
+            ),
+            _ => String::new(),
+        };
+        return Err(ActuatorError::backend(
+            format!(
+                "subscribe to mesos master {}{}",
+                cfg.master,
+                resumed.as_deref().unwrap_or_default()
+            ),
+            SeamError::new("mesos", SeamErrorKind::Rejected, format!("{fatal}{hint}")),
+        ));
+    }
+    if let Err(e) = waited {
         // The connection's last error says why (refused, ERROR event, ...);
         // the timeout itself adds nothing.
         let why = actuator
@@ -360,6 +508,19 @@ pub async fn connect<'a>(
         }
     }
     Ok(actuator)
+}
+
+/// `crest scale --forget-framework`: drop the framework id saved in the
+/// journal (an explicit operator action after a final ERROR), so the next
+/// run registers a new framework. Returns the id dropped.
+///
+/// # Errors
+/// When the journal fails.
+pub fn forget_framework(
+    cfg: &MesosSection,
+    journal_path: &Path,
+) -> Result<Option<String>, ActuatorError> {
+    Journal::open(journal_path)?.remove_meta(&cfg.framework_id_key())
 }
 
 fn active_tasks(a: &MesosActuator<WallClock>, app: &AppId) -> BTreeSet<String> {
@@ -473,7 +634,10 @@ mod tests {
         assert_eq!(s.refuse_seconds, fw.refuse_seconds);
         assert_eq!(s.wait_s, 300.0);
         let spec = s.app_spec();
-        assert_eq!(spec, AppSpec::new(0.5, 64.0, "sleep 1000"));
+        assert_eq!(spec, AppSpec::new(0.5, 64.0, "sleep 1000").with_ports(1));
+        assert_eq!(s.user, MesosConfig::new("x").user);
+        assert!(!s.user.is_empty(), "the invoking user");
+        assert_eq!(s.failover_timeout_s, 604_800.0);
         let c = s.framework_config([&AppId::try_new("web").unwrap()], Some("f1".into()));
         assert_eq!(c.framework_id.as_deref(), Some("f1"));
         assert_eq!(c.apps.len(), 1);
@@ -499,17 +663,72 @@ mod tests {
         );
         assert_eq!((c.failover_timeout_s, c.refuse_seconds), (60.0, 2.0));
         assert_eq!(s.wait_ms(), 9000);
+        let s = parse(&format!("{MIN}ports = 3\n")).unwrap();
+        assert_eq!(s.app_spec().ports, 3);
+    }
+
+    #[test]
+    fn credentials_come_from_a_file_or_the_environment_and_tls_from_https() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("secret");
+        std::fs::write(&f, "s3cret  \nignored\n").unwrap();
+        let https = MIN.replace("http://", "https://");
+        let s = parse(&format!(
+            "{https}principal = \"crest\"\nsecret_file = {:?}\nca_file = \"/etc/ca.pem\"\n",
+            f.display().to_string()
+        ))
+        .unwrap();
+        let creds = s.credentials().unwrap().unwrap();
+        assert_eq!(
+            (creds.principal.as_str(), creds.secret.as_str()),
+            ("crest", "s3cret")
+        );
+        let c = s.framework_config([], None);
+        assert_eq!(c.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+        // an unset variable is named, its value never shown
+        let s = parse(&format!(
+            "{MIN}principal = \"crest\"\nsecret_env = \"CREST_TEST_SURELY_UNSET_VAR\"\n"
+        ))
+        .unwrap();
+        let e = s.credentials().unwrap_err().to_string();
+        assert!(e.contains("CREST_TEST_SURELY_UNSET_VAR is not set"), "{e}");
+        std::fs::write(&f, "\n").unwrap();
+        let s = parse(&format!(
+            "{MIN}principal = \"crest\"\nsecret_file = {:?}\n",
+            f.display().to_string()
+        ))
+        .unwrap();
+        assert!(s.credentials().unwrap_err().to_string().contains("empty"));
     }
 
     #[test]
     fn bad_values_are_named() {
         let e = parse("cpus = 1\nmem_mb = 1\ncommand = \"x\"\n").unwrap_err();
         assert!(e.contains("mesos.master: expected http://host:port"), "{e}");
-        let e = parse(&MIN.replace("http://127.0.0.1:5050", "https://m:5050")).unwrap_err();
+        assert!(parse(&MIN.replace("http://127.0.0.1:5050", "https://m:5050")).is_ok());
+        let e = parse(&MIN.replace("http://127.0.0.1:5050", "ftp://m:5050")).unwrap_err();
         assert!(
-            e.contains("mesos.master") && e.contains("https://m:5050"),
+            e.contains("mesos.master") && e.contains("ftp://m:5050"),
             "{e}"
         );
+        let e = parse(&MIN.replace("http://127.0.0.1:5050", "http://a:5050,https://b:5050"))
+            .unwrap_err();
+        assert!(e.contains("mix http:// and https://"), "{e}");
+        let e = parse(&format!("{MIN}user = \"\"\nfailover_timeout_s = 0\n")).unwrap_err();
+        assert!(
+            e.contains("mesos.user")
+                && e.contains("mesos.failover_timeout_s: expected a number > 0"),
+            "{e}"
+        );
+        let e = parse(&format!("{MIN}principal = \"crest\"\n")).unwrap_err();
+        assert!(
+            e.contains("mesos.principal") && e.contains("no secret"),
+            "{e}"
+        );
+        let e = parse(&format!("{MIN}secret_env = \"S\"\n")).unwrap_err();
+        assert!(e.contains("mesos.principal"), "{e}");
+        let e = parse(&format!("{MIN}ca_file = \"/ca.pem\"\n")).unwrap_err();
+        assert!(e.contains("mesos.ca_file"), "{e}");
         let e = parse("master = \"http://m:5050\"\n").unwrap_err();
         for f in ["mesos.cpus", "mesos.mem_mb", "mesos.command"] {
             assert!(e.contains(f), "{f} in {e}");

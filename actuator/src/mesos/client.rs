@@ -6,11 +6,23 @@
 //! Calls reuse a small pool of keep-alive connections to the leader. A `307`
 //! (non-leading master) moves the client to the `Location` the master names —
 //! Mesos sends a protocol-relative `//host:port/api/v1/scheduler`, the docs show
-//! a bare `host:port`; both are understood. Plain HTTP only (no TLS), built on
-//! hyper 1's connection API so nothing heavier enters the build.
+//! a bare `host:port`; both are understood (a protocol-relative location keeps
+//! the scheme in use). Built on hyper 1's connection API so nothing heavier
+//! enters the build.
+//!
+//! - **TLS**: `https://` masters are reached through rustls (ring provider,
+//!   the one already in the workspace's lock file), trusting the PEM bundle
+//!   given as `ca_file`, or the system's roots when none is given.
+//! - **Authentication**: with [`Credentials`] every request carries HTTP basic
+//!   authentication (`--authenticate_http_frameworks` on the master). The
+//!   secret is never formatted: `Debug` prints `<redacted>` and errors carry
+//!   only the principal. A `401` is [`ActuatorError::Unauthorized`], which the
+//!   driver treats as final (retrying with the same credentials cannot help).
 
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
+use base64::Engine as _;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::client::conn::http1::{self, SendRequest};
@@ -18,6 +30,10 @@ use hyper::{Request, Response, header};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use super::proto::{Call, CallType, Event, SchedulerEvent};
 use super::recordio::RecordIoDecoder;
@@ -32,21 +48,78 @@ pub const MAX_REDIRECTS: u32 = 5;
 /// Idle call connections kept.
 const POOL_SIZE: usize = 8;
 
+/// HTTP basic authentication for the scheduler endpoint.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The principal (also sent as `FrameworkInfo.principal`).
+    pub principal: String,
+    /// The secret (never printed).
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("principal", &self.principal)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Credentials {
+    fn header(&self) -> String {
+        let raw = format!("{}:{}", self.principal, self.secret);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+}
+
+/// How to reach the masters beyond their URLs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Basic authentication on every request.
+    pub credentials: Option<Credentials>,
+    /// PEM bundle of the CAs to trust for `https://` masters (none: the
+    /// system's roots).
+    pub ca_file: Option<PathBuf>,
+}
+
 /// Client for one Mesos cluster, following the leading master.
-#[derive(Debug)]
 pub struct MasterClient {
     /// Known masters (`host:port`), tried in turn when the leader is unreachable.
     masters: Vec<String>,
     leader: Mutex<String>,
     pool: Mutex<Vec<(String, SendRequest<Full<Bytes>>)>>,
     max_record: u64,
+    tls: Option<TlsConnector>,
+    auth: Option<String>,
 }
 
-/// `host:port` from a master URL (`http://host:port[/...]`, `//host:port/...`
-/// as Mesos sends in `Location`, or the docs' bare `host:port`).
+impl std::fmt::Debug for MasterClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The authorization header holds the secret: never printed.
+        f.debug_struct("MasterClient")
+            .field("masters", &self.masters)
+            .field("leader", &self.leader())
+            .field("tls", &self.tls.is_some())
+            .field("authenticated", &self.auth.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a master URL asks for TLS (`https://`).
+pub fn is_https(url: &str) -> bool {
+    url.trim().to_ascii_lowercase().starts_with("https://")
+}
+
+/// `host:port` from a master URL (`http://host:port[/...]`,
+/// `https://host:port[/...]`, `//host:port/...` as Mesos sends in
+/// `Location`, or the docs' bare `host:port`).
 ///
 /// # Errors
-/// [`ActuatorError::BadUrl`] for `https` or an empty authority.
+/// [`ActuatorError::BadUrl`] for another scheme or an empty authority.
 pub fn authority_of(url: &str) -> Result<String, ActuatorError> {
     let bad = |reason| ActuatorError::BadUrl {
         url: url.to_owned(),
@@ -54,13 +127,13 @@ pub fn authority_of(url: &str) -> Result<String, ActuatorError> {
     };
     let lower = url.to_ascii_lowercase();
     let rest = if lower.starts_with("https://") {
-        return Err(bad("https is not supported (plain http only)"));
+        &url[8..]
     } else if lower.starts_with("http://") {
         &url[7..]
     } else if let Some(r) = url.strip_prefix("//") {
         r
     } else if url.contains("://") {
-        return Err(bad("only http:// urls are supported"));
+        return Err(bad("only http:// and https:// urls are supported"));
     } else {
         url
     };
@@ -82,7 +155,58 @@ fn call_name(kind: CallType) -> String {
         .unwrap_or_else(|| format!("{kind:?}"))
 }
 
-async fn connect(addr: &str) -> Result<(SendRequest<Full<Bytes>>, JoinHandle<()>), ActuatorError> {
+/// The rustls client config: the CAs of `ca_file`, or the system's roots.
+///
+/// # Errors
+/// [`ActuatorError::Io`] when the file cannot be read, [`ActuatorError::Tls`]
+/// when it holds no usable certificate (or no system root is found).
+pub fn tls_config(ca_file: Option<&Path>) -> Result<ClientConfig, ActuatorError> {
+    let mut roots = RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|source| ActuatorError::Io {
+                what: "read the mesos CA bundle",
+                path: path.to_owned(),
+                source,
+            })?;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| ActuatorError::Tls {
+                    detail: format!("{}: {e}", path.display()),
+                })?;
+                roots.add(cert).map_err(|e| ActuatorError::Tls {
+                    detail: format!("{}: {e}", path.display()),
+                })?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err(ActuatorError::Tls {
+            detail: match ca_file {
+                Some(p) => format!("{}: no PEM certificate in it", p.display()),
+                None => "no system root certificate found (set mesos.ca_file)".into(),
+            },
+        });
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let cfg = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ActuatorError::Tls {
+            detail: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(cfg)
+}
+
+async fn connect(
+    addr: &str,
+    tls: Option<&TlsConnector>,
+) -> Result<(SendRequest<Full<Bytes>>, JoinHandle<()>), ActuatorError> {
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|source| ActuatorError::Connect {
@@ -91,6 +215,37 @@ async fn connect(addr: &str) -> Result<(SendRequest<Full<Bytes>>, JoinHandle<()>
         })?;
     // Small calls, latency matters more than packet count.
     let _ = stream.set_nodelay(true);
+    match tls {
+        None => handshake(stream, addr).await,
+        Some(tls) => {
+            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let name =
+                ServerName::try_from(host.to_owned()).map_err(|_| ActuatorError::BadUrl {
+                    url: addr.to_owned(),
+                    reason: "not a valid TLS server name",
+                })?;
+            let stream =
+                tls.connect(name, stream)
+                    .await
+                    .map_err(|source| ActuatorError::Connect {
+                        addr: format!("{addr} (TLS handshake)"),
+                        source,
+                    })?;
+            handshake(stream, addr).await
+        }
+    }
+}
+
+/// HTTP/1 over a connected stream (plain or TLS); the connection runs in
+/// its own task.
+async fn handshake<S>(
+    stream: S,
+    addr: &str,
+) -> Result<(SendRequest<Full<Bytes>>, JoinHandle<()>), ActuatorError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (sender, conn) = http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|source| ActuatorError::Http {
@@ -108,6 +263,7 @@ async fn connect(addr: &str) -> Result<(SendRequest<Full<Bytes>>, JoinHandle<()>
 fn request(
     addr: &str,
     stream_id: Option<&str>,
+    auth: Option<&str>,
     body: Vec<u8>,
 ) -> Result<Request<Full<Bytes>>, ActuatorError> {
     let mut b = Request::post(SCHEDULER_PATH)
@@ -116,6 +272,9 @@ fn request(
         .header(header::ACCEPT, "application/json");
     if let Some(id) = stream_id {
         b = b.header(STREAM_ID_HEADER, id);
+    }
+    if let Some(a) = auth {
+        b = b.header(header::AUTHORIZATION, a);
     }
     b.body(Full::new(Bytes::from(body)))
         .map_err(|_| ActuatorError::BadUrl {
@@ -140,8 +299,36 @@ impl MasterClient {
     /// leader, and [`MasterClient::rotate`] moves on when one is unreachable.
     ///
     /// # Errors
-    /// [`ActuatorError::BadUrl`] when a URL is not plain http, or none is given.
+    /// [`ActuatorError::BadUrl`] when a URL is not http(s), or none is given.
     pub fn new(masters: &str) -> Result<Self, ActuatorError> {
+        Self::with_options(masters, &ClientOptions::default())
+    }
+
+    /// A client with credentials and TLS settings. All masters must use the
+    /// same scheme (`https://` for TLS).
+    ///
+    /// # Errors
+    /// [`ActuatorError::BadUrl`] for bad or mixed-scheme URLs, TLS setup errors.
+    pub fn with_options(masters: &str, opts: &ClientOptions) -> Result<Self, ActuatorError> {
+        let entries: Vec<&str> = masters
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .collect();
+        let https = entries.iter().filter(|m| is_https(m)).count();
+        if https != 0 && https != entries.len() {
+            return Err(ActuatorError::BadUrl {
+                url: masters.to_owned(),
+                reason: "masters mix http:// and https://",
+            });
+        }
+        let tls = if https > 0 {
+            Some(TlsConnector::from(Arc::new(tls_config(
+                opts.ca_file.as_deref(),
+            )?)))
+        } else {
+            None
+        };
         let list = masters
             .split(',')
             .map(str::trim)
@@ -159,7 +346,17 @@ impl MasterClient {
             leader: Mutex::new(first),
             pool: Mutex::new(Vec::new()),
             max_record: super::recordio::DEFAULT_MAX_RECORD_BYTES,
+            tls,
+            auth: opts.credentials.as_ref().map(Credentials::header),
         })
+    }
+
+    fn unauthorized(&self, call: String, addr: String) -> ActuatorError {
+        ActuatorError::Unauthorized {
+            call,
+            addr,
+            sent_credentials: self.auth.is_some(),
+        }
     }
 
     /// The master currently believed to lead (`host:port`).
@@ -207,9 +404,9 @@ impl MasterClient {
         })?;
         let mut addr = self.leader();
         for _ in 0..=MAX_REDIRECTS {
-            let (mut sender, conn) = connect(&addr).await?;
+            let (mut sender, conn) = connect(&addr, self.tls.as_ref()).await?;
             // SUBSCRIBE never carries a stream id.
-            let req = request(&addr, None, body.clone())?;
+            let req = request(&addr, None, self.auth.as_deref(), body.clone())?;
             let resp = sender
                 .send_request(req)
                 .await
@@ -224,6 +421,10 @@ impl MasterClient {
                 conn.abort();
                 addr = self.follow(&location)?;
                 continue;
+            }
+            if status == 401 {
+                conn.abort();
+                return Err(self.unauthorized("SUBSCRIBE".into(), addr));
             }
             if status != 200 {
                 let body = body_text(resp).await;
@@ -270,7 +471,7 @@ impl MasterClient {
         })?;
         let addr = self.leader();
         let mut sender = self.pooled(&addr).await?;
-        let req = request(&addr, Some(stream_id), body)?;
+        let req = request(&addr, Some(stream_id), self.auth.as_deref(), body)?;
         let resp = sender
             .send_request(req)
             .await
@@ -298,6 +499,7 @@ impl MasterClient {
                     location,
                 })
             }
+            401 => Err(self.unauthorized(name, addr)),
             _ => Err(ActuatorError::Status {
                 call: name,
                 addr,
@@ -319,7 +521,7 @@ impl MasterClient {
             }
         }
         // The connection task ends on its own once the sender is dropped.
-        let (s, _task) = connect(addr).await?;
+        let (s, _task) = connect(addr, self.tls.as_ref()).await?;
         Ok(s)
     }
 }
@@ -426,7 +628,7 @@ mod tests {
             authority_of("masterhost2:5050").unwrap(),
             "masterhost2:5050"
         );
-        assert!(authority_of("https://m:5050").is_err());
+        assert_eq!(authority_of("https://m:5050/").unwrap(), "m:5050");
         assert!(authority_of("ftp://m:5050").is_err());
         assert!(authority_of("http://").is_err());
     }
@@ -443,5 +645,25 @@ mod tests {
         c.rotate();
         assert_eq!(c.leader(), "a:5050");
         assert!(MasterClient::new(" , ").is_err());
+        assert!(MasterClient::new("http://a:5050,https://b:5050").is_err());
+        let creds = Credentials {
+            principal: "crest".into(),
+            secret: "hunter2".into(),
+        };
+        assert_eq!(creds.header(), "Basic Y3Jlc3Q6aHVudGVyMg==");
+        let c = MasterClient::with_options(
+            "http://a:5050",
+            &ClientOptions {
+                credentials: Some(creds.clone()),
+                ca_file: None,
+            },
+        )
+        .unwrap();
+        for text in [format!("{c:?}"), format!("{creds:?}")] {
+            assert!(
+                !text.contains("hunter2") && !text.contains("Y3Jlc3Q6"),
+                "{text}"
+            );
+        }
     }
 }

@@ -18,10 +18,10 @@ use crest_core::seams::{FleetState, InstancePhase, InstanceState};
 use crest_core::{AppId, Replicas, Timestamp, action::InstanceId};
 
 use super::proto::{
-    AgentId, AllocationInfo, Call, CallType, CommandInfo, ContainerInfo, DockerImage, ExecutorId,
-    ExecutorInfo, Failure, FrameworkId, Image, Label, Labels, MesosContainerInfo, NetworkInfo,
-    Offer, OfferId, Operation, ReconcileTask, Resource, Subscribed, TaskId, TaskInfo, TaskState,
-    TaskStatus,
+    AgentId, AllocationInfo, Call, CallType, CommandInfo, ContainerInfo, DockerImage, EnvVar,
+    Environment, ExecutorId, ExecutorInfo, Failure, FrameworkId, Image, Label, Labels,
+    MesosContainerInfo, NetworkInfo, Offer, OfferId, Operation, ReconcileTask, Resource,
+    Subscribed, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 
 /// Label keys put on every task and executor.
@@ -50,6 +50,9 @@ pub struct AppSpec {
     pub executor_cpus: f64,
     /// Memory of a shared executor, MB (N > 1).
     pub executor_mem_mb: f64,
+    /// Host ports each task gets from the offer's `ports` resource; the task
+    /// finds them in `PORT0`, `PORT1`, ... and its address is `IP:PORT0`.
+    pub ports: u32,
 }
 
 impl AppSpec {
@@ -64,7 +67,15 @@ impl AppSpec {
             tasks_per_executor: 1,
             executor_cpus: 0.1,
             executor_mem_mb: 32.0,
+            ports: 0,
         }
+    }
+
+    /// Give each task `n` host ports from the offers (`PORT0`...).
+    #[must_use]
+    pub fn with_ports(mut self, n: u32) -> Self {
+        self.ports = n;
+        self
     }
 
     /// Run up to `n` tasks per executor container (task:container N:1).
@@ -106,6 +117,20 @@ pub struct TaskRecord {
     pub kill_sent: bool,
     /// Plan that launched it.
     pub plan_id: Option<String>,
+    /// Host ports assigned from the offer (`PORT0`, ...); empty for tasks
+    /// adopted after a restart (reconciliation does not report resources).
+    pub ports: Vec<u64>,
+}
+
+impl TaskRecord {
+    /// Where the task serves: `IP:PORT0` when it has host ports, else the IP.
+    pub fn endpoint(&self) -> Option<String> {
+        let ip = self.addr.as_deref()?;
+        Some(match self.ports.first() {
+            Some(p) => format!("{ip}:{p}"),
+            None => ip.to_owned(),
+        })
+    }
 }
 
 /// A shared executor (task:container N:1).
@@ -173,30 +198,40 @@ pub fn parse_task_id(id: &str) -> Option<(AppId, (i64, u64))> {
 
 const EPS: f64 = 1e-9;
 
-/// Take `wants` (name, amount) from `pools`, each from a single pool entry;
-/// all or nothing. Returned resources are slices of the offered ones (role,
-/// allocation and reservation fields kept).
+/// Take `wants` (name, amount) from `pools`, gathering each amount across
+/// every entry of that name (an offer splits one resource into reserved and
+/// unreserved entries, one per role or reservation); all or nothing.
+/// Returned resources are slices of the offered ones (role, allocation and
+/// reservation fields kept), one per entry drawn from.
 fn take(
     pools: &mut [Resource],
     wants: &[(&str, f64)],
     alloc: Option<&AllocationInfo>,
 ) -> Option<Vec<Resource>> {
-    let mut picks = Vec::with_capacity(wants.len());
-    let mut trial: Vec<f64> = pools
+    let mut left: Vec<f64> = pools
         .iter()
         .map(|r| r.scalar_value().unwrap_or(0.0))
         .collect();
+    let mut picks: Vec<(usize, f64)> = Vec::new();
     for &(name, amount) in wants {
-        if amount <= 0.0 {
-            continue;
+        let mut rest = amount;
+        for (i, r) in pools.iter().enumerate() {
+            if rest <= EPS {
+                break;
+            }
+            if r.name != name || r.scalar_value().is_none() || left[i] <= EPS {
+                continue;
+            }
+            let part = left[i].min(rest);
+            left[i] -= part;
+            rest -= part;
+            picks.push((i, part));
         }
-        let i = pools.iter().enumerate().position(|(i, r)| {
-            r.name == name && r.scalar_value().is_some() && trial[i] + EPS >= amount
-        })?;
-        trial[i] -= amount;
-        picks.push((i, amount));
+        if rest > EPS {
+            return None;
+        }
     }
-    let mut out = Vec::with_capacity(picks.len());
+    let mut out: Vec<Resource> = Vec::with_capacity(picks.len());
     for (i, amount) in picks {
         let mut r = pools[i].clone();
         r.scalar = Some(super::proto::Scalar { value: amount });
@@ -209,6 +244,96 @@ fn take(
         }
     }
     Some(out)
+}
+
+/// Take `n` host ports from the `ports` ranges in `pools` (lowest first, any
+/// entry); all or nothing. Returns the resources (one single-port range per
+/// port, each a slice of its offered entry) and the ports in order.
+fn take_ports(
+    pools: &mut [Resource],
+    n: u32,
+    alloc: Option<&AllocationInfo>,
+) -> Option<(Vec<Resource>, Vec<u64>)> {
+    if n == 0 {
+        return Some((Vec::new(), Vec::new()));
+    }
+    let mut chosen: Vec<(usize, u64)> = Vec::new();
+    'entries: for (i, r) in pools.iter().enumerate() {
+        if r.name != "ports" || r.kind != "RANGES" {
+            continue;
+        }
+        for range in r.ranges.iter().flat_map(|x| x.range.iter()) {
+            let mut p = range.begin;
+            while p <= range.end {
+                chosen.push((i, p));
+                if chosen.len() == n as usize {
+                    break 'entries;
+                }
+                p += 1;
+            }
+        }
+    }
+    if chosen.len() < n as usize {
+        return None;
+    }
+    let mut out = Vec::with_capacity(chosen.len());
+    let mut ports = Vec::with_capacity(chosen.len());
+    for (i, p) in chosen {
+        let mut r = pools[i].clone();
+        r.ranges = Some(super::proto::Ranges {
+            range: vec![super::proto::Range { begin: p, end: p }],
+        });
+        if r.allocation_info.is_none() {
+            r.allocation_info = alloc.cloned();
+        }
+        out.push(r);
+        ports.push(p);
+        if let Some(rs) = pools[i].ranges.as_mut() {
+            rs.range = rs
+                .range
+                .iter()
+                .flat_map(|x| {
+                    let mut v = Vec::new();
+                    if x.begin <= p && p <= x.end {
+                        if x.begin < p {
+                            v.push(super::proto::Range {
+                                begin: x.begin,
+                                end: p - 1,
+                            });
+                        }
+                        if p < x.end {
+                            v.push(super::proto::Range {
+                                begin: p + 1,
+                                end: x.end,
+                            });
+                        }
+                    } else {
+                        v.push(*x);
+                    }
+                    v
+                })
+                .collect();
+        }
+    }
+    Some((out, ports))
+}
+
+/// A task's resources: cpus, mem and its host ports, all or nothing.
+fn take_task(
+    pools: &mut Vec<Resource>,
+    spec: &AppSpec,
+    alloc: Option<&AllocationInfo>,
+) -> Option<(Vec<Resource>, Vec<u64>)> {
+    let mut trial = pools.clone();
+    let mut res = take(
+        &mut trial,
+        &[("cpus", spec.cpus), ("mem", spec.mem_mb)],
+        alloc,
+    )?;
+    let (port_res, ports) = take_ports(&mut trial, spec.ports, alloc)?;
+    res.extend(port_res);
+    *pools = trial;
+    Some((res, ports))
 }
 
 impl Framework {
@@ -339,7 +464,7 @@ impl Framework {
                         _ => InstancePhase::Failed,
                     }
                 },
-                addr: t.addr.clone(),
+                addr: t.endpoint(),
             })
             .collect();
         FleetState {
@@ -478,7 +603,7 @@ impl Framework {
         let mut pools: Vec<Resource> = offer
             .resources
             .iter()
-            .filter(|r| r.scalar_value().is_some())
+            .filter(|r| r.scalar_value().is_some() || r.name == "ports")
             .cloned()
             .collect();
         let alloc = offer.allocation_info.clone();
@@ -504,11 +629,7 @@ impl Framework {
                 };
                 let plan = self.desired.get(app).and_then(|d| d.plan_id.clone());
                 if spec.tasks_per_executor <= 1 {
-                    let Some(res) = take(
-                        &mut pools,
-                        &[("cpus", spec.cpus), ("mem", spec.mem_mb)],
-                        alloc.as_ref(),
-                    ) else {
+                    let Some((res, ports)) = take_task(&mut pools, &spec, alloc.as_ref()) else {
                         continue;
                     };
                     let id = self.next_id(app.as_str());
@@ -533,12 +654,12 @@ impl Framework {
                         agent_id: offer.agent_id.clone(),
                         resources: res,
                         executor: None,
-                        command: Some(Self::command(&spec)),
+                        command: Some(Self::command(&spec, &ports)),
                         container,
                         labels: Some(Self::labels(app, plan.as_ref())),
                         limits: BTreeMap::new(),
                     });
-                    self.record_launch(app, &id, &offer.agent_id, None, plan);
+                    self.record_launch(app, &id, &offer.agent_id, None, plan, ports);
                     placed_any = true;
                 } else {
                     // An executor the master no longer lists on its agent is gone
@@ -572,29 +693,24 @@ impl Framework {
                     if warm.is_none() && with_room.next().is_some() {
                         continue;
                     }
-                    let (eid, info, res) = if let Some((eid, info)) = warm {
-                        let Some(res) = take(
-                            &mut pools,
-                            &[("cpus", spec.cpus), ("mem", spec.mem_mb)],
-                            alloc.as_ref(),
-                        ) else {
+                    let (eid, info, (res, ports)) = if let Some((eid, info)) = warm {
+                        let Some(task) = take_task(&mut pools, &spec, alloc.as_ref()) else {
                             continue;
                         };
-                        (eid, info, res)
+                        (eid, info, task)
                     } else {
-                        let Some(mut all) = take(
-                            &mut pools,
-                            &[
-                                ("cpus", spec.executor_cpus),
-                                ("mem", spec.executor_mem_mb),
-                                ("cpus", spec.cpus),
-                                ("mem", spec.mem_mb),
-                            ],
+                        let mut trial = pools.clone();
+                        let Some(all) = take(
+                            &mut trial,
+                            &[("cpus", spec.executor_cpus), ("mem", spec.executor_mem_mb)],
                             alloc.as_ref(),
                         ) else {
                             continue;
                         };
-                        let task_res = all.split_off(2);
+                        let Some(task_res) = take_task(&mut trial, &spec, alloc.as_ref()) else {
+                            continue;
+                        };
+                        pools = trial;
                         let eid = self.next_id(&format!("{}.exec", app.as_str()));
                         let info = ExecutorInfo {
                             kind: Some("DEFAULT".into()),
@@ -638,7 +754,7 @@ impl Framework {
                             agent_id: offer.agent_id.clone(),
                             resources: res,
                             executor: None,
-                            command: Some(Self::command(&spec)),
+                            command: Some(Self::command(&spec, &ports)),
                             container: Self::task_container(&spec),
                             labels: Some(Self::labels(app, plan.as_ref())),
                             limits: BTreeMap::new(),
@@ -647,7 +763,14 @@ impl Framework {
                     if let Some(e) = self.executors.get_mut(&eid) {
                         e.tasks.insert(id.clone());
                     }
-                    self.record_launch(app, &id, &offer.agent_id, Some(ExecutorId::new(eid)), plan);
+                    self.record_launch(
+                        app,
+                        &id,
+                        &offer.agent_id,
+                        Some(ExecutorId::new(eid)),
+                        plan,
+                        ports,
+                    );
                     placed_any = true;
                 }
             }
@@ -663,10 +786,21 @@ impl Framework {
         ops
     }
 
-    fn command(spec: &AppSpec) -> CommandInfo {
+    fn command(spec: &AppSpec, ports: &[u64]) -> CommandInfo {
+        let environment = (!ports.is_empty()).then(|| Environment {
+            variables: ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| EnvVar {
+                    name: format!("PORT{i}"),
+                    value: Some(p.to_string()),
+                })
+                .collect(),
+        });
         CommandInfo {
             shell: Some(true),
             value: Some(spec.command.clone()),
+            environment,
             ..CommandInfo::default()
         }
     }
@@ -695,6 +829,7 @@ impl Framework {
         agent: &AgentId,
         executor_id: Option<ExecutorId>,
         plan_id: Option<String>,
+        ports: Vec<u64>,
     ) {
         self.stats.launched += 1;
         self.tasks.insert(
@@ -707,6 +842,7 @@ impl Framework {
                 addr: None,
                 kill_sent: false,
                 plan_id,
+                ports,
             },
         );
     }
@@ -758,6 +894,7 @@ impl Framework {
                             addr: st.ip_address().map(str::to_owned),
                             kill_sent: false,
                             plan_id: None,
+                            ports: Vec::new(),
                         },
                     );
                 }
@@ -784,14 +921,23 @@ impl Framework {
             });
     }
 
-    /// A call the master refused: undo its bookkeeping so converge retries.
-    pub fn on_call_failed(&mut self, call: &Call) {
+    /// A call the master refused or that could not be delivered: undo its
+    /// bookkeeping so converge retries. Returns the calls that release what
+    /// it held: the offers of a failed ACCEPT are DECLINEd (a master keeps an
+    /// unanswered offer until the next subscription; it has no offer timeout
+    /// by default).
+    pub fn on_call_failed(&mut self, call: &Call) -> Vec<Call> {
+        let mut out = Vec::new();
         if let Some(k) = &call.kill
             && let Some(t) = self.tasks.get_mut(&k.task_id.value)
         {
             t.kill_sent = false;
         }
         if let Some(a) = &call.accept {
+            if let Some(fw) = self.framework_id.clone() {
+                // No filter: the resources are still wanted at the next allocation.
+                out.push(Call::decline(&fw, a.offer_ids.clone(), 0.0));
+            }
             for op in &a.operations {
                 let tasks = op.launch.iter().flat_map(|l| l.task_infos.iter()).chain(
                     op.launch_group
@@ -814,6 +960,7 @@ impl Framework {
             // Unknown outcome: let converge decide again next time.
             self.offers_wanted = call.kind == CallType::Suppress;
         }
+        self.counted(out)
     }
 }
 

@@ -2,7 +2,7 @@
 //! A Mesos framework over the v1 scheduler HTTP API, behind the `Actuator` seam.
 //!
 //! **Tested against a protocol-level double, not a real Mesos master**: no
-//! master can run on this machine. The messages are written from the official
+//! master can run on this machine (what that leaves untested: `docs/mesos.md`). The messages are written from the official
 //! `scheduler.proto` / `mesos.proto` and checked against the JSON examples of
 //! `docs/scheduler-http-api.md` (fixtures in `tests/fixtures/mesos/`); the
 //! double in `tests/mesos/double.rs` speaks the documented protocol (stream
@@ -30,15 +30,28 @@
 //! - SUBSCRIBED gives the framework id and heartbeat interval; no event for
 //!   `missed_heartbeats` intervals (5 by default, as the docs suggest) means a
 //!   dead connection: drop it and re-SUBSCRIBE with the saved framework id and
-//!   `failover_timeout` (4 weeks by default), with exponential backoff. A `307`
-//!   moves the client to the leading master. After each SUBSCRIBED: explicit
-//!   RECONCILE of known tasks, then implicit RECONCILE, and KILLs not yet
-//!   confirmed are sent again.
+//!   `failover_timeout` (a week by default; it must be > 0), with exponential
+//!   backoff. A `307` moves the client to the leading master; `400` (unknown
+//!   framework, stream id mismatch) and `403` mean SUBSCRIBE again; `503` and
+//!   other `5xx` are retried with bounded backoff; `401` is final (see
+//!   [`actuator`]). After each SUBSCRIBED: explicit RECONCILE of known tasks,
+//!   then implicit RECONCILE, and KILLs not yet confirmed are sent again.
+//! - `FrameworkInfo.user` is always set (default: the user running crest):
+//!   the HTTP API has no default, and an agent cannot create a sandbox for
+//!   user `""`. HTTP basic authentication and TLS (`https://` masters, rustls)
+//!   are configurable ([`client`]).
 //! - OFFERS are answered at once: ACCEPT with LAUNCH / LAUNCH_GROUP for what is
 //!   needed, DECLINE (with `refuse_seconds`) for the rest; SUPPRESS when nothing
 //!   is needed, REVIVE when something is again (it also clears decline filters).
+//!   The offers of an ACCEPT the master refused are DECLINEd (masters have no
+//!   offer timeout by default). A resource is gathered across all entries of
+//!   its name in one offer (reserved and unreserved), and with
+//!   [`AppSpec::ports`] each task gets host ports from the `ports` ranges
+//!   (`PORT0`... in its environment; its address is `IP:PORT0`).
 //! - UPDATEs carrying a `uuid` are ACKNOWLEDGEd (and only those); FAILURE forgets
-//!   the executor; ERROR ends the subscription (re-subscribe, as advised);
+//!   the executor; ERROR ends the subscription: re-subscribe, except after
+//!   "Framework has been removed" / "Framework failed over", which are final
+//!   (the driver stops; [`ConnectionInfo::fatal`] says why);
 //!   RESCIND and MESSAGE need no action (offers are never held).
 //! - TEARDOWN through [`MesosActuator::teardown`].
 //!
@@ -51,7 +64,9 @@
 //!   Starting, RUNNING → Running, KILLING or killed by us → Draining,
 //!   UNREACHABLE/UNKNOWN → Failed (not counted, so a replacement is launched);
 //!   terminal tasks are dropped and replaced. The address is the first IP in
-//!   the status's `container_status`.
+//!   the status's `container_status` (the agent's for host networking), with
+//!   `:PORT0` when the task has host ports. Tasks adopted after a restart
+//!   have no known port (reconciliation does not report resources).
 //! - Task ids are `<app>.<start-ms>-<seq>`, so a restarted crest re-subscribing
 //!   with its framework id adopts its own tasks from reconciliation instead of
 //!   launching duplicates. Tasks carry labels `crest.app` and `crest.plan`.
@@ -80,5 +95,5 @@ pub mod proto;
 pub mod recordio;
 
 pub use actuator::{ConnectionInfo, MesosActuator, MesosConfig};
-pub use cli::{MesosScaleReport, MesosSection, scale_mesos};
+pub use cli::{MesosScaleReport, MesosSection, forget_framework, scale_mesos};
 pub use framework::{AppSpec, Framework};

@@ -7,13 +7,13 @@ use serde_json::json;
 
 use crate::double::Cluster;
 
-const WAIT_MS: i64 = 10_000;
+pub(crate) const WAIT_MS: i64 = 10_000;
 
-fn web() -> AppId {
+pub(crate) fn web() -> AppId {
     AppId::try_new("web").unwrap()
 }
 
-fn config(url: String) -> MesosConfig {
+pub(crate) fn config(url: String) -> MesosConfig {
     let mut c = MesosConfig::new(url).with_app(web(), AppSpec::new(1.0, 128.0, "sleep 1000"));
     c.role = "crest".into();
     c.backoff_min_ms = 20;
@@ -23,7 +23,7 @@ fn config(url: String) -> MesosConfig {
     c
 }
 
-fn set(n: u32, plan: Option<&str>) -> Action {
+pub(crate) fn set(n: u32, plan: Option<&str>) -> Action {
     Action::SetReplicas {
         app: web(),
         replicas: Replicas(n),
@@ -31,7 +31,7 @@ fn set(n: u32, plan: Option<&str>) -> Action {
     }
 }
 
-async fn running(a: &MesosActuator<WallClock>, n: u32) {
+pub(crate) async fn running(a: &MesosActuator<WallClock>, n: u32) {
     let app = web();
     a.wait_until(WAIT_MS, |fw, _| {
         let f = fw.fleet(&app, crest_core::Timestamp(0));
@@ -92,7 +92,11 @@ async fn subscribes_then_reconnects_when_heartbeats_stop() {
         info.get("id").is_none(),
         "a first SUBSCRIBE has no framework id"
     );
-    assert_eq!(info["failover_timeout"], json!(2_419_200.0));
+    assert_eq!(info["failover_timeout"], json!(604_800.0));
+    assert!(
+        !info["user"].as_str().unwrap().is_empty(),
+        "the invoking user"
+    );
     assert_eq!(info["roles"], json!(["crest"]));
     assert_eq!(info["capabilities"], json!([{"type": "MULTI_ROLE"}]));
     assert_eq!(a.inspect(|f| f.heartbeat_s()), Some(0.05));
