@@ -142,14 +142,11 @@ fn bad_input_is_named() {
 }
 
 /// NYC taxi, the crests (tuned here: the defaults were chosen on
-/// this data). Measured: 0 violation minutes on Thanksgiving and Christmas,
-/// where crest is below reactive's frontier (11 % and 8 % cheaper than the
-/// cheapest reactive target with as few violation minutes); New Year is at
-/// the edge: 2 violation minutes with this run's seed (0 when it runs alone,
-/// with another seed) and reactive at 0.55 reaches 0 minutes for ~4 % fewer
-/// instance-hours, so crest is above reactive's frontier there. The gaps are
-/// reported, not hidden: this assertion fails if New Year starts to hold, so
-/// update it.
+/// this data). Measured: 0 violation minutes on all three, 41 % of static
+/// peak over the full auto backtest; crest is below reactive's frontier on
+/// Thanksgiving and Christmas but not on New Year, where reactive at 0.55
+/// reaches 0 minutes for ~5 % fewer instance-hours (the gap is reported, not
+/// hidden: this assertion fails if New Year starts to hold, so update it).
 #[test]
 fn nyc_taxi_targets() {
     let v = json(&[
@@ -161,11 +158,7 @@ fn nyc_taxi_targets() {
         "thanksgiving-day-2014,christmas-day-2014,new-year-s-day-2015",
     ]);
     let (zero, below, share) = targets(&v);
-    assert_eq!(
-        zero,
-        ["thanksgiving-day-2014", "christmas-day-2014"],
-        "0 violation minutes: {v}"
-    );
+    assert_eq!(zero.len(), 3, "0 violation minutes only on {zero:?}: {v}");
     assert!(share <= 0.6, "crest uses {share:.2} of static peak: {v}");
     assert_eq!(
         below,
