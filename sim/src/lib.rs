@@ -33,8 +33,7 @@
 //!   M/M/c (Erlang C) and M/D/1 (Pollaczek–Khinchine) within 1 % at 10 M
 //!   requests (`sim/tests/`).
 //! - **fluid** — for runs too long to simulate request by request (a week at
-//!   10,000 requests/s): one-second steps (ten-second ones while the queue
-//!   is too short to move a minute's p99); arrivals per step are Poisson;
+//!   10,000 requests/s): one-second steps; arrivals per step are Poisson;
 //!   while the offered load fits, the fleet is a stationary M/G/c queue (Erlang
 //!   C, Allen–Cunneen for non-exponential service); beyond it the backlog is a
 //!   fluid that grows and drains at the fleet's service rate. Latency

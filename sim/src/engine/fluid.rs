@@ -2,17 +2,6 @@
 //! event per request, for runs of billions of requests. The fleet around it
 //! (provisioner, failures, balancer state, autoscaler, minutes) is the exact
 //! engine's, unchanged. See the crate docs for the approximation.
-//!
-//! Steps lengthen to [`QUIET_STEP_S`] while the queue is *quiet*: no
-//! backlog, the expected offered load inside the slots and below any
-//! slow-down knee, and the stationary queue so short that fewer than
-//! [`QUIET_TAIL`] of the requests would wait more than a quarter of the SLO.
-//! Then the queue cannot move a minute's p99 and a step's length only sets
-//! how many latency samples describe it; a month's replay at moderate load
-//! takes a few times fewer steps. Near saturation, in overload and while a
-//! backlog drains, steps stay one second long. Steps end on the demand's
-//! own step boundaries and on multiples of the quiet step (so minutes still
-//! start on a step).
 
 use rand::Rng;
 use rand_distr::{Distribution, Exp1, Poisson};
@@ -22,13 +11,8 @@ use crate::theory::erlang_c;
 
 /// Latency samples drawn per step (each weighted by its share of requests).
 const SAMPLES: u64 = 32;
-/// Step length near saturation, seconds.
+/// Step length, seconds.
 const STEP_S: f64 = 1.0;
-/// Longest step while the queue is quiet, seconds (divides a minute).
-const QUIET_STEP_S: f64 = 10.0;
-/// A queue is quiet when fewer than this share of requests would wait
-/// longer than a quarter of the SLO.
-const QUIET_TAIL: f64 = 1e-4;
 
 /// The fluid model's own state.
 #[derive(Debug, Default, Clone)]
@@ -38,44 +22,7 @@ pub(crate) struct FluidState {
 }
 
 impl Engine<'_> {
-    /// How long the step starting at `t` may be, given the expected
-    /// arrival rate until `until` (see the module docs).
-    fn step_length(&self, backlog: f64, t: f64, rate: f64, until: f64) -> f64 {
-        let slots = self.running_slots as u32;
-        if backlog > 0.0 || slots == 0 {
-            return STEP_S;
-        }
-        let s_mean = self.sc.fleet.service.mean();
-        let offered = rate * s_mean;
-        let util = offered / f64::from(slots);
-        if util >= 1.0
-            || self
-                .sc
-                .fleet
-                .slowdown
-                .as_ref()
-                .is_some_and(|sd| util > sd.knee)
-        {
-            return STEP_S;
-        }
-        let cap = f64::from(slots) / s_mean;
-        let wait_rate = (cap - rate) * 2.0 / (1.0 + self.sc.fleet.service.scv()).max(1e-9);
-        let mut w = 0.25 * self.sc.slo.p99_ms / 1000.0;
-        if let Some(to) = self.sc.fleet.timeout_s {
-            w = w.min(to);
-        }
-        if erlang_c(slots, offered) * (-wait_rate * w).exp() >= QUIET_TAIL {
-            return STEP_S;
-        }
-        // End on a multiple of the quiet step and on the rate's next change.
-        let mut dt = QUIET_STEP_S - t.rem_euclid(QUIET_STEP_S);
-        if until > t {
-            dt = dt.min((until - t).floor());
-        }
-        dt.max(STEP_S)
-    }
-
-    /// One fluid step from `now` to `now + dt` (see [`Self::step_length`]).
+    /// One fluid step from `now` to `now + STEP_S`.
     pub(super) fn tick(&mut self) {
         let Some(mut fs) = self.fluid.take() else {
             return;
@@ -83,11 +30,9 @@ impl Engine<'_> {
         let t = self.now;
         let horizon = self.sc.horizon_s();
         let mut arrivals = 0u64;
-        let mut dt = STEP_S;
         if self.arrivals_left > 0 && t < horizon {
-            let (rate, until) = self.src.segment(t, &mut self.rng);
-            dt = self.step_length(fs.backlog, t, rate, until.min(horizon));
-            let mean = rate * dt;
+            let (rate, _) = self.src.segment(t, &mut self.rng);
+            let mean = rate * STEP_S;
             arrivals = if mean <= 0.0 {
                 0
             } else {
@@ -105,7 +50,7 @@ impl Engine<'_> {
         let s_mean = self.sc.fleet.service.mean();
         let slots = self.running_slots as u32;
         let cap = f64::from(slots) / s_mean; // requests/s at full use
-        let lambda = arrivals as f64 / dt;
+        let lambda = arrivals as f64 / STEP_S;
         let offered = lambda * s_mean; // erlangs
         let scv = self.sc.fleet.service.scv();
         let per_server = self.sc.lb != crate::scenario::LbPolicy::SharedQueue;
@@ -124,7 +69,7 @@ impl Engine<'_> {
             (f64::INFINITY, 1.0, 0.0)
         } else if fs.backlog > 0.0 || offered >= f64::from(slots) {
             let before = fs.backlog;
-            let mut after = (before + arrivals as f64 - cap * dt).max(0.0);
+            let mut after = (before + arrivals as f64 - cap * STEP_S).max(0.0);
             if let Some(m) = self.sc.fleet.max_queue {
                 let limit = f64::from(m)
                     * if per_server {
@@ -200,13 +145,13 @@ impl Engine<'_> {
             }
         }
         // In system: the backlog plus the requests in service (Little on the slots).
-        let busy = (served / dt * s_mean).min(f64::from(slots));
+        let busy = (served / STEP_S * s_mean).min(f64::from(slots));
         self.busy_total = busy.round() as u64;
         self.in_system = (fs.backlog + busy).round() as u64;
         self.fluid = Some(fs);
-        let more = self.arrivals_left > 0 && t + dt < horizon;
+        let more = self.arrivals_left > 0 && t + STEP_S < horizon;
         if more || self.in_system > 0 {
-            self.push(t + dt, Ev::Tick);
+            self.push(t + STEP_S, Ev::Tick);
         } else if self.requests_mode {
             self.finished = true;
         }
