@@ -252,8 +252,9 @@ impl WorkLimits {
     /// that raise it.
     pub fn check(&self, what: &str, est: WorkEstimate) -> Result<(), CoreError> {
         let max_bytes = self.max_memory_mb as f64 * 1024.0 * 1024.0;
-        // `!(x <= max)` also refuses NaN.
-        if !(est.events <= self.max_events as f64) || !(est.bytes <= max_bytes) {
+        // Within means `x <= max`, which NaN never is.
+        let within = |x: f64, max: f64| x.partial_cmp(&max).is_some_and(|o| o.is_le());
+        if !within(est.events, self.max_events as f64) || !within(est.bytes, max_bytes) {
             return Err(CoreError::TooMuchWork {
                 what: what.to_string(),
                 events: est.events,
