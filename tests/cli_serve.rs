@@ -201,3 +201,34 @@ fn serves_survives_sigkill_and_stops_on_sigterm() {
         "SIGTERM should stop crest serve cleanly"
     );
 }
+
+/// Issue 16, item 4: a second `crest serve` on the same database exits 1
+/// before listening, naming the first (pid, host); the first keeps serving.
+#[test]
+fn a_second_server_on_the_same_database_exits_1_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "");
+    let (first, addr) = start(&cfg);
+    let out = crest()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("another crest serve holds it"), "{err}");
+    assert!(err.contains(&format!("pid {}", first.0.id())), "{err}");
+    assert!(!err.contains("listening"), "{err}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = HttpClient::connect(addr).await.unwrap();
+        let (s, b) = c
+            .post("/v1/alerts/alertmanager", Some(TOKEN), FIRING)
+            .await
+            .unwrap();
+        assert_eq!(s.as_u16(), 200, "{}", String::from_utf8_lossy(&b));
+    });
+}

@@ -8,6 +8,8 @@
 use crest_core::{Capacity, Forecast, ScalingPlan};
 use serde::{Deserialize, Serialize};
 
+use crate::AutoscalerError;
+
 use crate::planner::{PlanOutcome, PlannerConfig};
 use crate::replay::FluidModel;
 use crate::verify::{GateConfig, GateReport};
@@ -61,5 +63,17 @@ impl PlanDocument {
             forced: false,
             instance_hours: outcome.instance_hours,
         }
+    }
+
+    /// Check what a document read from a file carries beyond what its types
+    /// check when read (plan order, step times and replicas, forecast grid):
+    /// the planner settings, the gate settings and the gate's work.
+    ///
+    /// # Errors
+    /// [`AutoscalerError`] naming the first problem.
+    pub fn validate(&self) -> Result<(), AutoscalerError> {
+        self.planner.validate()?;
+        self.gate.validate()?;
+        crate::verify::check_gate_work(&self.plan, &self.forecast, &self.model, &self.gate)
     }
 }

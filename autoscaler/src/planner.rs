@@ -22,6 +22,8 @@
 //! A budget (instance-hours) scales the planned demand down until the plan
 //! fits, and the outcome says so: a plan over budget is never silent.
 
+use crest_core::StepSecs;
+use crest_core::bounds::{MAX_DURATION_S, MAX_RATE_PERIOD_S, MAX_REPLICAS};
 use crest_core::{
     AppId, Capacity, Forecast, PlanReason, PlanStep, Replicas, ScalingPlan, Timestamp,
 };
@@ -139,6 +141,27 @@ impl PlannerConfig {
                 self.target_utilisation,
             ));
         }
+        if !(0..=MAX_DURATION_S).contains(&self.lead_time_s) {
+            return Err(AutoscalerError::setting(
+                "planner lead time",
+                "seconds in 0..=3162240000 (a century)",
+                self.lead_time_s,
+            ));
+        }
+        if self.max.0 > MAX_REPLICAS || self.current.0 > MAX_REPLICAS {
+            return Err(AutoscalerError::setting(
+                "planner replicas (max, current)",
+                "at most 100000",
+                format!("max {}, current {}", self.max, self.current),
+            ));
+        }
+        if StepSecs::try_new("planner resolution", self.resolution_s).is_err() {
+            return Err(AutoscalerError::setting(
+                "planner resolution",
+                "seconds in 1..=31622400 (a year)",
+                self.resolution_s,
+            ));
+        }
         if self.lead_time_s < 0 {
             return Err(AutoscalerError::setting(
                 "planner lead time",
@@ -150,10 +173,10 @@ impl PlannerConfig {
             ("planner scale-out rate", self.scale_out_rate),
             ("planner scale-in rate", self.scale_in_rate),
         ] {
-            if r.instances == 0 || r.period_s <= 0 {
+            if r.instances == 0 || r.period_s <= 0 || r.period_s > MAX_RATE_PERIOD_S {
                 return Err(AutoscalerError::setting(
                     what,
-                    "instances > 0 per period_s > 0",
+                    "instances > 0 per period_s in 1..=86400 (a day)",
                     format!("{} per {} s", r.instances, r.period_s),
                 ));
             }

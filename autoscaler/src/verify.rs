@@ -7,7 +7,7 @@
 //! the discrete-event simulator when it is available. Seeded: same inputs,
 //! same verdict.
 
-use crest_core::{AppId, Forecast, ScalingPlan, Series, Timestamp};
+use crest_core::{AppId, Forecast, ScalingPlan, Series, Timestamp, WorkEstimate, WorkLimits};
 use serde::{Deserialize, Serialize};
 
 use crate::AutoscalerError;
@@ -95,6 +95,85 @@ impl GateReport {
     }
 }
 
+/// The most scenarios a gate draws.
+pub const MAX_SCENARIOS: usize = 100_000;
+
+impl GateConfig {
+    /// Check the settings.
+    ///
+    /// # Errors
+    /// [`AutoscalerError::InvalidSetting`] naming the first bad one.
+    pub fn validate(&self) -> Result<(), AutoscalerError> {
+        if !(1..=MAX_SCENARIOS).contains(&self.scenarios) {
+            return Err(AutoscalerError::setting(
+                "gate.scenarios",
+                "1 to 100000 scenarios",
+                self.scenarios,
+            ));
+        }
+        if !(self.rho.is_finite() && (0.0..1.0).contains(&self.rho)) {
+            return Err(AutoscalerError::setting(
+                "gate.rho",
+                "a correlation in [0, 1)",
+                self.rho,
+            ));
+        }
+        if !(self.allowed_violation_minutes.is_finite() && self.allowed_violation_minutes >= 0.0) {
+            return Err(AutoscalerError::setting(
+                "gate.allowed_violation_minutes",
+                "minutes >= 0",
+                self.allowed_violation_minutes,
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.max_breach_probability) {
+            return Err(AutoscalerError::setting(
+                "gate.max_breach_probability",
+                "a probability in [0, 1]",
+                self.max_breach_probability,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The gate's replay work: one fluid tick per scenario per `model.tick_s`
+/// from the plan's first step to the forecast's end.
+pub fn gate_work(
+    plan: &ScalingPlan,
+    forecast: &Forecast,
+    model: &FluidModel,
+    gate: &GateConfig,
+) -> WorkEstimate {
+    let from = plan_start(plan, forecast.start).min(forecast.start);
+    let to = forecast.time_at(forecast.horizon());
+    let span_s = (to.millis() as f64 - from.millis() as f64) / 1000.0;
+    let ticks = span_s.max(0.0) / model.tick_s.max(1) as f64;
+    WorkEstimate::new(
+        gate.scenarios as f64 * ticks,
+        gate.scenarios as f64 * forecast.horizon() as f64 * 16.0,
+    )
+}
+
+/// Refuse a gate whose replays exceed [`WorkLimits::DEFAULT`].
+///
+/// # Errors
+/// [`AutoscalerError::Forecast`] with the estimate.
+pub fn check_gate_work(
+    plan: &ScalingPlan,
+    forecast: &Forecast,
+    model: &FluidModel,
+    gate: &GateConfig,
+) -> Result<(), AutoscalerError> {
+    WorkLimits::DEFAULT
+        .check(
+            "the verification gate",
+            gate_work(plan, forecast, model, gate),
+        )
+        .map_err(|e| AutoscalerError::Forecast {
+            reason: e.to_string(),
+        })
+}
+
 /// Demand scenarios as series aligned with the forecast.
 ///
 /// # Errors
@@ -103,6 +182,17 @@ pub fn scenario_series(
     forecast: &Forecast,
     gate: &GateConfig,
 ) -> Result<Vec<Series>, AutoscalerError> {
+    gate.validate()?;
+    // Every scenario holds a path as long as the forecast (and its draw one more).
+    let bytes = gate.scenarios as f64 * forecast.horizon() as f64 * 16.0;
+    WorkLimits::DEFAULT
+        .check(
+            "the gate's demand scenarios",
+            WorkEstimate::new(bytes / 16.0, bytes),
+        )
+        .map_err(|e| AutoscalerError::Forecast {
+            reason: e.to_string(),
+        })?;
     let sampler = ScenarioSampler::try_new(forecast, gate.rho)?;
     sampler
         .draw_n(gate.scenarios, gate.seed)
@@ -130,6 +220,7 @@ pub fn verify_plan(
     model: &FluidModel,
     gate: &GateConfig,
 ) -> Result<GateReport, AutoscalerError> {
+    check_gate_work(plan, forecast, model, gate)?;
     let scenarios = scenario_series(forecast, gate)?;
     let from = plan
         .steps()

@@ -59,4 +59,30 @@ pub enum CoreError {
         /// The offending value.
         millis: i64,
     },
+    /// A number was outside the bounds crest accepts (see `crest_core::bounds`).
+    #[error("invalid {what}: expected {expected}, found {value}")]
+    OutOfRange {
+        /// Which number (a flag, a field).
+        what: String,
+        /// The offending value, as written.
+        value: String,
+        /// What is accepted.
+        expected: String,
+    },
+    /// A run's estimated size exceeds the work limits.
+    #[error(
+        "refusing {what}: it would take about {events:.1e} events and {memory_mb:.0} MiB of memory, above the limits of {max_events} events and {max_memory_mb} MiB; raise them with --max-events / --max-memory-mb if this is meant"
+    )]
+    TooMuchWork {
+        /// What was refused.
+        what: String,
+        /// Estimated events.
+        events: f64,
+        /// Estimated memory, MiB.
+        memory_mb: f64,
+        /// The events limit.
+        max_events: u64,
+        /// The memory limit, MiB.
+        max_memory_mb: u64,
+    },
 }

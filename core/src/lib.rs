@@ -20,6 +20,7 @@
 //! How the crates fit together (seams, data flow): `docs/ARCHITECTURE.md`.
 
 pub mod action;
+pub mod bounds;
 pub mod calendar;
 pub mod capacity;
 pub mod clock;
@@ -32,6 +33,7 @@ pub mod services;
 pub mod time;
 
 pub use action::Action;
+pub use bounds::{DurationSecs, StepSecs, WorkEstimate, WorkLimits};
 pub use calendar::{Calendar, DayFeatures, DayKind, EffectWindow, HolidayPeriod};
 pub use capacity::Capacity;
 pub use clock::{Clock, VirtualClock, WallClock};

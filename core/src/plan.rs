@@ -94,29 +94,39 @@ fn first_out_of_order(steps: &[PlanStep]) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// Steps in time order, each at an instant of years 0..=9999 (so time
+/// arithmetic on them cannot overflow) with at most
+/// [`crate::bounds::MAX_REPLICAS`] replicas.
+fn check_steps(steps: &[PlanStep]) -> Result<(), CoreError> {
+    if let Some(index) = first_out_of_order(steps) {
+        return Err(CoreError::PlanOutOfOrder { index });
+    }
+    for (i, s) in steps.iter().enumerate() {
+        crate::bounds::check_instant(&format!("plan step {i} time"), s.at)?;
+        crate::bounds::check_replicas(&format!("plan step {i} replicas"), s.replicas.0)?;
+    }
+    Ok(())
+}
+
 fn ordered_steps<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PlanStep>, D::Error> {
     let steps = <Vec<PlanStep> as Deserialize>::deserialize(d)?;
-    match first_out_of_order(&steps) {
-        Some(index) => Err(serde::de::Error::custom(CoreError::PlanOutOfOrder {
-            index,
-        })),
-        None => Ok(steps),
-    }
+    check_steps(&steps).map_err(serde::de::Error::custom)?;
+    Ok(steps)
 }
 
 impl ScalingPlan {
     /// Build a plan, checking that steps are strictly increasing in time.
     ///
     /// # Errors
-    /// [`CoreError::PlanOutOfOrder`] naming the first offending step.
+    /// [`CoreError::PlanOutOfOrder`] naming the first offending step,
+    /// [`CoreError::OutOfRange`] for a step past year 9999 or with more than
+    /// [`crate::bounds::MAX_REPLICAS`] replicas.
     pub fn try_new(
         app: AppId,
         id: impl Into<String>,
         steps: Vec<PlanStep>,
     ) -> Result<Self, CoreError> {
-        if let Some(index) = first_out_of_order(&steps) {
-            return Err(CoreError::PlanOutOfOrder { index });
-        }
+        check_steps(&steps)?;
         Ok(ScalingPlan {
             app,
             id: id.into(),
@@ -206,6 +216,23 @@ mod tests {
         let app = AppId::try_new("app").unwrap();
         let err = ScalingPlan::try_new(app, "p", vec![step(0, 1), step(0, 2)]).unwrap_err();
         assert_eq!(err, CoreError::PlanOutOfOrder { index: 1 });
+    }
+
+    #[test]
+    fn steps_past_year_9999_or_with_absurd_replicas_are_refused() {
+        let app = AppId::try_new("app").unwrap();
+        let far = PlanStep {
+            at: Timestamp(i64::MAX - 1000),
+            replicas: Replicas(1),
+            reason: PlanReason::Baseline,
+        };
+        let e = ScalingPlan::try_new(app.clone(), "p", vec![step(0, 1), far]).unwrap_err();
+        assert!(e.to_string().contains("plan step 1 time"), "{e}");
+        let e = ScalingPlan::try_new(app, "p", vec![step(0, u32::MAX)]).unwrap_err();
+        assert!(e.to_string().contains("plan step 0 replicas"), "{e}");
+        let json =
+            r#"{"app":"a","id":"p","steps":[{"at":0,"replicas":4294967295,"reason":"Baseline"}]}"#;
+        assert!(serde_json::from_str::<ScalingPlan>(json).is_err());
     }
 
     #[test]

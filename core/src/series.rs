@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::{CoreError, TimeFormat, Timestamp};
 
 /// A regular time series: `values[i]` is the observation at `start + i * step_s`.
+///
+/// Read from JSON/TOML through [`Series::try_new`]'s checks (`serde(try_from)`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SeriesRepr")]
 pub struct Series {
     id: String,
     start: Timestamp,
@@ -40,6 +43,7 @@ impl Series {
         if step_s <= 0 {
             return Err(CoreError::InvalidStep { step_s });
         }
+        crate::bounds::check_grid("series", start, step_s, values.len())?;
         if let Some(v) = values.iter().find(|v| v.is_infinite()) {
             return Err(CoreError::InvalidQuantity {
                 what: "series value",
@@ -202,7 +206,11 @@ impl From<Quantile> for f64 {
 }
 
 /// A probabilistic forecast: a mean path and one path per quantile level.
+///
+/// Read from JSON through [`Forecast::try_new`]'s checks (`serde(try_from)`),
+/// so a forecast file or plan document with `step_s = 2^61` is refused when read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ForecastRepr")]
 pub struct Forecast {
     /// Identifier of the series this forecasts.
     pub series_id: String,
@@ -234,6 +242,7 @@ impl Forecast {
         if step_s <= 0 {
             return Err(CoreError::InvalidStep { step_s });
         }
+        crate::bounds::check_grid("forecast", start, step_s, mean.len())?;
         for path in quantiles.values() {
             if path.len() != mean.len() {
                 return Err(CoreError::LengthMismatch {
@@ -281,9 +290,59 @@ impl Forecast {
     }
 }
 
+/// What a [`Series`] is read from before [`Series::try_new`] checks it.
+#[derive(Deserialize)]
+struct SeriesRepr {
+    id: String,
+    start: Timestamp,
+    step_s: i64,
+    values: Vec<f64>,
+    #[serde(default)]
+    time_format: TimeFormat,
+}
+
+impl TryFrom<SeriesRepr> for Series {
+    type Error = CoreError;
+    fn try_from(r: SeriesRepr) -> Result<Self, CoreError> {
+        Ok(Series::try_new(r.id, r.start, r.step_s, r.values)?.with_time_format(r.time_format))
+    }
+}
+
+/// What a [`Forecast`] is read from before [`Forecast::try_new`] checks it.
+#[derive(Deserialize)]
+struct ForecastRepr {
+    series_id: String,
+    start: Timestamp,
+    step_s: i64,
+    mean: Vec<f64>,
+    quantiles: BTreeMap<Quantile, Vec<f64>>,
+    #[serde(default)]
+    time_format: TimeFormat,
+}
+
+impl TryFrom<ForecastRepr> for Forecast {
+    type Error = CoreError;
+    fn try_from(r: ForecastRepr) -> Result<Self, CoreError> {
+        let mut f = Forecast::try_new(r.series_id, r.start, r.step_s, r.mean, r.quantiles)?;
+        f.time_format = r.time_format;
+        Ok(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forecast_json_with_an_absurd_step_is_refused_when_read() {
+        let json = r#"{"series_id":"a","start":0,"step_s":2305843009213693952,"mean":[1.0,2.0],"quantiles":{}}"#;
+        let e = serde_json::from_str::<Forecast>(json)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("forecast step"), "{e}");
+        let ok = r#"{"series_id":"a","start":0,"step_s":3600,"mean":[1.0,2.0],"quantiles":{}}"#;
+        assert_eq!(serde_json::from_str::<Forecast>(ok).unwrap().horizon(), 2);
+    }
 
     #[test]
     fn rejects_non_positive_step() {

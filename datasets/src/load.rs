@@ -148,12 +148,65 @@ pub(crate) fn read_csv(
             .with_infer_schema_length(Some(0))
             .into_reader_with_file_handle(Cursor::new(bytes))
             .finish()
+    })
+    .map_err(|e| match ragged_line(bytes) {
+        // polars says "found more fields than defined in 'Schema'" without
+        // a line: find the line ourselves.
+        Some((line, found, header)) => DatasetError::Format {
+            file: file.to_string(),
+            message: format!(
+                "line {line} has {found} fields where the header has {header} \
+                 (a stray comma, or a quote left open?)"
+            ),
+        },
+        None => e,
     })?;
     // polars keeps blank lines as all-null rows (skipped in `from_frame`), so
     // data row i sits on line i + 2. (A quoted field spanning lines would shift
     // this; such files are rare for time series.)
     let place = |i: usize| Place::Line(i + 2);
     from_frame(file, &df, &place, opts)
+}
+
+/// The first line whose field count differs from the header's, as
+/// `(line, fields, header fields)`; quotes (`"a,b"`, `""`) are honoured and
+/// blank lines skipped.
+fn ragged_line(bytes: &[u8]) -> Option<(usize, usize, usize)> {
+    let mut header = None;
+    let mut fields = 1;
+    let mut in_quotes = false;
+    let mut line = 1;
+    let mut start_line = 1;
+    let mut empty = true;
+    for &b in bytes.iter().chain(std::iter::once(&b'\n')) {
+        match b {
+            b'"' => {
+                in_quotes = !in_quotes;
+                empty = false;
+            }
+            b',' if !in_quotes => {
+                fields += 1;
+                empty = false;
+            }
+            b'\n' if !in_quotes => {
+                if !empty {
+                    match header {
+                        None => header = Some(fields),
+                        Some(h) if h != fields => return Some((start_line, fields, h)),
+                        Some(_) => {}
+                    }
+                }
+                line += 1;
+                start_line = line;
+                fields = 1;
+                empty = true;
+            }
+            b'\n' => line += 1,
+            b'\r' | b' ' | b'\t' => {}
+            _ => empty = false,
+        }
+    }
+    None
 }
 
 /// Read a Parquet file's bytes.
@@ -288,6 +341,14 @@ fn from_frame(
         };
         if v.is_infinite() {
             return Err(parse_err(i, "value", v.to_string(), "a finite number"));
+        }
+        if v.abs() > crest_core::bounds::MAX_ABS_VALUE {
+            return Err(parse_err(
+                i,
+                "value",
+                crest_core::bounds::show(v),
+                "a number of magnitude at most 1e15",
+            ));
         }
         let g = *index.entry(id.clone()).or_insert_with(|| {
             groups.push((id.clone(), fmt, Vec::new()));

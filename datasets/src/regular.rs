@@ -295,10 +295,8 @@ pub fn regularize(
         action: format!("regularize {file}"),
         why,
     };
-    if step_s <= 0 {
-        return Err(invalid(format!(
-            "the step must be positive, got {step_s} s"
-        )));
+    if let Err(e) = crest_core::StepSecs::try_new("step", step_s) {
+        return Err(invalid(e.to_string()));
     }
     let Some(&(start, _)) = points.first() else {
         return Err(invalid("no data points".into()));
@@ -444,7 +442,10 @@ pub fn resample(series: &Series, step_s: i64, agg: Agg) -> Result<Series, Datase
         why,
     };
     let src = series.step_s();
-    if step_s <= 0 || step_s % src != 0 {
+    if let Err(e) = crest_core::StepSecs::try_new("new step", step_s) {
+        return Err(invalid(e.to_string()));
+    }
+    if step_s % src != 0 {
         return Err(invalid(format!(
             "the new step must be a positive whole multiple of {src} s"
         )));

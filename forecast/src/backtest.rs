@@ -24,9 +24,16 @@ pub const AUTO: &str = "auto";
 /// steps to score. Ascending.
 pub fn rolling_origins(len: usize, horizon: usize, k: usize, step: usize) -> Vec<usize> {
     let step = step.max(1);
+    // Stop at the first origin that does not fit: later ones are earlier
+    // still, so the loop is bounded by the series, not by `k` (which may be
+    // 10^18).
     let mut out: Vec<usize> = (0..k)
-        .filter_map(|j| len.checked_sub(horizon + j * step))
-        .filter(|o| *o > 0)
+        .map_while(|j| {
+            j.checked_mul(step)
+                .and_then(|d| d.checked_add(horizon))
+                .and_then(|d| len.checked_sub(d))
+                .filter(|o| *o > 0)
+        })
         .collect();
     out.reverse();
     out
@@ -413,4 +420,17 @@ pub fn backtest_around_holidays(
             .collect(),
         overall: named(&overall),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolling_origins_stop_at_the_series_start_whatever_k() {
+        // 10^18 origins asked: the loop ends at the data, not after 10^18 steps.
+        let o = rolling_origins(100, 10, 1_000_000_000_000_000_000, 10);
+        assert_eq!(o, vec![10, 20, 30, 40, 50, 60, 70, 80, 90]);
+        assert_eq!(rolling_origins(100, 10, usize::MAX, usize::MAX), vec![90]);
+    }
 }

@@ -41,6 +41,10 @@ pub enum ForecastError {
         /// Column name such as `p90`.
         column: String,
     },
+    /// The forecast asked for is out of bounds or too big to run
+    /// (`crest_core::bounds`).
+    #[error("failed to forecast: {0}")]
+    Refused(crest_core::CoreError),
     /// A core type rejected a value (e.g. a quantile path length).
     #[error("failed to build a forecast")]
     Core(#[from] crest_core::CoreError),

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 
 use crest_core::series::Quantile;
-use crest_core::{Calendar, Forecast, Series};
+use crest_core::{Calendar, Forecast, Series, WorkEstimate, WorkLimits};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
@@ -80,6 +80,45 @@ impl ForecastConfig {
     pub fn with_model(mut self, m: ModelChoice) -> Self {
         self.model = m;
         self
+    }
+}
+
+impl ForecastConfig {
+    /// What forecasting `series` costs, estimated before any model is fit:
+    /// each calibration origin and the final fit refit candidate models over
+    /// the history and write `horizon` steps of features and paths.
+    pub fn work(&self, series: &[Series]) -> WorkEstimate {
+        let h = self.horizon as f64;
+        let fits = (self.calibration_origins + 1) as f64 * 4.0;
+        series.iter().fold(WorkEstimate::default(), |acc, s| {
+            let n = s.len() as f64;
+            acc.plus(WorkEstimate::new(
+                fits * (n + h),
+                // Features (about 32 a step), the mean and quantile paths.
+                (n + h) * 8.0 * (32.0 + self.quantiles.len() as f64 + 1.0),
+            ))
+        })
+    }
+
+    /// Refuse a forecast of `series` whose horizon reaches past year 9999
+    /// or whose work exceeds `limits`.
+    ///
+    /// # Errors
+    /// [`ForecastError::Refused`] with the bound or the estimate.
+    pub fn check(&self, series: &[Series], limits: &WorkLimits) -> Result<(), ForecastError> {
+        let invalid = ForecastError::Refused;
+        for s in series {
+            crest_core::bounds::check_grid(
+                "forecast horizon",
+                s.start(),
+                s.step_s(),
+                s.len().saturating_add(self.horizon),
+            )
+            .map_err(invalid)?;
+        }
+        limits
+            .check("this forecast", self.work(series))
+            .map_err(invalid)
     }
 }
 

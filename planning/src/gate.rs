@@ -99,6 +99,12 @@ pub fn gate(
     extra: &[Series],
     mode: SimMode,
 ) -> Result<GateReport, PlanningError> {
+    crest_autoscaler::verify::check_gate_work(plan, forecast, model, cfg).map_err(|source| {
+        PlanningError::Autoscaler {
+            what: "size the gate".into(),
+            source: Box::new(source),
+        }
+    })?;
     let mut scenarios =
         crest_autoscaler::verify::scenario_series(forecast, cfg).map_err(|source| {
             PlanningError::Autoscaler {

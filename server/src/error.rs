@@ -58,6 +58,22 @@ pub enum ServerError {
         /// Every problem found.
         problems: Vec<ConfigProblem>,
     },
+    /// Another server holds the state database's lease (`server_lease`).
+    #[error(
+        "failed to open the state database {path}: another crest serve holds it (pid {pid} on {host}, since {since}, lease until {until}); stop that server first (a server that died on another host frees it when the lease expires)"
+    )]
+    Leased {
+        /// The database file.
+        path: PathBuf,
+        /// The holder's process id.
+        pid: i64,
+        /// The holder's host name.
+        host: String,
+        /// When it took the lease (RFC 3339).
+        since: String,
+        /// When the lease expires unless renewed (RFC 3339).
+        until: String,
+    },
     /// The state database could not be opened or migrated.
     #[error("failed to open the state database {path}")]
     OpenDb {

@@ -24,7 +24,11 @@
 //!
 //! If a commit fails, every request in the batch gets an error (503: the
 //! sender retries) and the in-memory ledger is reloaded from the database,
-//! which is the source of truth.
+//! which is the source of truth; the WAL is then truncated after every batch
+//! for a while, so a disk that filled up and emptied takes writes again.
+//!
+//! One server per database: the `server_lease` row (see `lease`) refuses a
+//! second `crest serve` on the same file, naming the holder.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -41,6 +45,8 @@ use crate::engine::{ActiveStep, AlertLedger, Applied, Target};
 use crate::error::ServerError;
 use crate::metrics::Metrics;
 use crate::payload::{AlertEvent, AlertStatus, Source};
+
+mod lease;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS alerts (
@@ -87,6 +93,14 @@ CREATE TABLE IF NOT EXISTS active_steps (
     step          INTEGER NOT NULL,
     on_resolve    TEXT NOT NULL,
     PRIMARY KEY (source, fingerprint)
+);
+CREATE TABLE IF NOT EXISTS server_lease (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    holder      TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    host        TEXT NOT NULL,
+    since_ms    INTEGER NOT NULL,
+    expires_ms  INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS plans (
     id            TEXT PRIMARY KEY,
@@ -288,6 +302,7 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        let lease = lease::take(&conn, path)?;
         let ledger = load_ledger(&conn).map_err(open_err)?;
 
         let reader = Connection::open_with_flags(
@@ -305,7 +320,10 @@ impl Store {
         let handle = std::thread::Builder::new()
             .name("crest-db-writer".into())
             .spawn(move || {
+                let renewer = lease::Renewer::start(lease.clone(), Arc::clone(&health));
                 writer_loop(conn, ledger, rx, max_batch.max(1), clock, &metrics, &health);
+                renewer.stop();
+                lease::release(&lease);
             })
             .map_err(|source| ServerError::Io {
                 what: "start the database writer thread".into(),
@@ -641,6 +659,8 @@ const CHECKPOINT_AFTER_COMMITS: u32 = 1000;
 /// (At 2,000 alerts/s a 1,000-commit WAL is about 43 MB and its checkpoint
 /// takes about 4 ms; measured with `crest_store_checkpoint_duration_seconds`.)
 const CHECKPOINT_FORCE_COMMITS: u32 = 8000;
+/// Batches after a failed write that each end with a `TRUNCATE` checkpoint.
+const RECLAIM_COMMITS: u32 = 1000;
 
 /// Copy the WAL back into the database file, on the writer thread, after the
 /// batch's requests have been answered.
@@ -652,7 +672,38 @@ const CHECKPOINT_FORCE_COMMITS: u32 = 8000;
 /// checkpoint: it runs inside COMMIT, before the requests waiting on that
 /// commit can be answered. Here it runs after they were, and only when no
 /// request is waiting (or after [`CHECKPOINT_FORCE_COMMITS`]).
-fn maybe_checkpoint(conn: &Connection, since: &mut u32, queue_empty: bool, metrics: &Metrics) {
+///
+/// After a failed write (a full disk, typically) the writer is careful for
+/// [`RECLAIM_COMMITS`] batches (`reclaim` counts them down): after each, a
+/// `TRUNCATE` checkpoint copies the WAL back and cuts the file to zero
+/// bytes, so the WAL never holds more than one batch while space is short.
+/// Without it, once space returned only 9 of 200 writes passed: the WAL,
+/// never reset, filled the disk again. A failed checkpoint is retried after
+/// the next batch (the count restarts).
+fn maybe_checkpoint(
+    conn: &Connection,
+    since: &mut u32,
+    queue_empty: bool,
+    reclaim: &mut u32,
+    metrics: &Metrics,
+) {
+    if *reclaim > 0 {
+        let started = stopwatch();
+        // (busy, log frames, checkpointed frames): busy = 0 means done.
+        let done = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .is_ok_and(|busy| busy == 0);
+        metrics.checkpoint(started.elapsed().as_secs_f64());
+        if done {
+            *reclaim -= 1;
+            *since = 0;
+        } else {
+            *reclaim = RECLAIM_COMMITS;
+        }
+        return;
+    }
     if *since >= CHECKPOINT_FORCE_COMMITS || (*since >= CHECKPOINT_AFTER_COMMITS && queue_empty) {
         let started = stopwatch();
         let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
@@ -676,6 +727,7 @@ fn writer_loop<C: Clock>(
     last_write_error: &Mutex<Option<String>>,
 ) {
     let mut since_checkpoint = 0u32;
+    let mut reclaim = 0u32;
     let set_health = |e: Option<String>| {
         if let Ok(mut g) = last_write_error.lock() {
             *g = e;
@@ -710,6 +762,7 @@ fn writer_loop<C: Clock>(
             Err((e, senders)) => {
                 let msg = e.to_string();
                 set_health(Some(msg.clone()));
+                reclaim = RECLAIM_COMMITS;
                 for s in senders {
                     match s {
                         Reply::Alerts(tx, _) => drop(tx.send(Err(msg.clone()))),
@@ -723,7 +776,13 @@ fn writer_loop<C: Clock>(
             }
         }
         since_checkpoint += 1;
-        maybe_checkpoint(&conn, &mut since_checkpoint, rx.is_empty(), metrics);
+        maybe_checkpoint(
+            &conn,
+            &mut since_checkpoint,
+            rx.is_empty(),
+            &mut reclaim,
+            metrics,
+        );
     }
     // Shutting down: fold the WAL into the database and truncate it.
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));

@@ -33,7 +33,7 @@ use crate::scenario::{ApiMode, LbPolicy, Mode, Scenario};
 use crate::seams::{LbCommand, Mailbox, Shared, SimActuator, SimMetrics};
 use crate::traffic::Source;
 
-mod fluid;
+pub(crate) mod fluid;
 
 /// Longest latency the histograms hold, µs (one hour); longer ones saturate.
 const HIST_MAX_US: u64 = 3_600_000_000;

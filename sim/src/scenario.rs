@@ -6,7 +6,8 @@
 //! methods, or read one from TOML with [`crate::config::parse_scenario`].
 //! Units live in the names: `_s` seconds, `_per_s` rates, `_ms` milliseconds.
 
-use crest_core::{Series, Timestamp};
+use crest_core::bounds::{DurationSecs, MAX_REPLICAS};
+use crest_core::{Series, Timestamp, WorkEstimate, WorkLimits};
 use serde::{Deserialize, Serialize};
 
 use crate::dist::ServiceDist;
@@ -310,6 +311,10 @@ pub struct Run {
     /// Seconds per timeline point (a multiple of 60; default: 60, coarsened
     /// so that a timeline has at most 2,000 points).
     pub timeline_step_s: Option<f64>,
+    /// The largest run [`Scenario::validate`] lets start (`crest sim
+    /// --max-events / --max-memory-mb`); not part of a scenario file.
+    #[serde(skip)]
+    pub limits: WorkLimits,
 }
 
 /// The service-level objective a minute is judged by.
@@ -386,6 +391,7 @@ impl Scenario {
                 warmup_s: 0.0,
                 mode: Mode::Auto,
                 fluid_above_requests: 2e8,
+                limits: WorkLimits::DEFAULT,
                 timeline_step_s: None,
             },
             slo: Slo {
@@ -467,6 +473,15 @@ impl Scenario {
         }
     }
 
+    /// The demand's base rate for a run bounded by a request count (the
+    /// constant rate, or 1 for a series: its span bounds the run).
+    fn expected_duration_rate(&self) -> f64 {
+        match &self.traffic.demand {
+            Demand::Constant { rate_per_s } => rate_per_s * self.traffic.scale,
+            Demand::Series(_) => 1.0,
+        }
+    }
+
     /// Expected arrivals over the run (bursts and overdispersion aside).
     pub fn expected_requests(&self) -> f64 {
         let h = self.horizon_s();
@@ -490,6 +505,46 @@ impl Scenario {
             Some(n) => from_rate.min(n as f64),
             None => from_rate,
         }
+    }
+
+    /// Most instances the run can have at once: the start, or what its
+    /// policy may ask for.
+    pub fn max_instances(&self) -> u32 {
+        let policy = match &self.autoscaler.policy {
+            PolicySpec::None => 0,
+            PolicySpec::Fixed { replicas } => *replicas,
+            PolicySpec::Schedule { steps } => steps.iter().map(|s| s.1).max().unwrap_or(0),
+            PolicySpec::TargetTracking { max, .. } => *max,
+        };
+        self.fleet.instances.max(policy)
+    }
+
+    /// What the run would cost, estimated before it starts: events (requests
+    /// in exact mode, fluid steps, evaluations, overdispersion intervals,
+    /// timeline points, instance start-ups that rescan the fleet) and memory
+    /// (the balancer's free-slot list holds instances × concurrency entries).
+    pub fn work(&self) -> WorkEstimate {
+        let d = crate::engine::expected_duration(self);
+        let n = f64::from(self.max_instances());
+        let requests = if crate::effective_mode(self) == Mode::Fluid {
+            d / crate::engine::fluid::STEP_S * 32.0
+        } else {
+            self.expected_requests() * 3.0
+        };
+        let evaluations = match self.autoscaler.policy {
+            PolicySpec::None => 0.0,
+            _ => d / self.autoscaler.evaluate_every_s,
+        };
+        let overdispersion = if self.traffic.overdispersion_cv > 0.0 {
+            d / self.traffic.overdispersion_interval_s
+        } else {
+            0.0
+        };
+        // The default timeline step is coarsened to at most 2,000 points.
+        let timeline = self.run.timeline_step_s.map_or(2000.0, |t| d / t);
+        let events = requests + evaluations + overdispersion + timeline + n * n;
+        let bytes = n * f64::from(self.fleet.concurrency) * 4.0 + n * 128.0 + timeline * 128.0;
+        WorkEstimate::new(events, bytes)
     }
 
     /// Every problem with the scenario, with dotted field paths (no lines).
@@ -696,13 +751,36 @@ impl Scenario {
                 );
             }
         }
-        if !pos(self.autoscaler.evaluate_every_s) {
+        if let Err(e) = DurationSecs::interval("interval", self.autoscaler.evaluate_every_s) {
+            bad("autoscaler.evaluate_every_s", e.to_string());
+        }
+        if self.traffic.overdispersion_cv > 0.0
+            && let Err(e) =
+                DurationSecs::interval("interval", self.traffic.overdispersion_interval_s)
+        {
+            bad("traffic.overdispersion_interval_s", e.to_string());
+        }
+        if let Some(d) = self.run.duration_s
+            && let Err(e) = DurationSecs::try_new("duration", d)
+        {
+            bad("run.duration_s", e.to_string());
+        }
+        if self.max_instances() > MAX_REPLICAS {
             bad(
-                "autoscaler.evaluate_every_s",
+                "fleet.instances",
                 format!(
-                    "expected a time > 0, found {}",
-                    self.autoscaler.evaluate_every_s
+                    "expected at most {MAX_REPLICAS} instances (at the start or asked by the \
+                     policy), found {}",
+                    self.max_instances()
                 ),
+            );
+        }
+        if self.horizon_s().is_infinite() && self.expected_duration_rate() <= 0.0 {
+            bad(
+                "run.requests",
+                "the run stops after run.requests arrivals, but the rate is 0: it would never \
+                 end; set run.duration_s or a rate > 0"
+                    .into(),
             );
         }
         match &self.autoscaler.policy {
@@ -802,7 +880,16 @@ impl Scenario {
     /// # Errors
     /// [`SimError::Invalid`] listing every problem.
     pub fn validate(&self) -> Result<(), SimError> {
-        let problems = self.problems();
+        let mut problems = self.problems();
+        if problems.is_empty()
+            && let Err(e) = self.run.limits.check("this scenario", self.work())
+        {
+            problems.push(Problem {
+                field: "run".into(),
+                line: None,
+                message: e.to_string(),
+            });
+        }
         if problems.is_empty() {
             Ok(())
         } else {

@@ -18,6 +18,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::args::LimitArgs;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use crest_core::series::Quantile;
@@ -67,6 +68,8 @@ struct Common {
     /// Model: auto (chosen per series by backtest), regression, ensemble, mstl_ets, seasonal_naive.
     #[arg(long, default_value = "auto")]
     model: String,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -229,6 +232,7 @@ fn prepare(c: &Common, horizon: usize) -> anyhow::Result<Prepared> {
         .with_quantiles(quantiles)
         .with_calendar(calendar)
         .with_model(model);
+    cfg.check(&data.series, &c.limits.limits())?;
     Ok(Prepared { data, cfg })
 }
 

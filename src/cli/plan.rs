@@ -16,7 +16,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
-use super::args::{Format, emit, parse_duration_s, parse_instant, parse_rate, parse_risk};
+use super::args::{
+    Format, emit, parse_duration_s, parse_instant, parse_rate, parse_replicas, parse_risk,
+};
 use crest_autoscaler::planner::{PlanOutcome, PlannerConfig, Window};
 use crest_autoscaler::{FluidModel, GateConfig, GateReport, PlanDocument};
 use crest_core::{AppId, Capacity, Forecast, PlanReason, Replicas, Timestamp};
@@ -79,10 +81,10 @@ pub struct PlanArgs {
     #[arg(long, default_value = "10/1m")]
     scale_in_rate: String,
     /// Lower bound on instances.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = parse_replicas)]
     min: u32,
     /// Upper bound on instances.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = parse_replicas)]
     max: u32,
     /// Instances serving now (default: the need at the forecast's start).
     #[arg(long)]
@@ -382,8 +384,10 @@ pub fn run(cmd: PlanCmd) -> anyhow::Result<ExitCode> {
             .ok()
             .and_then(|p| p.first().copied())
             .unwrap_or(0.0);
+        // Not `clamp`: it panics on min > max, which `validate` reports.
         cap.instances_for(d0, cmd.utilisation)
-            .clamp(cmd.min, cmd.max)
+            .max(cmd.min)
+            .min(cmd.max)
     }));
     if let Some(fz) = &cmd.freeze {
         let (a, b) = fz

@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::Args;
 use crest_planning::backtest::{BacktestReport, BacktestSettings, CrestDetail};
 
-use super::args::{Format, emit, parse_duration_s, parse_rate, parse_risk};
+use super::args::{Format, emit, parse_duration_s, parse_rate, parse_replicas, parse_risk};
 
 /// Arguments of `crest rehearse`.
 #[derive(Debug, Args)]
@@ -98,10 +98,10 @@ pub struct RehearseCmd {
     #[arg(long, default_value = "3h")]
     scale_in_hold: String,
     /// Fewest instances.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = parse_replicas)]
     min: u32,
     /// Most instances.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = parse_replicas)]
     max: u32,
     /// Price of one instance-hour.
     #[arg(long, default_value_t = 0.10)]

@@ -114,7 +114,22 @@ struct Run {
 /// line and column; the quote shows which field it is).
 fn json_error(text: &str, e: &serde_json::Error) -> String {
     match text.lines().nth(e.line().saturating_sub(1)) {
-        Some(l) if e.line() > 0 => format!("{e} (line {}: `{}`)", e.line(), l.trim()),
+        Some(l) if e.line() > 0 => {
+            // At most 60 characters before the column (a compact document is
+            // one long line), 20 after.
+            let chars: Vec<char> = l.chars().collect();
+            let col = e.column().min(chars.len());
+            let from = col.saturating_sub(60);
+            let to = (col + 20).min(chars.len());
+            let mut quote: String = chars[from..to].iter().collect();
+            if from > 0 {
+                quote.insert_str(0, "...");
+            }
+            if to < chars.len() {
+                quote.push_str("...");
+            }
+            format!("{e} (line {}: `{}`)", e.line(), quote.trim())
+        }
         _ => e.to_string(),
     }
 }
@@ -122,13 +137,16 @@ fn json_error(text: &str, e: &serde_json::Error) -> String {
 fn read_doc(path: &Path) -> anyhow::Result<PlanDocument> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read plan {}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
+    let doc: PlanDocument = serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
             "failed to parse plan {} (expected a `crest plan --output` document): {}",
             path.display(),
             json_error(&text, &e)
         )
-    })
+    })?;
+    doc.validate()
+        .with_context(|| format!("invalid plan {}", path.display()))?;
+    Ok(doc)
 }
 
 fn parse_schedule(path: &Path, text: &str) -> anyhow::Result<Option<RawSchedule>> {

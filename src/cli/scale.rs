@@ -18,6 +18,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::args::parse_replicas;
 use anyhow::Context;
 use clap::Args;
 use crest_actuator::config::ScaleConfig;
@@ -28,7 +29,8 @@ use crest_core::AppId;
 pub struct ScaleCmd {
     /// The app (e.g. `web`).
     pub app: String,
-    /// Desired number of replicas (0 removes them all).
+    /// Desired number of replicas (0 removes them all; at most 100000).
+    #[arg(value_parser = parse_replicas)]
     pub replicas: u32,
     /// Backend configuration (TOML: [containerd] or [mesos], [network], [fleet], journal).
     /// In [mesos], `user` (the Unix user tasks run as on the agents) defaults
@@ -45,7 +47,7 @@ pub struct ScaleCmd {
     #[arg(long)]
     pub dry_run: bool,
     /// With --dry-run: how many instances to pretend already run.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_replicas)]
     pub from: u32,
     /// Mesos: drop the framework id saved in the journal before scaling, so a
     /// new framework registers. Only after the master ended the old one

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::args::LimitArgs;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use crest_core::Series;
@@ -37,6 +38,8 @@ pub struct SimCmd {
     /// Write PNG and SVG charts (demand vs capacity, p99, instances) into this folder.
     #[arg(long)]
     plot: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 /// `traffic.kind = "history"`: a file (CSV/Parquet) or a bundled dataset name,
@@ -62,8 +65,12 @@ fn history_loader(path: &Path, column: Option<&str>) -> Result<Series, String> {
 /// Run `crest sim`.
 pub fn run(cmd: SimCmd) -> anyhow::Result<ExitCode> {
     let file: ScenarioFile = load_scenario(&cmd.scenario, Some(&history_loader))?;
-    let variants = file.variants();
+    let mut variants = file.variants();
+    crest_core::bounds::check_count("--replications", cmd.replications as u64, 1, 10_000)?;
     let mut results = Vec::new();
+    for sc in &mut variants {
+        sc.run.limits = cmd.limits.limits();
+    }
     for sc in &variants {
         let reps = crest_sim::replicate(sc, cmd.seed, cmd.replications)
             .with_context(|| format!("failed to simulate {}", sc.name))?;

@@ -6,6 +6,8 @@
 
 mod api;
 mod common;
+mod disk_full;
 mod fuzz;
 mod hardening;
+mod lease;
 mod persistence;

@@ -12,7 +12,7 @@ use crate::theory::erlang_c;
 /// Latency samples drawn per step (each weighted by its share of requests).
 const SAMPLES: u64 = 32;
 /// Step length, seconds.
-const STEP_S: f64 = 1.0;
+pub(crate) const STEP_S: f64 = 1.0;
 
 /// The fluid model's own state.
 #[derive(Debug, Default, Clone)]
