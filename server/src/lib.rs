@@ -30,6 +30,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 pub mod api;
+pub mod apps;
 pub mod client;
 pub mod config;
 pub mod engine;
@@ -154,12 +155,30 @@ impl Opened {
             store,
             config: Arc::clone(&config),
             metrics,
+            decided: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         Ok(Opened {
             config,
             state,
             writer,
         })
+    }
+
+    /// A receiver that changes each time alerts make new decisions (after
+    /// they are durable): the controller's reconcile loops wait on it, so an
+    /// alert acts at once instead of at the next evaluation period.
+    pub fn decisions_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.state.decided.subscribe()
+    }
+
+    /// The server's metrics (the controller adds its per-app series to them).
+    pub fn metrics(&self) -> Arc<metrics::Metrics> {
+        Arc::clone(&self.state.metrics)
+    }
+
+    /// The validated config.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
     }
 
     /// Serve on `listener` until `shutdown` resolves.
