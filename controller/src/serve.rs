@@ -84,7 +84,10 @@ pub async fn serve(
         });
         Some(spawn(ctl, apps, wake, stop_rx))
     } else {
-        let cfg = real_config(actuator)?;
+        let mut cfg = real_config(actuator)?;
+        // The loop reads readiness from the balancer every tick; a scale that
+        // waited for health checks would hold the next alert's decision back.
+        cfg.fleet.health_wait_ms = 0;
         let journal = cfg.journal.clone().ok_or_else(|| ControllerError::Config {
             file: "[actuator]".into(),
             message: "journal: expected the path of the actuator's journal".into(),
