@@ -210,6 +210,7 @@ where
             plans,
             tracking,
             cooldown_from,
+            alert_was_firing: false,
             last_logged: None,
             had_lease: false,
         })
@@ -319,6 +320,7 @@ pub struct AppLoop<A, L, M> {
     /// Per plan document: None until re-verified, then whether it may run.
     verdicts: Vec<Option<bool>>,
     cooldown_from: Option<Timestamp>,
+    alert_was_firing: bool,
     last_logged: Option<(u32, u32, String, bool)>,
     had_lease: bool,
 }
@@ -635,9 +637,12 @@ where
         }
         // Safety: no scale-in while an alert for the app fires, nor within
         // the cooldown after the last scale-out or firing alert.
-        if alert.is_some() {
+        // The cooldown runs from the last tick an alert fired, and from the
+        // first tick that saw it resolved (the wake-up its resolve causes).
+        if alert.is_some() || self.alert_was_firing {
             self.cooldown_from = Some(now);
         }
+        self.alert_was_firing = alert.is_some();
         if desired < current {
             if let Some((_, keys)) = &alert {
                 reason = format!("scale-in held: alert {} firing", keys.join(","));

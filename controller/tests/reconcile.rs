@@ -186,8 +186,11 @@ async fn alert_scales_out_in_bounded_steps_and_in_only_after_resolve_and_cooldow
     let (cur, des, why) = tick(&mut l, t.add_secs(30)).await;
     assert_eq!((cur, des), (10, 10), "{why}");
     assert!(why.contains("cooldown"), "{why}");
+    // The cooldown runs from the first tick that saw the resolve (t+30).
+    let (_, des, why) = tick(&mut l, t.add_secs(89)).await;
+    assert_eq!(des, 10, "{why}");
     // After the cooldown: down in max_step steps to the base.
-    assert_eq!(tick(&mut l, t.add_secs(64)).await.1, 7);
+    assert_eq!(tick(&mut l, t.add_secs(90)).await.1, 7);
     assert_eq!(tick(&mut l, t.add_secs(200)).await.1, 4);
     assert_eq!(tick(&mut l, t.add_secs(300)).await.1, 2);
     // Every decision and actuation is in the history with its reason.
