@@ -211,6 +211,7 @@ where
             tracking,
             cooldown_from,
             alert_was_firing: false,
+            reconcile_first: true,
             last_logged: None,
             had_lease: false,
         })
@@ -321,6 +322,7 @@ pub struct AppLoop<A, L, M> {
     verdicts: Vec<Option<bool>>,
     cooldown_from: Option<Timestamp>,
     alert_was_firing: bool,
+    reconcile_first: bool,
     last_logged: Option<(u32, u32, String, bool)>,
     had_lease: bool,
 }
@@ -531,6 +533,7 @@ where
             }
             if !self.had_lease {
                 self.had_lease = true;
+                self.reconcile_first = true;
                 self.history(now, "lease", 0, 0, "lease acquired", &holder);
                 self.log(&format!("crest control: {app}: lease acquired by {holder}"));
                 // A previous holder may have died: its state is ours now.
@@ -710,14 +713,17 @@ where
         }
 
         // Level-triggered: act whenever what is asked differs from what is.
-        let running_ok = fleet.instances.iter().all(|i| {
-            matches!(
-                i.phase,
-                crest_core::seams::InstancePhase::Running
-                    | crest_core::seams::InstancePhase::Starting
-            )
-        });
-        let needs = desired != current || observed != desired || !running_ok;
+        // This loop's own applies finish before the next tick, so an instance
+        // still starting, draining or failed here was left half-done by a
+        // controller that died (kill -9): apply again and the actuator's
+        // journal reconciles it. The first tick under a new lease always
+        // applies, for the same reason.
+        let all_running = fleet
+            .instances
+            .iter()
+            .all(|i| i.phase == crest_core::seams::InstancePhase::Running);
+        let first = std::mem::take(&mut self.reconcile_first);
+        let needs = first || desired != current || fleet.running().0 != desired || !all_running;
         let mut actuation = None;
         if needs && !paused {
             let action = Action::SetReplicas {
