@@ -487,3 +487,116 @@ async fn apps_endpoint_and_metrics_show_each_app() {
         assert!(m.contains(want), "missing {want} in\n{m}");
     }
 }
+
+/// A plan document over a forecast that starts an hour ago: the p90 plan
+/// (`risky` false) passes the gate, the median plan at full utilisation fails.
+fn plan_doc(dir: &std::path::Path, risky: bool) -> std::path::PathBuf {
+    use crest_autoscaler::{FluidModel, GateConfig, PlanDocument, PlannerConfig, RateLimit, plan};
+    use crest_core::series::Quantile;
+    use crest_core::{Capacity, Forecast, Replicas};
+    let start = Timestamp::from_secs((t0().secs() / 1800 - 2) * 1800);
+    let mean: Vec<f64> = (0..48)
+        .map(|i| if (20..26).contains(&i) { 1000.0 } else { 200.0 })
+        .collect();
+    let mut q = std::collections::BTreeMap::new();
+    for (l, f) in [(0.1, 0.85), (0.9, 1.15), (0.99, 1.3)] {
+        q.insert(
+            Quantile::try_new(l).unwrap(),
+            mean.iter().map(|m| m * f).collect(),
+        );
+    }
+    let f = Forecast::try_new("x", start, 1800, mean, q).unwrap();
+    let cap = Capacity::given(10.0, 200.0).unwrap();
+    let mut cfg = PlannerConfig::new(web(), if risky { "risky" } else { "p90" });
+    cfg.scale_out_rate = RateLimit::new(20, 60);
+    cfg.current = Replicas(25);
+    if risky {
+        cfg.risk = 0.5;
+        cfg.target_utilisation = 1.0;
+    }
+    let o = plan(&f, &cap, &cfg).unwrap();
+    let mut model = FluidModel::new(cap.clone());
+    model.scale_out_rate = cfg.scale_out_rate;
+    model.evaluate_every_s = 60;
+    model.tick_s = 60;
+    let gate = GateConfig {
+        scenarios: 100,
+        ..GateConfig::default()
+    };
+    let doc = PlanDocument::new(&o, f, cap, cfg, model, gate);
+    let path = dir.join(format!("{}.json", doc.plan.id));
+    std::fs::write(&path, serde_json::to_string(&doc).unwrap()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_are_reverified_before_they_start_and_refused_when_they_fail() {
+    let s = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = plan_doc(dir.path(), false);
+    let bad = plan_doc(dir.path(), true);
+    let load = |p: &std::path::Path| {
+        let d: crest_autoscaler::PlanDocument =
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        (p.to_path_buf(), d)
+    };
+    let (c, _) = controller(&s, "a");
+    let t = t0();
+    let want = load(&good).1.plan.desired_at(t).unwrap().0;
+    assert!(want > 2, "the plan asks for more than the base: {want}");
+    let big = AppSpec {
+        max_instances: 200,
+        max_step: 200,
+        ..spec()
+    };
+    // The failing plan alone: refused, the base holds.
+    let mut l = c
+        .app_loop(AppSpec {
+            plans: vec![load(&bad)],
+            ..big.clone()
+        })
+        .unwrap();
+    let (_, des, why) = tick(&mut l, t).await;
+    assert_eq!(des, 2, "{why}");
+    // Forced, the same plan is followed.
+    let mut l = c
+        .app_loop(AppSpec {
+            plans: vec![load(&bad)],
+            force_plans: true,
+            ..big.clone()
+        })
+        .unwrap();
+    let (_, _, why) = tick(&mut l, t.add_secs(1)).await;
+    assert!(why.contains("plan risky"), "{why}");
+    // The passing plan is followed, its step named in the reason.
+    let mut l = c
+        .app_loop(AppSpec {
+            plans: vec![load(&good)],
+            ..big
+        })
+        .unwrap();
+    let (_, des, why) = tick(&mut l, t.add_secs(2)).await;
+    assert_eq!(des, want, "{why}");
+    assert!(why.contains("plan p90 step at"), "{why}");
+    let (_, h) = get(s.addr, "/v1/apps/web/history?limit=1000").await;
+    let kinds: Vec<(String, String)> = h["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"].as_str().unwrap().starts_with("plan_"))
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("plan_refused".to_string(), "plan risky".to_string()),
+            ("plan_verified".to_string(), "plan risky".to_string()),
+            ("plan_verified".to_string(), "plan p90".to_string()),
+        ]
+    );
+}

@@ -13,7 +13,13 @@
 //!     ──► store writer thread: dedup, AlertLedger::apply, group commit (fsync)
 //!     ──► 2xx with the decisions (only once they are on disk)
 //!  GET /v1/decisions, /v1/plans (token), /healthz, /metrics ──► read-only connection
+//!  GET /v1/apps, /v1/apps/{app}/history ──► the controller's tables (apps.rs), read-only
+//!  POST /v1/apps/{app}/pause (token) ──► the pause flag the controller reads
 //! ```
+//!
+//! The controller (`crest-controller`, run beside the server by `crest
+//! serve` when the config has `[[app]]` sections) acts on these decisions;
+//! [`Opened::decisions_signal`] wakes it the moment new ones are durable.
 //!
 //! Start reading at [`run`], then [`api`] (routes), [`store`] (durability and
 //! group commit) and [`engine`] (what a decision is). Tested as mini-redis
