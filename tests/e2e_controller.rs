@@ -16,6 +16,8 @@
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+
 use serde_json::Value;
 
 #[test]
@@ -36,21 +38,14 @@ fn alertmanager_drives_the_fleet_through_the_controller_and_kill9_leaves_nothing
         "/usr/lib/cni/host-local",
         "/bin/busybox",
     ];
-    let which = |t: &str| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if let Some(t) = tools.iter().find(|t| !which(t)) {
+    if let Some(t) = common::missing_tool(&tools) {
         crest_core::services::skip_or_fail(
             "e2e_controller",
             &format!("{t} is missing (CI installs it: scripts/install-deps.sh)"),
         );
         return;
     }
-    let root = Command::new("id").arg("-u").output().unwrap();
-    if String::from_utf8_lossy(&root.stdout).trim() != "0" {
+    if !common::is_root() {
         crest_core::services::skip_or_fail("e2e_controller", "containerd and CNI need root");
         return;
     }

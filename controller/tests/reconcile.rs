@@ -71,7 +71,7 @@ fn spec() -> AppSpec {
     AppSpec {
         base: 2,
         max_instances: 20,
-        max_step: 3,
+        max_step: 20,
         cooldown_s: 60,
         lease_ttl_ms: 10_000,
         ..AppSpec::new(web(), 20)
@@ -165,7 +165,12 @@ fn t0() -> Timestamp {
 async fn alert_scales_out_in_bounded_steps_and_in_only_after_resolve_and_cooldown() {
     let s = server().await;
     let (c, _) = controller(&s, "a");
-    let mut l = c.app_loop(spec()).unwrap();
+    let mut l = c
+        .app_loop(AppSpec {
+            max_step: 3,
+            ..spec()
+        })
+        .unwrap();
     let t = t0();
     // Nothing fires: the base.
     assert_eq!(tick(&mut l, t).await.1, 2);
@@ -270,12 +275,7 @@ async fn no_scale_in_while_an_alert_fires_even_when_a_plan_step_ends() {
 async fn pause_is_a_kill_switch_and_needs_the_token() {
     let s = server().await;
     let (c, _) = controller(&s, "a");
-    let mut l = c
-        .app_loop(AppSpec {
-            max_step: 20,
-            ..spec()
-        })
-        .unwrap();
+    let mut l = c.app_loop(spec()).unwrap();
     let t = t0();
     tick(&mut l, t).await;
     let (st, _) = post(s.addr, "/v1/apps/web/pause", None, "").await;
@@ -355,12 +355,7 @@ async fn dry_run_prints_what_it_would_do_and_writes_no_state() {
     let s = server().await;
     let (c, lines) = controller(&s, "a");
     let c = Arc::new(Arc::try_unwrap(c).ok().unwrap().dry_run(true));
-    let mut l = c
-        .app_loop(AppSpec {
-            max_step: 20,
-            ..spec()
-        })
-        .unwrap();
+    let mut l = c.app_loop(spec()).unwrap();
     alert(s.addr, "fp1", true).await;
     let r = l.tick(t0()).await.unwrap();
     assert_eq!(r.desired, 6);
@@ -411,12 +406,7 @@ async fn live_metrics_drive_target_tracking_above_the_floors() {
             TargetTrackingConfig::new(TargetMetric::Utilisation, 0.5).with_bounds(1, 20),
         ),
     );
-    let mut l = c
-        .app_loop(AppSpec {
-            max_step: 20,
-            ..spec()
-        })
-        .unwrap();
+    let mut l = c.app_loop(spec()).unwrap();
     let t = t0();
     assert_eq!(l.tick(t).await.unwrap().desired, 2);
     // Utilisation doubles over its target: target tracking asks for twice the fleet.
@@ -431,12 +421,7 @@ async fn live_metrics_drive_target_tracking_above_the_floors() {
 async fn apps_endpoint_and_metrics_show_each_app() {
     let s = server().await;
     let (c, _) = controller(&s, "a");
-    let mut l = c
-        .app_loop(AppSpec {
-            max_step: 20,
-            ..spec()
-        })
-        .unwrap();
+    let mut l = c.app_loop(spec()).unwrap();
     alert(s.addr, "fp9", true).await;
     let t = t0();
     tick(&mut l, t).await;
