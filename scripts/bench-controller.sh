@@ -29,7 +29,8 @@
 # burst_containers (1+N expected), alert_to_first_start_ms (all samples).
 #
 # Env: CREST (binary, default target/debug/crest), TRIALS (20), KILL9 (1),
-# COOLDOWN_S (3), CONCURRENCY (64), BENCH_DIR, KEEP=1.
+# COOLDOWN_S (3), CONCURRENCY (64), SHIM_GROUP (16) and ROOTFS (readonly) as
+# in bench-scale-out.sh, BENCH_DIR, KEEP=1, SKIP_INSTALL=1.
 set -euo pipefail
 N=${1:-10}
 TRIALS=${TRIALS:-20}
@@ -46,6 +47,7 @@ done
 say() { echo "bench-controller: $*" >&2; }
 
 HERE=$here
+export SHIM_GROUP=${SHIM_GROUP:-16} ROOTFS=${ROOTFS:-readonly}
 # shellcheck source=lib/real-backends.sh
 source "$here/scripts/lib/real-backends.sh"
 real_backends_up crest-ctl web "10.216.$(( $$ % 4 * 16 )).0/20"
