@@ -12,7 +12,7 @@ use std::process::Command;
 use crest_autoscaler::PlanDocument;
 
 mod common;
-use common::{crest, stderr, stdout, write_forecast};
+use common::{crest, is_root, missing_tool, stderr, stdout, write_forecast};
 
 /// `crest plan` into `out`, with extra arguments.
 fn plan(dir: &Path, out: &str, extra: &[&str]) {
@@ -309,18 +309,11 @@ fn real_backends_follow_the_plan_and_leave_nothing() {
         "/usr/lib/cni/host-local",
         "/bin/busybox",
     ];
-    let which = |t: &str| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if let Some(t) = tools.iter().find(|t| !which(t)) {
+    if let Some(t) = missing_tool(&tools) {
         crest_core::services::skip_or_fail("cli_run", &format!("{t} is missing (CI installs it)"));
         return;
     }
-    let root = Command::new("id").arg("-u").output().unwrap();
-    if String::from_utf8_lossy(&root.stdout).trim() != "0" {
+    if !is_root() {
         crest_core::services::skip_or_fail("cli_run", "containerd and CNI need root");
         return;
     }

@@ -7,6 +7,9 @@
 //! | `POST /v1/plans` | bearer | store a `ScalingPlan` or a `crest plan --output` file (same id: replaced) |
 //! | `GET /v1/decisions?app=&since=&after=&limit=` | — | decisions, oldest first, keyset pages |
 //! | `GET /v1/plans?app=&after=&limit=`, `GET /v1/plans/{id}` | bearer (none with `public_reads`) | stored plans, by id, keyset pages of at most `max_page_bytes` |
+//! | `GET /v1/apps` | — | per app: desired, observed, ready replicas, floors in force with their sources, last decision, pause flag (written by the controller) |
+//! | `GET /v1/apps/{app}/history?after=&limit=` | — | the controller's decisions and actuation steps with their reasons, oldest first |
+//! | `POST /v1/apps/{app}/pause` | bearer | kill switch: `{"paused": true}` (the default with no body) stops actuation of the app, `false` resumes |
 //! | `GET /healthz` | — | liveness, database and write health (503 when the last write failed) |
 //! | `GET /metrics` | — | Prometheus text 0.0.4 (OpenMetrics if the `Accept` header asks) |
 //!
@@ -61,6 +64,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Bumped after alerts made new decisions (see `Opened::decisions_signal`).
+    pub decided: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// A JSON error response.
@@ -116,6 +121,9 @@ fn route_name(path: &str) -> &'static str {
         "/healthz" => "healthz",
         "/metrics" => "metrics",
         p if p.starts_with("/v1/plans/") => "plan",
+        "/v1/apps" => "apps",
+        p if p.starts_with("/v1/apps/") && p.ends_with("/history") => "app_history",
+        p if p.starts_with("/v1/apps/") && p.ends_with("/pause") => "app_pause",
         _ => "other",
     }
 }
@@ -127,9 +135,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/alerts/grafana", post(grafana))
         .route("/v1/plans", post(put_plan).get(list_plans))
         .route("/v1/plans/{id}", get(get_plan))
+        .route("/v1/apps/{app}/pause", post(pause_app))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let open = Router::new()
         .route("/v1/decisions", get(list_decisions))
+        .route("/v1/apps", get(list_apps))
+        .route("/v1/apps/{app}/history", get(app_history))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text));
     let request_timeout = Duration::from_millis(state.config.request_timeout_ms);
@@ -322,6 +333,9 @@ async fn receive(
         duplicates: 0,
         ignored: Vec::new(),
     };
+    if outcomes.iter().any(|o| matches!(o, Outcome::Decision(_))) {
+        st.decided.send_modify(|n| *n = n.wrapping_add(1));
+    }
     for (o, fingerprint) in outcomes.into_iter().zip(fingerprints) {
         match o {
             Outcome::Decision(d) => {
@@ -579,6 +593,103 @@ async fn metrics_text(State(st): State<AppState>, headers: axum::http::HeaderMap
         )
             .into_response()
     }
+}
+
+/// `GET /v1/apps`: the controller's view of each app.
+async fn list_apps(State(st): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let apps = st.store.read(crate::apps::list).await?;
+    Ok(Json(json!({ "apps": apps })))
+}
+
+fn app_param(p: Result<Path<String>, PathRejection>) -> Result<AppId, ApiError> {
+    let Path(app) = p.map_err(|e| ApiError::bad(format!("invalid app: {e}"), "app"))?;
+    AppId::try_new(app).map_err(|e| ApiError::bad(e.to_string(), "app"))
+}
+
+/// `GET /v1/apps/{app}/history`: decisions and actuation steps, keyset pages.
+async fn app_history(
+    State(st): State<AppState>,
+    app: Result<Path<String>, PathRejection>,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let app = app_param(app)?;
+    let Query(q) = q.map_err(|e| ApiError::bad(format!("invalid query string: {e}"), "query"))?;
+    let mut after = 0i64;
+    let mut limit = DEFAULT_LIMIT;
+    for (k, v) in &q {
+        match k.as_str() {
+            "after" => {
+                after = v.parse::<i64>().ok().filter(|&a| a >= 0).ok_or_else(|| {
+                    ApiError::bad(
+                        format!("expected a history id (integer >= 0), found {v:?}"),
+                        "after",
+                    )
+                })?;
+            }
+            "limit" => limit = page_size(v, MAX_LIMIT)?,
+            other => {
+                return Err(ApiError::bad(
+                    format!("unknown query parameter {other:?} (expected after, limit)"),
+                    other,
+                ));
+            }
+        }
+    }
+    let name = app.to_string();
+    let entries = st
+        .store
+        .read(move |c| crate::apps::history(c, &app, after, limit))
+        .await?;
+    let next = (entries.len() == limit)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(
+        json!({ "app": name, "history": entries, "next_after": next }),
+    ))
+}
+
+/// `POST /v1/apps/{app}/pause`: the kill switch. Body `{"paused": bool}`,
+/// or none to pause.
+async fn pause_app(
+    State(st): State<AppState>,
+    app: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let app = app_param(app)?;
+    let body = body.map_err(|e| body_error(&st, "app_pause", &e))?;
+    let paused = if body.iter().all(u8::is_ascii_whitespace) {
+        true
+    } else {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct PauseBody {
+            paused: bool,
+        }
+        serde_json::from_slice::<PauseBody>(&body)
+            .map_err(|e| {
+                st.metrics.rejected("app_pause", "bad_payload");
+                ApiError::bad(
+                    format!("expected {{\"paused\": true|false}}: {e}"),
+                    "paused",
+                )
+            })?
+            .paused
+    };
+    let db = st.store.path().to_path_buf();
+    let name = app.to_string();
+    let now = crest_core::Clock::now(&crest_core::WallClock);
+    tokio::task::spawn_blocking(move || crate::apps::set_paused_in(&db, &app, paused, now))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string(), None))?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("failed to write the pause flag: {e}"),
+                None,
+            )
+        })?;
+    st.decided.send_modify(|n| *n = n.wrapping_add(1));
+    Ok(Json(json!({ "app": name, "paused": paused })))
 }
 
 #[cfg(test)]

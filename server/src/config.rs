@@ -206,6 +206,14 @@ struct RawConfig {
     defaults: Option<RawApp>,
     #[serde(default)]
     apps: BTreeMap<String, RawApp>,
+    /// `[actuator]` and `[[app]]`: the controller's sections of the same file,
+    /// read and validated by `crest-controller`, not by the server.
+    #[serde(default)]
+    #[allow(dead_code)] // validated by the controller
+    actuator: Option<toml::Value>,
+    #[serde(default)]
+    #[allow(dead_code)] // validated by the controller
+    app: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,7 +13,13 @@
 //!     ──► store writer thread: dedup, AlertLedger::apply, group commit (fsync)
 //!     ──► 2xx with the decisions (only once they are on disk)
 //!  GET /v1/decisions, /v1/plans (token), /healthz, /metrics ──► read-only connection
+//!  GET /v1/apps, /v1/apps/{app}/history ──► the controller's tables (apps.rs), read-only
+//!  POST /v1/apps/{app}/pause (token) ──► the pause flag the controller reads
 //! ```
+//!
+//! The controller (`crest-controller`, run beside the server by `crest
+//! serve` when the config has `[[app]]` sections) acts on these decisions;
+//! [`Opened::decisions_signal`] wakes it the moment new ones are durable.
 //!
 //! Start reading at [`run`], then [`api`] (routes), [`store`] (durability and
 //! group commit) and [`engine`] (what a decision is). Tested as mini-redis
@@ -30,6 +36,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 pub mod api;
+pub mod apps;
 pub mod client;
 pub mod config;
 pub mod engine;
@@ -154,12 +161,30 @@ impl Opened {
             store,
             config: Arc::clone(&config),
             metrics,
+            decided: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         Ok(Opened {
             config,
             state,
             writer,
         })
+    }
+
+    /// A receiver that changes each time alerts make new decisions (after
+    /// they are durable): the controller's reconcile loops wait on it, so an
+    /// alert acts at once instead of at the next evaluation period.
+    pub fn decisions_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.state.decided.subscribe()
+    }
+
+    /// The server's metrics (the controller adds its per-app series to them).
+    pub fn metrics(&self) -> Arc<metrics::Metrics> {
+        Arc::clone(&self.state.metrics)
+    }
+
+    /// The validated config.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
     }
 
     /// Serve on `listener` until `shutdown` resolves.

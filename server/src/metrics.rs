@@ -14,6 +14,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -45,6 +46,12 @@ struct RouteCode {
     code: u16,
 }
 
+/// Per-app series: app names come from the controller's config, a fixed set.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AppLabel {
+    app: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabel {
     route: &'static str,
@@ -68,6 +75,11 @@ pub struct Metrics {
     commit_seconds: Histogram,
     batch_requests: Histogram,
     checkpoint_seconds: Histogram,
+    app_desired: Family<AppLabel, Gauge>,
+    app_observed: Family<AppLabel, Gauge>,
+    app_ready: Family<AppLabel, Gauge>,
+    app_paused: Family<AppLabel, Gauge>,
+    decision_seconds: Family<AppLabel, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
@@ -141,8 +153,44 @@ impl Metrics {
             "Time the writer spent copying the WAL into the database (after answering, when idle)",
             checkpoint_seconds.clone(),
         );
+        let app_desired = Family::<AppLabel, Gauge>::default();
+        let app_observed = Family::<AppLabel, Gauge>::default();
+        let app_ready = Family::<AppLabel, Gauge>::default();
+        let app_paused = Family::<AppLabel, Gauge>::default();
+        let decision_seconds: Family<AppLabel, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "crest_app_desired_replicas",
+            "Replicas the controller asks for, by app",
+            app_desired.clone(),
+        );
+        registry.register(
+            "crest_app_observed_replicas",
+            "Instances running or starting, by app (as the actuator observes them)",
+            app_observed.clone(),
+        );
+        registry.register(
+            "crest_app_ready_replicas",
+            "Instances passing the load balancer's health check, by app",
+            app_ready.clone(),
+        );
+        registry.register(
+            "crest_app_paused",
+            "1 while the app's actuation is paused (POST /v1/apps/APP/pause)",
+            app_paused.clone(),
+        );
+        registry.register(
+            "crest_controller_decision_duration_seconds",
+            "Time from the reconcile loop waking (alert or period) to its decision, by app",
+            decision_seconds.clone(),
+        );
         Metrics {
             registry,
+            app_desired,
+            app_observed,
+            app_ready,
+            app_paused,
+            decision_seconds,
             checkpoint_seconds,
             commit_seconds,
             batch_requests,
@@ -199,6 +247,22 @@ impl Metrics {
     pub fn commit(&self, seconds: f64, requests: usize) {
         self.commit_seconds.observe(seconds);
         self.batch_requests.observe(requests as f64);
+    }
+
+    /// An app's replicas as the controller last saw them.
+    pub fn app_replicas(&self, app: &str, desired: u32, observed: u32, ready: u32, paused: bool) {
+        let l = AppLabel { app: app.into() };
+        self.app_desired.get_or_create(&l).set(i64::from(desired));
+        self.app_observed.get_or_create(&l).set(i64::from(observed));
+        self.app_ready.get_or_create(&l).set(i64::from(ready));
+        self.app_paused.get_or_create(&l).set(i64::from(paused));
+    }
+
+    /// One reconcile decision of an app, from wake-up to decision.
+    pub fn decision_latency(&self, app: &str, seconds: f64) {
+        self.decision_seconds
+            .get_or_create(&AppLabel { app: app.into() })
+            .observe(seconds);
     }
 
     /// One WAL checkpoint.

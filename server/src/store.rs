@@ -302,6 +302,7 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        crate::apps::ensure_schema(&conn).map_err(open_err)?;
         let lease = lease::take(&conn, path)?;
         let ledger = load_ledger(&conn).map_err(open_err)?;
 
@@ -398,7 +399,11 @@ impl Store {
             .map_err(StoreFailure::Commit)
     }
 
-    async fn read<T: Send + 'static>(
+    /// Run `f` on the read-only connection, on a blocking thread.
+    ///
+    /// # Errors
+    /// [`StoreFailure::Read`] when `f` fails.
+    pub async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreFailure> {

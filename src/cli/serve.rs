@@ -1,4 +1,7 @@
-//! `crest serve --config FILE`: the alert webhooks and the plan/decision API.
+//! `crest serve --config FILE`: the alert webhooks and the plan/decision API,
+//! and, when the file has `[[app]]` sections, the controller beside them
+//! (`crest-controller`: alerts, plans and metrics drive each app's fleet
+//! through the `[actuator]`, the `crest scale` config).
 //!
 //! Thin on purpose: config loading, validation and the server live in
 //! `crest-server` (its `run` is what the tests and the benchmark binary call
@@ -26,6 +29,13 @@ pub struct ServeCmd {
     /// Only validate the config: print every problem (field and line) and exit.
     #[arg(long)]
     check: bool,
+    /// Controller: print what it would do (the actuator's steps included);
+    /// touch no fleet, take no lease, write no controller state.
+    #[arg(long)]
+    dry_run: bool,
+    /// Controller: this instance's name in leases and history (default host:pid).
+    #[arg(long, value_name = "NAME")]
+    controller_id: Option<String>,
 }
 
 /// Run `crest serve`.
@@ -37,9 +47,10 @@ pub fn run(cmd: ServeCmd) -> anyhow::Result<ExitCode> {
     if let Some(l) = cmd.listen {
         config.listen = l;
     }
+    let controller = crest_controller::ControllerConfig::load(&cmd.config)?;
     if cmd.check {
         println!(
-            "{}: ok (listen {}, state {}, {} rule(s), {} app(s){})",
+            "{}: ok (listen {}, state {}, {} rule(s), {} app(s){}, {} controlled app(s))",
             cmd.config.display(),
             config.listen,
             config.db_path.display(),
@@ -49,7 +60,8 @@ pub fn run(cmd: ServeCmd) -> anyhow::Result<ExitCode> {
                 ", defaults for others"
             } else {
                 ""
-            }
+            },
+            controller.apps.len()
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -57,6 +69,18 @@ pub fn run(cmd: ServeCmd) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("failed to start the tokio runtime")?;
-    rt.block_on(crest_server::serve_until_signal(config))?;
+    if controller.apps.is_empty() {
+        rt.block_on(crest_server::serve_until_signal(config))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let holder = cmd.controller_id.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("{}:{}", host.trim(), std::process::id())
+    });
+    let opts = crest_controller::serve::ServeOptions {
+        dry_run: cmd.dry_run,
+        holder,
+    };
+    rt.block_on(crest_controller::serve::serve(config, controller, opts))?;
     Ok(ExitCode::SUCCESS)
 }
