@@ -360,6 +360,8 @@ impl Client {
         loop {
             match self.call_once(url, promql, params).await {
                 Err(e) if e.is_retryable() && i + 1 < self.retry.attempts => {
+                    #[allow(clippy::disallowed_methods)]
+                    // backoff between real HTTP calls is real time
                     tokio::time::sleep(self.retry.delay(i)).await;
                     i += 1;
                 }
@@ -400,7 +402,7 @@ impl Client {
         let snippet = || String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
         if status == 429 || status >= 500 {
             // 503 is also Prometheus' "too many concurrent queries / timeout".
-            let why = env.and_then(|e| e.error).unwrap_or_else(|| snippet());
+            let why = env.and_then(|e| e.error).unwrap_or_else(snippet);
             return Err(unavailable(format!("HTTP {status}: {why}")));
         }
         let env = env.ok_or_else(|| {

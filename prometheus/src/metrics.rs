@@ -11,10 +11,10 @@
 //! is and can never scale it in.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crest_core::seams::{Metrics, MetricsSource, SeamError};
-use crest_core::{AppId, Timestamp};
+use crest_core::{AppId, Clock, Timestamp, WallClock};
 use serde::{Deserialize, Serialize};
 
 use crate::{Client, PromError};
@@ -127,9 +127,7 @@ impl PrometheusMetrics {
         let q = self
             .queries(app)
             .ok_or_else(|| PromError::Config(format!("no Prometheus queries for app {app}")))?;
-        let now_s = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let now_s = WallClock.now().secs_f64();
         let (at, demand) = self.one(&AppQueries::render(&q.demand, app), now_s).await?;
         let p99_ms = match &q.p99_ms {
             // No traffic gives NaN p99: unknown, not an error.

@@ -61,7 +61,7 @@ struct Common {
     #[arg(long, value_name = "FILE", conflicts_with = "prometheus")]
     input: Option<String>,
     #[command(flatten)]
-    prom: PromArgs,
+    prom: Box<PromArgs>,
     /// Holiday calendar: none, us, cn, or a calendar file (TOML/CSV).
     #[arg(long, default_value = "none", value_name = "none|us|cn|FILE")]
     calendar: String,

@@ -31,7 +31,7 @@ pub struct RehearseCmd {
     )]
     history: String,
     #[command(flatten)]
-    prom: PromArgs,
+    prom: Box<PromArgs>,
     /// Holiday calendar: none, us, cn or a calendar file.
     #[arg(long, default_value = "us", value_name = "none|us|cn|FILE")]
     calendar: String,
