@@ -38,6 +38,35 @@ fn rfc(t: i64) -> String {
         .to_string()
 }
 
+/// `--prometheus URL --query sum(demand) --from F --to T --step 5m --cache-dir cache`.
+fn pull_args(url: &str, from: &str, to: &str) -> Vec<String> {
+    [
+        "--prometheus",
+        url,
+        "--query",
+        "sum(demand)",
+        "--from",
+        from,
+        "--to",
+        to,
+        "--step",
+        "5m",
+        "--cache-dir",
+        "cache",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Run crest with `head`, then `pull`, then `tail` as arguments.
+fn crest_with(dir: &Path, head: &[&str], pull: &[String], tail: &[&str]) -> std::process::Output {
+    let mut a: Vec<&str> = head.to_vec();
+    a.extend(pull.iter().map(String::as_str));
+    a.extend_from_slice(tail);
+    crest(&a, dir)
+}
+
 fn start(dir: &Path, test: &str) -> Option<LocalPrometheus> {
     let (Some(bin), Some(tool)) = (prometheus_binary(), promtool_binary()) else {
         crest_core::services::skip_or_fail(
@@ -87,35 +116,11 @@ fn prometheus_history_gives_the_csv_forecast_and_is_cached() {
     std::fs::write(dir.path().join("h.csv"), csv).unwrap();
     let (from, to) = (rfc(h[0].0), rfc(h[h.len() - 1].0));
     let url = prom.url();
-    let prom_args = |extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "forecast",
-            "--prometheus",
-            &url,
-            "--query",
-            "sum(demand)",
-            "--from",
-            &from,
-            "--to",
-            &to,
-            "--step",
-            "5m",
-            "--horizon",
-            "288",
-            "--model",
-            "mstl_ets",
-            "--cache-dir",
-            "cache",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
-    };
-    let run = |a: &[String]| {
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        crest(&a, dir.path())
+    let pull = pull_args(&url, &from, &to);
+    let run = |extra: &[&str]| {
+        let mut tail = vec!["--horizon", "288", "--model", "mstl_ets"];
+        tail.extend_from_slice(extra);
+        crest_with(dir.path(), &["forecast"], &pull, &tail)
     };
     let from_csv = crest(
         &[
@@ -130,7 +135,7 @@ fn prometheus_history_gives_the_csv_forecast_and_is_cached() {
         dir.path(),
     );
     assert!(from_csv.status.success(), "{}", stderr(&from_csv));
-    let pulled = run(&prom_args(&[]));
+    let pulled = run(&[]);
     assert!(
         pulled.status.success(),
         "{}\n{}",
@@ -161,26 +166,14 @@ fn prometheus_history_gives_the_csv_forecast_and_is_cached() {
         crest(&a, dir.path())
     };
     let b_csv = bt(&["--input", "h.csv"]);
-    let b_prom = bt(&[
-        "--prometheus",
-        &url,
-        "--query",
-        "sum(demand)",
-        "--from",
-        &from,
-        "--to",
-        &to,
-        "--step",
-        "5m",
-        "--cache-dir",
-        "cache",
-    ]);
+    let pull_refs: Vec<&str> = pull.iter().map(String::as_str).collect();
+    let b_prom = bt(&pull_refs);
     assert!(b_prom.status.success(), "{}", stderr(&b_prom));
     assert_eq!(stdout(&b_prom), stdout(&b_csv));
 
     // Prometheus gone: the re-run reads the cache and says the same.
     prom.kill();
-    let cached = run(&prom_args(&[]));
+    let cached = run(&[]);
     assert!(cached.status.success(), "{}", stderr(&cached));
     assert_eq!(stdout(&cached), stdout(&from_csv));
     let cache_files: Vec<_> = std::fs::read_dir(dir.path().join("cache"))
@@ -191,44 +184,36 @@ fn prometheus_history_gives_the_csv_forecast_and_is_cached() {
         "expected a .parquet and a .json in the cache"
     );
     // --refresh must pull: it fails, naming Prometheus.
-    let refreshed = run(&prom_args(&["--refresh"]));
+    let refreshed = run(&["--refresh"]);
     assert!(!refreshed.status.success());
     let e = stderr(&refreshed);
     assert!(e.contains("Prometheus") && e.contains(&url), "{e}");
 }
 
 #[test]
-fn plan_and_rehearse_take_prometheus_history_and_bad_options_are_named() {
+fn plan_takes_prometheus_history_and_bad_options_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(prom) = start(dir.path(), "plan_and_rehearse_take_prometheus_history") else {
+    let Some(prom) = start(
+        dir.path(),
+        "plan_takes_prometheus_history_and_bad_options_are_named",
+    ) else {
         return;
     };
     let h = history();
     let (from, to) = (rfc(h[0].0), rfc(h[h.len() - 1].0));
     let url = prom.url();
-    let o = crest(
+    let o = crest_with(
+        dir.path(),
+        &["plan"],
+        &pull_args(&url, &from, &to),
         &[
-            "plan",
-            "--prometheus",
-            &url,
-            "--query",
-            "sum(demand)",
-            "--from",
-            &from,
-            "--to",
-            &to,
-            "--step",
-            "5m",
             "--plan-for",
             "1d",
             "--per-instance-qps",
             "100",
             "--format",
             "json",
-            "--cache-dir",
-            "cache",
         ],
-        dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -348,4 +333,85 @@ fn plan_and_rehearse_take_prometheus_history_and_bad_options_are_named() {
             stderr(&o)
         );
     }
+}
+
+/// `crest rehearse` on NYC taxi pulled from Prometheus reports what it
+/// reports on the bundled file (only the history's name differs).
+#[test]
+fn rehearse_on_pulled_history_matches_the_bundled_file() {
+    let (Some(bin), Some(tool)) = (prometheus_binary(), promtool_binary()) else {
+        crest_core::services::skip_or_fail(
+            "rehearse_on_pulled_history_matches_the_bundled_file",
+            "prometheus/promtool are not installed (CI installs them)",
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let taxi = crest_datasets::bundled("nyc_taxi").unwrap();
+    let s = &taxi.series[0];
+    let pts: Vec<(i64, f64)> = s
+        .iter()
+        .filter(|p| p.1.is_finite())
+        .map(|(t, v)| (t.secs(), v))
+        .collect();
+    backfill(
+        &tool,
+        dir.path(),
+        &dir.path().join("tsdb"),
+        "taxi",
+        &[(String::new(), pts.clone())],
+    )
+    .unwrap();
+    let prom = LocalPrometheus::start(
+        &bin,
+        dir.path(),
+        "global:\n  scrape_interval: 1m\n",
+        &[
+            "--storage.tsdb.retention.time=100y",
+            "--query.lookback-delta=1m",
+        ],
+    )
+    .unwrap();
+    let common = [
+        "--calendar",
+        "us",
+        "--crests",
+        "new-year-s-day-2015",
+        "--seed",
+        "7",
+        "--format",
+        "json",
+    ];
+    let file = crest_with(
+        dir.path(),
+        &["rehearse", "--history", "nyc_taxi"],
+        &[],
+        &common,
+    );
+    assert!(file.status.success(), "{}", stderr(&file));
+    let (from, to) = (rfc(pts[0].0), rfc(pts[pts.len() - 1].0));
+    let pull: Vec<String> = [
+        "--prometheus",
+        &prom.url(),
+        "--query",
+        "sum(taxi)",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--step",
+        "30m",
+        "--cache-dir",
+        "cache",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let pulled = crest_with(dir.path(), &["rehearse"], &pull, &common);
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
+    let a: serde_json::Value = serde_json::from_str(&stdout(&file)).unwrap();
+    let b: serde_json::Value = serde_json::from_str(&stdout(&pulled)).unwrap();
+    assert_eq!(a["crests"], b["crests"]);
+    assert_eq!(a["total"], b["total"]);
+    assert_eq!(b["settings"]["history"], "prometheus sum(taxi)");
 }

@@ -423,17 +423,7 @@ impl Client {
     }
 }
 
-/// An error with its causes (reqwest hides "connection refused" in them).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+use crest_core::error_chain as chain;
 
 #[cfg(test)]
 mod tests {
