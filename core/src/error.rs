@@ -86,3 +86,16 @@ pub enum CoreError {
         max_memory_mb: u64,
     },
 }
+
+/// An error with its causes, `a: b: c` (HTTP and IO libraries hide the
+/// useful part, "connection refused", in the causes).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

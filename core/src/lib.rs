@@ -37,7 +37,7 @@ pub use bounds::{DurationSecs, StepSecs, WorkEstimate, WorkLimits};
 pub use calendar::{Calendar, DayFeatures, DayKind, EffectWindow, HolidayPeriod};
 pub use capacity::Capacity;
 pub use clock::{Clock, VirtualClock, WallClock};
-pub use error::CoreError;
+pub use error::{CoreError, error_chain};
 pub use ids::{AppId, Replicas, Rps};
 pub use plan::{PlanReason, PlanStep, ScalingPlan};
 pub use series::{Forecast, Series};

@@ -45,6 +45,7 @@
 pub mod calendar;
 mod error;
 mod load;
+pub mod points;
 mod regular;
 pub mod synthetic;
 mod time;
@@ -72,6 +73,13 @@ pub enum Source {
     File(PathBuf),
     /// Text handed to [`load_csv_str`].
     Inline,
+    /// A Prometheus range query (pulled, or read back from its cache).
+    Prometheus {
+        /// The server's base URL.
+        url: String,
+        /// The PromQL.
+        query: String,
+    },
 }
 
 /// One loaded data set: one or more regular series plus what regularizing did.

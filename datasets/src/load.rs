@@ -84,7 +84,7 @@ impl Cells {
 
 /// Run a polars reader, turning its errors (and, should a corrupt file trip
 /// one, its panics) into [`DatasetError::Format`]: bad input must never crash crest.
-fn guarded(
+pub(crate) fn guarded(
     file: &str,
     read: impl FnOnce() -> PolarsResult<DataFrame>,
 ) -> Result<DataFrame, DatasetError> {

@@ -13,13 +13,17 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A bar labelled `what`.
+    /// A bar labelled `what`, counting backtest origins.
     pub fn new(total: u64, what: &str, enabled: bool) -> Progress {
+        Self::counting(total, what, "origins", enabled)
+    }
+
+    /// A bar labelled `what`, counting `unit`s (e.g. "steps" of a Prometheus pull).
+    pub fn counting(total: u64, what: &str, unit: &str, enabled: bool) -> Progress {
         let bar = if enabled && std::io::stderr().is_terminal() {
             let b = ProgressBar::new(total);
-            if let Ok(style) =
-                ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} origins, eta {eta}")
-            {
+            let template = format!("{{msg}} [{{bar:40}}] {{pos}}/{{len}} {unit}, eta {{eta}}");
+            if let Ok(style) = ProgressStyle::with_template(&template) {
                 b.set_style(style.progress_chars("=> "));
             }
             b.set_message(what.to_string());
@@ -33,6 +37,11 @@ impl Progress {
     /// One unit done (thread-safe).
     pub fn tick(&self) {
         self.bar.inc(1);
+    }
+
+    /// `n` units done (thread-safe).
+    pub fn advance(&self, n: u64) {
+        self.bar.inc(n);
     }
 
     /// Remove the bar.

@@ -142,34 +142,52 @@ impl LatencySource for LoadgenLatency {
     }
 }
 
-/// A Prometheus `histogram_quantile` query per window.
+/// A Prometheus `histogram_quantile` query per window, through the shared
+/// [`crest_prometheus::Client`] (auth, TLS and retries as everywhere else).
 ///
 /// The query template may use `{server}` and `{window}` (e.g. `5s`); the
 /// result is multiplied by `scale_to_ms` (1000 for seconds-based histograms).
 #[derive(Debug, Clone)]
 pub struct PrometheusLatency {
-    base_url: String,
+    client: crest_prometheus::Client,
     p99_query: String,
     scale_to_ms: f64,
-    timeout: Duration,
 }
 
 /// The default p99 query: a classic `http_request_duration_seconds` histogram labelled by `server`.
 pub const DEFAULT_PROM_QUERY: &str = "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{server=\"{server}\"}[{window}])))";
 
 impl PrometheusLatency {
-    /// Query `base_url` (`http://host:9090`) with `p99_query`.
+    /// Query through `client` with `p99_query`.
     pub fn new(
-        base_url: impl Into<String>,
+        client: crest_prometheus::Client,
         p99_query: impl Into<String>,
         scale_to_ms: f64,
     ) -> Self {
         PrometheusLatency {
-            base_url: base_url.into().trim_end_matches('/').to_string(),
+            client,
             p99_query: p99_query.into(),
             scale_to_ms,
-            timeout: Duration::from_secs(5),
         }
+    }
+
+    /// Query `base_url` (`http://host:9090`) without auth, 5 s timeout, 2 attempts.
+    ///
+    /// # Errors
+    /// [`HeadroomError::Latency`] for a URL that is not http(s).
+    pub fn from_url(
+        base_url: &str,
+        p99_query: impl Into<String>,
+        scale_to_ms: f64,
+    ) -> Result<Self, HeadroomError> {
+        let mut cfg = crest_prometheus::ClientConfig::new(base_url);
+        cfg.timeout = Duration::from_secs(5);
+        cfg.retry.attempts = 2;
+        let client = crest_prometheus::Client::new(&cfg).map_err(|e| HeadroomError::Latency {
+            source_name: format!("prometheus {base_url}"),
+            message: e.to_string(),
+        })?;
+        Ok(Self::new(client, p99_query, scale_to_ms))
     }
 
     /// The query text for one server and window.
@@ -183,7 +201,7 @@ impl PrometheusLatency {
 
 impl LatencySource for PrometheusLatency {
     fn name(&self) -> String {
-        format!("prometheus {}", self.base_url)
+        format!("prometheus {}", self.client.url())
     }
 
     async fn begin(&self) -> Result<(), HeadroomError> {
@@ -192,17 +210,16 @@ impl LatencySource for PrometheusLatency {
 
     async fn end(&self, server: &str, window_s: f64) -> Result<LatencyWindow, HeadroomError> {
         let q = self.query_for(server, window_s);
-        let url = format!(
-            "{}/api/v1/query?query={}",
-            self.base_url,
-            percent_encode(&q)
-        );
-        let err = |message: String| HeadroomError::Latency {
-            source_name: self.name(),
-            message,
-        };
-        let body = crate::http::get(&url, self.timeout).await.map_err(err)?;
-        let p99 = parse_prom_scalar(&body).map_err(err)?;
+        let samples = self
+            .client
+            .query(&q, None)
+            .await
+            .map_err(|e| HeadroomError::Latency {
+                source_name: self.name(),
+                message: e.to_string(),
+            })?;
+        // No sample (no traffic in the window) is unknown, not an error.
+        let p99 = samples.first().map_or(f64::NAN, |s| s.value);
         Ok(LatencyWindow {
             p99_ms: p99 * self.scale_to_ms,
             ..LatencyWindow::UNKNOWN
@@ -210,57 +227,17 @@ impl LatencySource for PrometheusLatency {
     }
 }
 
-/// The first sample of an instant-vector answer (NaN for an empty result).
-pub(crate) fn parse_prom_scalar(body: &str) -> Result<f64, String> {
-    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("bad JSON: {e}"))?;
-    if v.get("status").and_then(|s| s.as_str()) != Some("success") {
-        return Err(format!(
-            "query failed: {}",
-            body.chars().take(200).collect::<String>()
-        ));
-    }
-    let result = v
-        .pointer("/data/result")
-        .and_then(|r| r.as_array())
-        .ok_or("expected data.result to be an array")?;
-    let Some(first) = result.first() else {
-        return Ok(f64::NAN);
-    };
-    let s = first
-        .pointer("/value/1")
-        .and_then(|x| x.as_str())
-        .ok_or("expected value [ts, \"number\"]")?;
-    s.parse::<f64>()
-        .map_err(|_| format!("expected a number, found {s:?}"))
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn prometheus_query_and_answer() {
-        let p = PrometheusLatency::new("http://127.0.0.1:9090/", DEFAULT_PROM_QUERY, 1000.0);
+    fn prometheus_query_template() {
+        let p = PrometheusLatency::from_url("http://127.0.0.1:9090/", DEFAULT_PROM_QUERY, 1000.0)
+            .unwrap();
         let q = p.query_for("s1", 4.2);
         assert!(q.contains("server=\"s1\"") && q.contains("[5s]"), "{q}");
-        assert_eq!(percent_encode("a b{\"}"), "a%20b%7B%22%7D");
-        let ok = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.0,"0.123"]}]}}"#;
-        assert!((parse_prom_scalar(ok).unwrap() - 0.123).abs() < 1e-12);
-        let empty = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
-        assert!(parse_prom_scalar(empty).unwrap().is_nan());
-        assert!(parse_prom_scalar(r#"{"status":"error"}"#).is_err());
-        assert!(parse_prom_scalar("nope").is_err());
+        assert_eq!(p.name(), "prometheus http://127.0.0.1:9090");
+        assert!(PrometheusLatency::from_url("127.0.0.1:9090", DEFAULT_PROM_QUERY, 1.0).is_err());
     }
 }

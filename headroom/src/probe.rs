@@ -664,16 +664,7 @@ fn is_up(s: &ServerStats) -> bool {
     s.status.starts_with("UP") || s.status == "no check"
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
+use crest_core::error_chain;
 
 #[cfg(test)]
 mod tests {

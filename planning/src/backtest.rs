@@ -417,6 +417,14 @@ pub fn load(history: &str, calendar: &str) -> Result<Inputs, PlanningError> {
         .into_iter()
         .next()
         .ok_or_else(|| PlanningError::Invalid(format!("history {history:?} has no series")))?;
+    with_calendar(series, calendar)
+}
+
+/// A history already in hand (pulled from Prometheus) and a calendar.
+///
+/// # Errors
+/// [`PlanningError::Calendar`].
+pub fn with_calendar(series: Series, calendar: &str) -> Result<Inputs, PlanningError> {
     let calendar = crest_datasets::calendar::resolve_calendar(calendar).map_err(|source| {
         PlanningError::Calendar {
             name: calendar.into(),

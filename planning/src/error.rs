@@ -61,4 +61,22 @@ pub enum PlanningError {
     /// A setting or input is unusable.
     #[error("{0}")]
     Invalid(String),
+    /// Pulling history from Prometheus failed.
+    #[error("failed to pull {query:?} from Prometheus")]
+    Prometheus {
+        /// The PromQL.
+        query: String,
+        /// The cause.
+        #[source]
+        source: Box<crest_prometheus::PromError>,
+    },
+    /// The history cache could not be read or written.
+    #[error("failed to use the history cache {file}")]
+    Cache {
+        /// The cache file.
+        file: String,
+        /// The cause.
+        #[source]
+        source: Box<crest_datasets::DatasetError>,
+    },
 }

@@ -185,3 +185,34 @@ pub fn series_window(s: &Series, from: Timestamp, to: Timestamp) -> Result<Serie
     }
     Ok(s.slice(i0, i1))
 }
+
+/// Forecast the `horizon_s` after the last step of `series` with all of it
+/// (`crest plan --prometheus`: plan what comes next after the pulled history).
+///
+/// # Errors
+/// As [`forecast_window`]; [`PlanningError::Invalid`] for an empty series
+/// or a horizon under one step.
+pub fn forecast_after(
+    series: &Series,
+    horizon_s: i64,
+    calendar: &Calendar,
+) -> Result<Forecast, PlanningError> {
+    let end = series
+        .end()
+        .ok_or_else(|| PlanningError::Invalid(format!("series {:?} is empty", series.id())))?;
+    if horizon_s < series.step_s() {
+        return Err(PlanningError::Invalid(format!(
+            "the planning horizon ({horizon_s} s) is shorter than one step ({} s)",
+            series.step_s()
+        )));
+    }
+    let origin = end.add_secs(series.step_s());
+    forecast_window(
+        series,
+        origin,
+        origin,
+        origin.add_secs(horizon_s),
+        calendar,
+        0,
+    )
+}

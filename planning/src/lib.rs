@@ -11,13 +11,15 @@
 //!
 //! [`backtest`] runs it over every crest of a history (`crest rehearse`);
 //! [`gate`] is the verification gate `crest plan --verify` and `crest run`
-//! call; [`replay`] builds crest-sim scenarios for a capacity. The binary
-//! only parses and prints.
+//! call; [`replay`] builds crest-sim scenarios for a capacity;
+//! [`history`] pulls history from Prometheus (with its Parquet cache) for
+//! `forecast`, `plan` and `rehearse`. The binary only parses and prints.
 
 pub mod backtest;
 pub mod error;
 pub mod forecast;
 pub mod gate;
+pub mod history;
 pub mod replay;
 
 pub use backtest::{BacktestReport, BacktestSettings, Crest, CrestReport, backtest};

@@ -163,6 +163,7 @@ fn source_text(ds: &Dataset) -> String {
         Source::Bundled { upstream } => format!("bundled, NAB {upstream}"),
         Source::File(p) => format!("file {}", p.display()),
         Source::Inline => "inline text".into(),
+        Source::Prometheus { url, query } => format!("prometheus {url} {query}"),
     }
 }
 

@@ -31,6 +31,8 @@ use crest_forecast::backtest::{
 use crest_forecast::progress::Progress;
 use crest_forecast::watch::{DeviationWatcher, WatchConfig, rolling_band, score_windows};
 use crest_forecast::{ForecastConfig, ForecastOutcome, ModelChoice, ModelKind, forecast_many};
+
+use super::prom::PromArgs;
 use serde::Serialize;
 
 /// Arguments of `crest forecast`.
@@ -57,8 +59,10 @@ enum Sub {
 #[derive(Debug, Args, Clone)]
 struct Common {
     /// History: CSV/Parquet file or bundled data set name (default: bundled nyc_taxi).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "prometheus")]
     input: Option<String>,
+    #[command(flatten)]
+    prom: Box<PromArgs>,
     /// Holiday calendar: none, us, cn, or a calendar file (TOML/CSV).
     #[arg(long, default_value = "none", value_name = "none|us|cn|FILE")]
     calendar: String,
@@ -107,9 +111,9 @@ struct BacktestArgs {
     origins: usize,
     /// Steps between origins (default: the horizon).
     #[arg(long)]
-    step: Option<usize>,
-    /// Put origins at midnights (one per day) instead of every `--step`.
-    #[arg(long, conflicts_with = "step")]
+    origin_step: Option<usize>,
+    /// Put origins at midnights (one per day) instead of every `--origin-step`.
+    #[arg(long, conflicts_with = "origin_step")]
     at_midnight: bool,
     /// Do not score points inside the data set's labelled anomaly windows (bundled data).
     #[arg(long)]
@@ -117,7 +121,7 @@ struct BacktestArgs {
     /// Take the origins at every midnight around each named holiday of the
     /// calendar (its effect window, or --window), and report WAPE, MASE and
     /// coverage per holiday and year beside daily and weekly naive.
-    #[arg(long, conflicts_with_all = ["step", "at_midnight", "exclude_anomalies"])]
+    #[arg(long, conflicts_with_all = ["origin_step", "at_midnight", "exclude_anomalies"])]
     around_holidays: bool,
     /// With --around-holidays: day offsets from each holiday's first day off,
     /// e.g. -10..16 (default: the calendar's effect window of each holiday).
@@ -199,9 +203,15 @@ fn prepare(c: &Common, horizon: usize) -> anyhow::Result<Prepared> {
     if horizon == 0 {
         bail!("--horizon must be at least 1 step");
     }
-    let data = match &c.input {
-        None => crest_datasets::bundled("nyc_taxi").context("failed to load bundled nyc_taxi")?,
-        Some(p) => crest_datasets::resolve(p).with_context(|| format!("failed to load {p}"))?,
+    c.prom.check_unused(false)?;
+    let data = match (&c.input, c.prom.load()?) {
+        (_, Some(pulled)) => pulled,
+        (None, None) => {
+            crest_datasets::bundled("nyc_taxi").context("failed to load bundled nyc_taxi")?
+        }
+        (Some(p), None) => {
+            crest_datasets::resolve(p).with_context(|| format!("failed to load {p}"))?
+        }
     };
     if data.series.is_empty() {
         bail!("failed to forecast {}: no series in the input", data.name);
@@ -560,6 +570,11 @@ fn holiday_table(r: &HolidayBacktest) -> String {
 }
 
 fn backtest(a: BacktestArgs) -> anyhow::Result<ExitCode> {
+    if !a.common.prom.is_set() && a.common.prom.step.is_some() {
+        bail!(
+            "--step is the Prometheus query step (it needs --prometheus URL); the spacing of backtest origins is --origin-step N"
+        );
+    }
     let Prepared { data, cfg } = prepare(&a.common, a.horizon)?;
     if a.around_holidays {
         return backtest_holidays(&a, &data, &cfg);
@@ -582,7 +597,12 @@ fn backtest(a: BacktestArgs) -> anyhow::Result<ExitCode> {
             if a.at_midnight {
                 midnight_origins(s, a.horizon, a.origins)
             } else {
-                rolling_origins(s.len(), a.horizon, a.origins, a.step.unwrap_or(a.horizon))
+                rolling_origins(
+                    s.len(),
+                    a.horizon,
+                    a.origins,
+                    a.origin_step.unwrap_or(a.horizon),
+                )
             }
         })
         .collect();

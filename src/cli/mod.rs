@@ -7,6 +7,7 @@ pub mod datasets;
 pub mod forecast;
 pub mod plan;
 pub mod probe;
+pub mod prom;
 pub mod rehearse;
 pub mod run;
 pub mod scale;

@@ -19,6 +19,7 @@ use clap::{Args, ValueEnum};
 use super::args::{
     Format, emit, parse_duration_s, parse_instant, parse_rate, parse_replicas, parse_risk,
 };
+use super::prom::PromArgs;
 use crest_autoscaler::planner::{PlanOutcome, PlannerConfig, Window};
 use crest_autoscaler::{FluidModel, GateConfig, GateReport, PlanDocument};
 use crest_core::{AppId, Capacity, Forecast, PlanReason, Replicas, Timestamp};
@@ -34,19 +35,20 @@ pub struct PlanCmd {
 /// The flags of `crest plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// History to forecast from (CSV/Parquet, or a bundled dataset name).
-    #[arg(long, value_name = "FILE", conflicts_with = "forecast")]
+    /// History to forecast from (CSV/Parquet, or a bundled dataset name);
+    /// the window to plan is --from DATE --to DATE (exclusive), e.g.
+    /// 2014-11-27 and 2014-11-30.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["forecast", "prometheus"])]
     history: Option<PathBuf>,
     /// A ready forecast (JSON, as `crest forecast --format json` writes it)
     /// instead of `--history`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "prometheus")]
     forecast: Option<PathBuf>,
-    /// First day (or instant) of the holiday window, e.g. 2014-11-27.
-    #[arg(long, value_name = "DATE")]
-    from: Option<String>,
-    /// End of the window (exclusive), e.g. 2014-11-30.
-    #[arg(long, value_name = "DATE")]
-    to: Option<String>,
+    #[command(flatten)]
+    prom: PromArgs,
+    /// With --prometheus: plan this long after the pulled history (1d, 12h).
+    #[arg(long, value_name = "DUR", default_value = "1d")]
+    plan_for: String,
     /// Holiday calendar for the forecast: cn, us, or a file.
     #[arg(long, value_name = "cn|us|FILE")]
     calendar: Option<String>,
@@ -332,8 +334,21 @@ pub(crate) fn plot_plan(
 
 /// Obtain the forecast from the command's inputs, in requests per second.
 fn obtain_forecast(cmd: &PlanArgs) -> anyhow::Result<Forecast> {
-    let from = cmd.from.as_deref().map(parse_instant).transpose()?;
-    let to = cmd.to.as_deref().map(parse_instant).transpose()?;
+    cmd.prom.check_unused(true)?;
+    if let Some(series) = cmd.prom.load_one("plan")? {
+        let calendar =
+            crest_datasets::calendar::resolve_calendar(cmd.calendar.as_deref().unwrap_or("none"))
+                .with_context(|| format!("failed to load calendar {:?}", cmd.calendar))?;
+        let mut f = crest_planning::forecast::forecast_after(
+            &series,
+            parse_duration_s(&cmd.plan_for)?,
+            &calendar,
+        )?;
+        to_rps(&mut f, cmd.requests_per_unit, cmd.per_step);
+        return Ok(f);
+    }
+    let from = cmd.prom.from.as_deref().map(parse_instant).transpose()?;
+    let to = cmd.prom.to.as_deref().map(parse_instant).transpose()?;
     let mut f = match (&cmd.forecast, &cmd.history) {
         (Some(path), _) => load_forecast(path)?,
         (None, Some(history)) => {
@@ -352,7 +367,9 @@ fn obtain_forecast(cmd: &PlanArgs) -> anyhow::Result<Forecast> {
                 0,
             )?
         }
-        (None, None) => bail!("nothing to plan from: pass --history FILE or --forecast FILE"),
+        (None, None) => {
+            bail!("nothing to plan from: pass --history FILE, --forecast FILE or --prometheus URL")
+        }
     };
     to_rps(&mut f, cmd.requests_per_unit, cmd.per_step);
     window(&f, from, to)

@@ -209,7 +209,7 @@ async fn probe(a: RunArgs) -> anyhow::Result<ExitCode> {
     } else if let Some(url) = src.strip_prefix("prometheus:") {
         run_with(
             lb,
-            PrometheusLatency::new(url, a.prom_query.clone(), a.prom_scale),
+            PrometheusLatency::from_url(url, a.prom_query.clone(), a.prom_scale)?,
             cfg,
             &a,
         )

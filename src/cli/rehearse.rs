@@ -15,6 +15,7 @@ use clap::Args;
 use crest_planning::backtest::{BacktestReport, BacktestSettings, CrestDetail};
 
 use super::args::{Format, emit, parse_duration_s, parse_rate, parse_replicas, parse_risk};
+use super::prom::PromArgs;
 
 /// Arguments of `crest rehearse`.
 #[derive(Debug, Args)]
@@ -22,8 +23,15 @@ use super::args::{Format, emit, parse_duration_s, parse_rate, parse_replicas, pa
 pub struct RehearseCmd {
     /// Demand history: a bundled dataset (nyc_taxi, bike_sharing,
     /// china_load_area1) or a CSV/Parquet file; its first series is used.
-    #[arg(long, default_value = "nyc_taxi", value_name = "NAME|FILE")]
+    #[arg(
+        long,
+        default_value = "nyc_taxi",
+        value_name = "NAME|FILE",
+        conflicts_with = "prometheus"
+    )]
     history: String,
+    #[command(flatten)]
+    prom: Box<PromArgs>,
     /// Holiday calendar: none, us, cn or a calendar file.
     #[arg(long, default_value = "us", value_name = "none|us|cn|FILE")]
     calendar: String,
@@ -185,8 +193,18 @@ fn settings(cmd: &RehearseCmd) -> anyhow::Result<BacktestSettings> {
 
 /// Run `crest rehearse`.
 pub fn run(cmd: RehearseCmd) -> anyhow::Result<ExitCode> {
-    let s = settings(&cmd)?;
-    let inputs = crest_planning::backtest::load(&cmd.history, &cmd.calendar)?;
+    let mut s = settings(&cmd)?;
+    cmd.prom.check_unused(false)?;
+    let inputs = match cmd.prom.load_one("rehearse")? {
+        Some(series) => {
+            s.history = format!(
+                "prometheus {}",
+                cmd.prom.query.as_deref().unwrap_or_default()
+            );
+            crest_planning::backtest::with_calendar(series, &cmd.calendar)?
+        }
+        None => crest_planning::backtest::load(&cmd.history, &cmd.calendar)?,
+    };
     let (report, details) =
         crest_planning::backtest(&inputs, &s).context("failed to run the backtest")?;
     match cmd.format {
