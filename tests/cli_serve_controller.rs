@@ -96,8 +96,13 @@ fn dry_run_prints_what_an_alert_would_do() {
             let _ = tx.send(format!("O {l}"));
         }
     });
-    let mut seen = Vec::new();
+    // stdout and stderr interleave in any order (the loop may decide before
+    // the server prints its address): a needle already seen counts.
+    let mut seen: Vec<String> = Vec::new();
     let mut wait_for = |needle: &str| -> String {
+        if let Some(l) = seen.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
         loop {
             let l = rx
                 .recv_timeout(Duration::from_secs(20))

@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use crest_actuator::config::ScaleConfig;
 use crest_autoscaler::PlanDocument;
 use crest_core::AppId;
+use crest_prometheus::AppQueries;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -68,6 +69,11 @@ pub struct AppSpec {
     pub force_plans: bool,
     /// Also follow plans stored through `POST /v1/plans`.
     pub stored_plans: bool,
+    /// Target tracking on live demand per ready instance (requests/s), read
+    /// from the `[metrics]` source; `None`: alerts and plans only.
+    pub target_rps_per_instance: Option<f64>,
+    /// This app's PromQL (default: [`AppQueries::defaults`]).
+    pub queries: Option<AppQueries>,
 }
 
 impl AppSpec {
@@ -86,8 +92,21 @@ impl AppSpec {
             reverify_before_s: 300,
             force_plans: false,
             stored_plans: false,
+            target_rps_per_instance: None,
+            queries: None,
         }
     }
+}
+
+/// Where live metrics come from (`[metrics]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsSpec {
+    /// Prometheus base URL.
+    pub prometheus: String,
+    /// A file holding a bearer token (never logged).
+    pub bearer_token_file: Option<PathBuf>,
+    /// Samples older than this are refused (the loop then holds), seconds.
+    pub max_age_s: f64,
 }
 
 /// The controller's part of the file.
@@ -97,12 +116,24 @@ pub struct ControllerConfig {
     pub actuator: Option<ScaleConfig>,
     /// The apps, in file order.
     pub apps: Vec<AppSpec>,
+    /// The live metrics source, if the file has one.
+    pub metrics: Option<MetricsSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    prometheus: String,
+    bearer_token_file: Option<String>,
+    max_age_s: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
 struct RawFile {
     #[serde(default)]
     actuator: Option<ScaleConfig>,
+    #[serde(default)]
+    metrics: Option<RawMetrics>,
     #[serde(default)]
     app: Vec<RawApp>,
 }
@@ -125,6 +156,8 @@ struct RawApp {
     force_plans: bool,
     #[serde(default)]
     stored_plans: bool,
+    target_rps_per_instance: Option<f64>,
+    queries: Option<AppQueries>,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -181,6 +214,28 @@ impl ControllerConfig {
             }
         };
         let mut problems = Vec::new();
+        let metrics = match raw.metrics {
+            None => None,
+            Some(m) => {
+                if !(m.prometheus.starts_with("http://") || m.prometheus.starts_with("https://")) {
+                    problems.push(format!(
+                        "metrics.prometheus: expected an http:// or https:// URL, found {:?}",
+                        m.prometheus
+                    ));
+                }
+                let max_age_s = m.max_age_s.unwrap_or(120.0);
+                if !(1.0..=3600.0).contains(&max_age_s) {
+                    problems.push(format!(
+                        "metrics.max_age_s: expected 1..=3600 s, found {max_age_s}"
+                    ));
+                }
+                Some(MetricsSpec {
+                    prometheus: m.prometheus,
+                    bearer_token_file: m.bearer_token_file.as_deref().map(|p| rel(Path::new(p))),
+                    max_age_s,
+                })
+            }
+        };
         let mut apps: Vec<AppSpec> = Vec::new();
         for (i, r) in raw.app.iter().enumerate() {
             let line = line_of(text, r.name.span().start);
@@ -255,6 +310,26 @@ impl ControllerConfig {
                     ),
                 );
             }
+            if let Some(t) = r.target_rps_per_instance {
+                if !(t.is_finite() && t > 0.0) {
+                    bad(
+                        "target_rps_per_instance",
+                        format!("expected requests/s > 0, found {t}"),
+                    );
+                } else if metrics.is_none() {
+                    bad(
+                        "target_rps_per_instance",
+                        "needs a [metrics] section (where live demand comes from)".into(),
+                    );
+                }
+            }
+            if r.queries.is_some() && r.target_rps_per_instance.is_none() {
+                bad(
+                    "queries",
+                    "only read with target_rps_per_instance (nothing else uses live metrics)"
+                        .into(),
+                );
+            }
             let mut plans = Vec::new();
             for (k, p) in r.plans.iter().enumerate() {
                 let p = rel(Path::new(p));
@@ -290,18 +365,76 @@ impl ControllerConfig {
                 reverify_before_s: r.reverify_before_s.unwrap_or(300).max(0),
                 force_plans: r.force_plans,
                 stored_plans: r.stored_plans,
+                target_rps_per_instance: r.target_rps_per_instance,
+                queries: r.queries.clone(),
             });
         }
         if !problems.is_empty() {
             return Err(err(problems.join("; ")));
         }
-        Ok(ControllerConfig { actuator, apps })
+        Ok(ControllerConfig {
+            actuator,
+            apps,
+            metrics,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_section_and_target_tracking_parse_and_need_each_other() {
+        let p = Path::new("/etc/crest/serve.toml");
+        let ok = ControllerConfig::parse(
+            "[metrics]\nprometheus = \"http://127.0.0.1:9090\"\nbearer_token_file = \"token\"\n\
+             [[app]]\nname = \"web\"\nmax_instances = 20\ntarget_rps_per_instance = 40.0\n\
+             [app.queries]\ndemand = 'sum(rate(x{app=\"{app}\"}[1m]))'\n",
+            p,
+        )
+        .unwrap();
+        let m = ok.metrics.unwrap();
+        assert_eq!(m.prometheus, "http://127.0.0.1:9090");
+        assert_eq!(
+            m.bearer_token_file.as_deref(),
+            Some(Path::new("/etc/crest/token"))
+        );
+        assert_eq!(m.max_age_s, 120.0);
+        assert_eq!(ok.apps[0].target_rps_per_instance, Some(40.0));
+        assert!(
+            ok.apps[0]
+                .queries
+                .as_ref()
+                .unwrap()
+                .demand
+                .contains("{app}")
+        );
+
+        let e = ControllerConfig::parse(
+            "[[app]]\nname = \"web\"\nmax_instances = 20\ntarget_rps_per_instance = 40.0\n",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("app[0].target_rps_per_instance: needs a [metrics] section"),
+            "{e}"
+        );
+        let e = ControllerConfig::parse(
+            "[metrics]\nprometheus = \"localhost:9090\"\nmax_age_s = 0\n\
+             [[app]]\nname = \"web\"\nmax_instances = 20\ntarget_rps_per_instance = -1\n",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("metrics.prometheus: expected an http"), "{e}");
+        assert!(e.contains("metrics.max_age_s"), "{e}");
+        assert!(
+            e.contains("target_rps_per_instance: expected requests/s > 0"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn apps_parse_with_defaults_and_problems_name_line_and_field() {

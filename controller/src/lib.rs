@@ -61,7 +61,7 @@ pub mod config;
 pub mod error;
 pub mod serve;
 
-pub use config::{AppSpec, ControllerConfig};
+pub use config::{AppSpec, ControllerConfig, MetricsSpec};
 pub use error::ControllerError;
 
 /// A metrics source that has nothing: alerts and plans alone drive the fleet.
@@ -593,12 +593,22 @@ where
             p99_ms: f64::NAN,
             ..Metrics::default()
         };
+        // Missing live data must never shrink the fleet: the policy then sees
+        // an unknown demand (NaN, which target tracking does not act on) and
+        // any scale-in this tick is held.
+        let mut metrics_failed = false;
         if self.tracking
             && let Some(src) = &self.ctl.metrics
         {
             match src.sample(&app).await {
                 Ok(m) => metrics = m,
-                Err(e) => self.log(&format!("crest control: {app}: metrics: {e}")),
+                Err(e) => {
+                    metrics.demand_rps = f64::NAN;
+                    metrics.throughput_rps = f64::NAN;
+                    metrics.utilisation = f64::NAN;
+                    metrics_failed = true;
+                    self.log(&format!("crest control: {app}: metrics: {e}"));
+                }
             }
         }
 
@@ -637,6 +647,10 @@ where
         }
         if let PlanReason::Bound { which } = &decision.reason {
             reason = format!("{reason}; held by {which}");
+        }
+        if metrics_failed && desired < fleet.desired.0 {
+            desired = fleet.desired.0;
+            reason = format!("{reason}; scale-in held: live metrics unavailable");
         }
         // Safety: no scale-in while an alert for the app fires, nor within
         // the cooldown after the last scale-out or firing alert.

@@ -19,7 +19,10 @@ use crest_server::{Opened, ServerConfig, ServerError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::{AppSpec, Controller, ControllerConfig, ControllerError, NoMetrics};
+use crest_autoscaler::{TargetMetric, TargetTrackingConfig};
+use crest_prometheus::{Auth, Client, ClientConfig, PrometheusMetrics};
+
+use crate::{AppSpec, Controller, ControllerConfig, ControllerError, MetricsSpec};
 
 /// How to run the controller beside the server.
 #[derive(Debug, Clone)]
@@ -59,19 +62,26 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let apps = controller.apps;
     let actuator = controller.actuator;
+    let metrics = match &controller.metrics {
+        Some(m) => Some(prometheus_source(m, &apps)?),
+        None => None,
+    };
     let task = if apps.is_empty() {
         None
     } else if opts.dry_run {
         let cfg = actuator.unwrap_or_default();
         let sink = Sink::default();
         let fleet = dry_fleet(&cfg, &sink).map_err(actuator_err)?;
-        let ctl = Controller::new(
-            fleet,
-            None::<NoLoadBalancer>,
-            None::<NoMetrics>,
-            &db,
-            mapping,
-            opts.holder.clone(),
+        let ctl = track(
+            Controller::new(
+                fleet,
+                None::<NoLoadBalancer>,
+                metrics,
+                &db,
+                mapping,
+                opts.holder.clone(),
+            ),
+            &apps,
         )
         .dry_run(true)
         .with_telemetry(telemetry)
@@ -94,13 +104,9 @@ pub async fn serve(
         })?;
         let fleet = real_fleet(&cfg, &journal).await.map_err(actuator_err)?;
         let lb = cfg.haproxy.as_ref().map(HaproxyLb::new);
-        let ctl = Controller::new(
-            fleet,
-            lb,
-            None::<NoMetrics>,
-            &db,
-            mapping,
-            opts.holder.clone(),
+        let ctl = track(
+            Controller::new(fleet, lb, metrics, &db, mapping, opts.holder.clone()),
+            &apps,
         )
         .with_telemetry(telemetry);
         Some(spawn(ctl, apps, wake, stop_rx))
@@ -152,8 +158,56 @@ fn real_config(actuator: Option<ScaleConfig>) -> Result<ScaleConfig, ControllerE
     Ok(cfg)
 }
 
+/// The `[metrics]` source: Prometheus instant queries, per app its own
+/// `queries` or the defaults.
+fn prometheus_source(
+    m: &MetricsSpec,
+    apps: &[AppSpec],
+) -> Result<PrometheusMetrics, ControllerError> {
+    let bad = |message: String| ControllerError::Config {
+        file: "[metrics]".into(),
+        message,
+    };
+    let mut cfg = ClientConfig::new(m.prometheus.clone());
+    if let Some(f) = &m.bearer_token_file {
+        let token = std::fs::read_to_string(f)
+            .map_err(|e| bad(format!("bearer_token_file {}: {e}", f.display())))?;
+        cfg.auth = Auth::Bearer(token.trim().to_string());
+    }
+    let client = Client::new(&cfg).map_err(|e| bad(e.to_string()))?;
+    let queries = apps
+        .iter()
+        .filter_map(|a| a.queries.clone().map(|q| (a.app.as_str().to_string(), q)))
+        .collect();
+    Ok(PrometheusMetrics::new(
+        client,
+        queries,
+        Some(crest_prometheus::AppQueries::defaults()),
+    )
+    .with_max_age(std::time::Duration::from_secs_f64(m.max_age_s)))
+}
+
+/// Target tracking on demand per ready instance for the apps that ask for it.
+fn track<A, L>(
+    mut ctl: Controller<A, L, PrometheusMetrics>,
+    apps: &[AppSpec],
+) -> Controller<A, L, PrometheusMetrics>
+where
+    A: crest_core::seams::Actuator + Clone + 'static,
+    L: crest_core::seams::LoadBalancer + 'static,
+{
+    for a in apps {
+        if let Some(t) = a.target_rps_per_instance {
+            let cfg = TargetTrackingConfig::new(TargetMetric::RpsPerInstance, t)
+                .with_bounds(a.min_instances, a.max_instances);
+            ctl = ctl.with_target_tracking(a.app.clone(), cfg);
+        }
+    }
+    ctl
+}
+
 fn spawn<A, L>(
-    ctl: Controller<A, L, NoMetrics>,
+    ctl: Controller<A, L, PrometheusMetrics>,
     apps: Vec<AppSpec>,
     wake: watch::Receiver<u64>,
     stop: watch::Receiver<bool>,

@@ -1,12 +1,15 @@
 //! The reconcile loop over a real `crest serve` (HTTP, SQLite) and the
 //! actuator's dry-run fleet (the production `FleetActuator` logic over
 //! printing backends): one test per safety rule, ticks driven with explicit
-//! times so cooldowns and lease expiry need no waiting.
+//! times so cooldowns and lease expiry need no waiting. One test reads live
+//! demand from a real Prometheus scraping a crest-loadlab server.
 
 #![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crest_actuator::config::{DryFleet, ScaleConfig, dry_fleet};
 use crest_actuator::dryrun::Sink;
@@ -15,6 +18,10 @@ use crest_autoscaler::{TargetMetric, TargetTrackingConfig};
 use crest_controller::{AppLoop, AppSpec, Controller, NoMetrics};
 use crest_core::seams::{Metrics, MetricsSource, SeamError};
 use crest_core::{AppId, Clock, Timestamp, WallClock};
+use crest_loadlab::loadgen::{self, LoadGenConfig};
+use crest_loadlab::server::{self as test_server, TestServerConfig};
+use crest_prometheus::local::{LocalPrometheus, prometheus_binary};
+use crest_prometheus::{AppQueries, Client, ClientConfig, PrometheusMetrics, RetryPolicy};
 use crest_server::client::HttpClient;
 use crest_server::{Opened, ServerConfig};
 use serde_json::Value;
@@ -584,4 +591,145 @@ async fn plans_are_reverified_before_they_start_and_refused_when_they_fail() {
             ("plan_verified".to_string(), "plan p90".to_string()),
         ]
     );
+}
+
+/// Live demand from a real Prometheus scraping a crest-loadlab server (the
+/// `[metrics]` source of `crest serve`): a load step from 20 to 100 rps
+/// reaches the fleet within two evaluation periods (target 25 rps per
+/// instance: 2 -> 4), and with Prometheus gone the loop keeps the fleet
+/// instead of scaling in to the base (no cooldown here to hide a scale-in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::disallowed_methods)] // a real Prometheus scraping a real server runs on the wall clock
+async fn prometheus_demand_drives_target_tracking_and_its_loss_holds_the_fleet() {
+    let Some(bin) = prometheus_binary() else {
+        crest_core::services::skip_or_fail(
+            "prometheus_demand_drives_target_tracking_and_its_loss_holds_the_fleet",
+            "prometheus is not installed (CI installs it)",
+        );
+        return;
+    };
+    let s = server().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(test_server::run(
+        listener,
+        TestServerConfig {
+            name: "s0".into(),
+            workers: 16,
+            service_time: Duration::from_millis(5),
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: loadlab\n    static_configs:\n      - targets: ['{target}']\n        labels:\n          app: web\n"
+    );
+    let mut prom = LocalPrometheus::start(&bin, dir.path(), &config, &[]).unwrap();
+    let mut cc = ClientConfig::new(prom.url());
+    cc.timeout = Duration::from_secs(2);
+    cc.retry = RetryPolicy {
+        attempts: 2,
+        base: Duration::from_millis(100),
+        max: Duration::from_millis(200),
+    };
+    let client = Client::new(&cc).unwrap();
+    let mut scraped = false;
+    for _ in 0..100 {
+        scraped = client
+            .query("count_over_time(up{job=\"loadlab\"}[10s]) >= 2", None)
+            .await
+            .is_ok_and(|v| !v.is_empty());
+        if scraped {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(scraped, "prometheus never scraped: {}", prom.log_tail());
+
+    let mut queries = BTreeMap::new();
+    queries.insert(
+        "web".to_string(),
+        AppQueries {
+            demand: r#"sum(rate(http_requests_total{app="{app}"}[4s]))"#.into(),
+            p99_ms: None,
+            ready: None,
+        },
+    );
+    let live = PrometheusMetrics::new(client, queries, None).with_max_age(Duration::from_secs(10));
+    let fleet = dry_fleet(&ScaleConfig::default(), &Sink::default()).unwrap();
+    let c = Arc::new(
+        Controller::new(
+            fleet,
+            None::<NoLoadBalancer>,
+            Some(live),
+            &s.db,
+            s.mapping.clone(),
+            "a",
+        )
+        .with_log(|_| {})
+        .with_target_tracking(
+            web(),
+            TargetTrackingConfig::new(TargetMetric::RpsPerInstance, 25.0).with_bounds(1, 20),
+        ),
+    );
+    let mut l = c
+        .app_loop(AppSpec {
+            cooldown_s: 0,
+            ..spec()
+        })
+        .unwrap();
+    const PERIOD: Duration = Duration::from_secs(3);
+    let load = loadgen::spawn(LoadGenConfig::get(
+        format!("http://{target}/").parse().unwrap(),
+        20.0,
+    ))
+    .unwrap();
+    for _ in 0..3 {
+        tokio::time::sleep(PERIOD).await;
+        let r = l.tick(WallClock.now()).await.unwrap();
+        assert_eq!(r.desired, 2, "20 rps stays at the base of 2: {r:?}");
+    }
+    load.set_rate(100.0);
+    let stepped = std::time::Instant::now();
+    let mut reached = None;
+    for k in 1..=4 {
+        tokio::time::sleep(PERIOD).await;
+        let r = l.tick(WallClock.now()).await.unwrap();
+        if r.desired >= 4 {
+            assert!(r.floors.iter().any(|f| f.source == "metric"), "{r:?}");
+            reached = Some(k);
+            eprintln!(
+                "load step reached the fleet after {k} period(s), {:.1} s (desired {})",
+                stepped.elapsed().as_secs_f64(),
+                r.desired
+            );
+            break;
+        }
+    }
+    assert!(
+        reached.is_some_and(|k| k <= 2),
+        "100 rps reached the fleet after {reached:?} periods"
+    );
+    let before = l.tick(WallClock.now()).await.unwrap().desired;
+    assert!(before >= 4);
+
+    // Prometheus gone and the load with it: no scale-in on missing data.
+    prom.kill();
+    load.stop();
+    for _ in 0..2 {
+        tokio::time::sleep(PERIOD).await;
+        let r = l.tick(WallClock.now()).await.unwrap();
+        assert_eq!(r.desired, before, "{r:?}");
+        // Target tracking sees an unknown demand and keeps the fleet; should
+        // any member still ask for less, the loop holds the scale-in.
+        assert!(
+            r.reason.contains("NaN") || r.reason.contains("live metrics unavailable"),
+            "{}",
+            r.reason
+        );
+    }
+    let _ = stop.send(());
 }

@@ -32,7 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::DateTime;
-use crest_core::{AppId, ScalingPlan, Timestamp};
+use crest_core::{AppId, Forecast, ScalingPlan, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -505,7 +505,28 @@ async fn put_plan(
     })?;
     // A plan file written by `crest plan --output` (a PlanDocument) carries
     // the plan under `plan`; a bare ScalingPlan has `steps` at the top.
+    let mut forecast = None;
     let prefix = if value.get("steps").is_none() && value.get("plan").is_some() {
+        // Its forecast feeds `crest_forecast_requests_per_second` on /metrics.
+        if let Some(f) = value.get_mut("forecast").map(serde_json::Value::take) {
+            let f: Forecast = serde_path_to_error::deserialize(f).map_err(|e| {
+                st.metrics.rejected("plans", "bad_payload");
+                let path = e.path().to_string();
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid plan: {}", e.into_inner()),
+                    Some(format!(
+                        "forecast{}",
+                        if path == "." {
+                            String::new()
+                        } else {
+                            format!(".{path}")
+                        }
+                    )),
+                )
+            })?;
+            forecast = Some(f);
+        }
         value = value["plan"].take();
         "plan."
     } else {
@@ -530,7 +551,7 @@ async fn put_plan(
         ));
     }
     let id = plan.id.clone();
-    let created = st.store.put_plan(plan).await?;
+    let created = st.store.put_plan_with_forecast(plan, forecast).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -580,6 +601,10 @@ async fn metrics_text(State(st): State<AppState>, headers: axum::http::HeaderMap
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("application/openmetrics-text"));
+    // The plans in force at scrape time (a failed read leaves the last values).
+    if let Ok(plans) = st.store.plans_now(st.store.now()).await {
+        st.metrics.plans_now(&plans);
+    }
     if wants_openmetrics {
         (
             [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],

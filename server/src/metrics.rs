@@ -52,6 +52,13 @@ struct AppLabel {
     app: String,
 }
 
+/// A forecast series of an app: `quantile` is `mean` or the level (`0.9`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AppQuantile {
+    app: String,
+    quantile: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabel {
     route: &'static str,
@@ -80,6 +87,20 @@ pub struct Metrics {
     app_ready: Family<AppLabel, Gauge>,
     app_paused: Family<AppLabel, Gauge>,
     decision_seconds: Family<AppLabel, Histogram, fn() -> Histogram>,
+    planned: Family<AppLabel, Gauge>,
+    forecast: Family<AppQuantile, Gauge<f64, std::sync::atomic::AtomicU64>>,
+}
+
+/// What the newest stored plan of an app says about now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanNow {
+    /// The app.
+    pub app: String,
+    /// Replicas the plan asks for now.
+    pub planned: u32,
+    /// The plan's forecast at now: (`mean` or the quantile level, requests/s);
+    /// empty when the plan came without one or its forecast does not cover now.
+    pub forecast: Vec<(String, f64)>,
 }
 
 impl Default for Metrics {
@@ -184,8 +205,22 @@ impl Metrics {
             "Time from the reconcile loop waking (alert or period) to its decision, by app",
             decision_seconds.clone(),
         );
+        let planned = Family::<AppLabel, Gauge>::default();
+        let forecast = Family::<AppQuantile, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "crest_planned_replicas",
+            "Replicas the newest stored plan of each app asks for now (POST /v1/plans)",
+            planned.clone(),
+        );
+        registry.register(
+            "crest_forecast_requests_per_second",
+            "The newest stored plan's forecast at now, by app and quantile (`mean` or the level)",
+            forecast.clone(),
+        );
         Metrics {
             registry,
+            planned,
+            forecast,
             app_desired,
             app_observed,
             app_ready,
@@ -263,6 +298,25 @@ impl Metrics {
         self.decision_seconds
             .get_or_create(&AppLabel { app: app.into() })
             .observe(seconds);
+    }
+
+    /// The plans in force, read at scrape time: apps without one drop out.
+    pub fn plans_now(&self, plans: &[PlanNow]) {
+        self.planned.clear();
+        self.forecast.clear();
+        for p in plans {
+            self.planned
+                .get_or_create(&AppLabel { app: p.app.clone() })
+                .set(i64::from(p.planned));
+            for (q, v) in &p.forecast {
+                self.forecast
+                    .get_or_create(&AppQuantile {
+                        app: p.app.clone(),
+                        quantile: q.clone(),
+                    })
+                    .set(*v);
+            }
+        }
     }
 
     /// One WAL checkpoint.

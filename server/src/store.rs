@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crest_autoscaler::{Adjustment, AlertSignal};
-use crest_core::{AppId, Clock, PlanReason, Replicas, ScalingPlan, Timestamp};
+use crest_core::{AppId, Clock, Forecast, PlanReason, Replicas, ScalingPlan, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -43,7 +43,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::OnResolve;
 use crate::engine::{ActiveStep, AlertLedger, Applied, Target};
 use crate::error::ServerError;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PlanNow};
 use crate::payload::{AlertEvent, AlertStatus, Source};
 
 mod lease;
@@ -106,6 +106,10 @@ CREATE TABLE IF NOT EXISTS plans (
     id            TEXT PRIMARY KEY,
     app           TEXT NOT NULL,
     submitted_ms  INTEGER NOT NULL,
+    body          TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS plan_forecasts (
+    id            TEXT PRIMARY KEY,
     body          TEXT NOT NULL
 );
 ";
@@ -242,6 +246,7 @@ enum Job {
     },
     PutPlan {
         plan: Box<ScalingPlan>,
+        forecast: Option<Box<Forecast>>,
         reply: oneshot::Sender<Result<bool, String>>,
     },
 }
@@ -254,6 +259,7 @@ pub struct Store {
     reader: Arc<Mutex<Connection>>,
     path: PathBuf,
     last_write_error: Arc<Mutex<Option<String>>>,
+    now: Arc<dyn Fn() -> Timestamp + Send + Sync>,
 }
 
 /// The writer thread; join it after dropping every [`Store`] clone.
@@ -316,6 +322,9 @@ impl Store {
             .map_err(open_err)?;
 
         let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
+        let clock = Arc::new(clock);
+        let reads_clock = Arc::clone(&clock);
+        let now: Arc<dyn Fn() -> Timestamp + Send + Sync> = Arc::new(move || reads_clock.now());
         let last_write_error = Arc::new(Mutex::new(None));
         let health = Arc::clone(&last_write_error);
         let handle = std::thread::Builder::new()
@@ -336,9 +345,15 @@ impl Store {
                 reader: Arc::new(Mutex::new(reader)),
                 path: path.to_path_buf(),
                 last_write_error,
+                now,
             },
             WriterHandle(Some(handle)),
         ))
+    }
+
+    /// The store's clock (the server's).
+    pub fn now(&self) -> Timestamp {
+        (self.now)()
     }
 
     /// Whether the writer thread is still taking requests.
@@ -386,10 +401,24 @@ impl Store {
     /// # Errors
     /// As [`Store::record_alerts`].
     pub async fn put_plan(&self, plan: ScalingPlan) -> Result<bool, StoreFailure> {
+        self.put_plan_with_forecast(plan, None).await
+    }
+
+    /// [`Store::put_plan`], keeping the forecast the plan was made from
+    /// (a `crest plan --output` document's), for `/metrics`.
+    ///
+    /// # Errors
+    /// As [`Store::record_alerts`].
+    pub async fn put_plan_with_forecast(
+        &self,
+        plan: ScalingPlan,
+        forecast: Option<Forecast>,
+    ) -> Result<bool, StoreFailure> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job::PutPlan {
                 plan: Box::new(plan),
+                forecast: forecast.map(Box::new),
                 reply,
             })
             .await
@@ -397,6 +426,49 @@ impl Store {
         rx.await
             .map_err(|_| StoreFailure::WriterGone)?
             .map_err(StoreFailure::Commit)
+    }
+
+    /// What the newest stored plan of each app says about `now`: the
+    /// replicas it asks for and its forecast there (for `/metrics`).
+    ///
+    /// # Errors
+    /// [`StoreFailure::Read`] when the query fails.
+    pub async fn plans_now(&self, now: Timestamp) -> Result<Vec<PlanNow>, StoreFailure> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT p.app, p.body, f.body FROM plans p
+                 LEFT JOIN plan_forecasts f ON f.id = p.id
+                 WHERE p.submitted_ms = (SELECT max(submitted_ms) FROM plans q WHERE q.app = p.app)
+                 ORDER BY p.app, p.id",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out: Vec<PlanNow> = Vec::new();
+            while let Some(r) = rows.next()? {
+                let app: String = r.get(0)?;
+                if out.last().is_some_and(|p| p.app == app) {
+                    continue; // two plans stored in the same millisecond: the first id
+                }
+                let body: String = r.get(1)?;
+                let Ok(plan) = serde_json::from_str::<ScalingPlan>(&body) else {
+                    continue;
+                };
+                let Some(planned) = plan.desired_at(now) else {
+                    continue;
+                };
+                let forecast = r
+                    .get::<_, Option<String>>(2)?
+                    .and_then(|b| serde_json::from_str::<Forecast>(&b).ok())
+                    .map(|f| forecast_at(&f, now))
+                    .unwrap_or_default();
+                out.push(PlanNow {
+                    app,
+                    planned: planned.0,
+                    forecast,
+                });
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Run `f` on the read-only connection, on a blocking thread.
@@ -727,7 +799,7 @@ fn writer_loop<C: Clock>(
     mut ledger: AlertLedger,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
-    clock: C,
+    clock: Arc<C>,
     metrics: &Metrics,
     last_write_error: &Mutex<Option<String>>,
 ) {
@@ -830,7 +902,11 @@ fn write_batch(
                 }
                 replies.push(Reply::Alerts(reply, outcomes));
             }
-            Job::PutPlan { plan, reply } => match put_plan(&tx, &plan, now) {
+            Job::PutPlan {
+                plan,
+                forecast,
+                reply,
+            } => match put_plan(&tx, &plan, forecast.as_deref(), now) {
                 Ok(created) => replies.push(Reply::Plan(reply, created)),
                 Err(e) => {
                     failure = Some(e);
@@ -856,11 +932,49 @@ fn empty_reply(job: Job) -> Reply {
     }
 }
 
+/// A forecast's mean and quantiles at `t` (nothing outside its horizon).
+fn forecast_at(f: &Forecast, t: Timestamp) -> Vec<(String, f64)> {
+    let step_ms = f.step_s.saturating_mul(1000).max(1);
+    let off = t.millis().saturating_sub(f.start.millis());
+    if off < 0 {
+        return Vec::new();
+    }
+    let Ok(i) = usize::try_from(off / step_ms) else {
+        return Vec::new();
+    };
+    let Some(mean) = f.mean.get(i) else {
+        return Vec::new();
+    };
+    let mut out = vec![("mean".to_string(), *mean)];
+    for (q, v) in &f.quantiles {
+        if let Some(x) = v.get(i) {
+            out.push((q.level().to_string(), *x));
+        }
+    }
+    out
+}
+
 fn put_plan(
     tx: &rusqlite::Transaction<'_>,
     plan: &ScalingPlan,
+    forecast: Option<&Forecast>,
     now: Timestamp,
 ) -> rusqlite::Result<bool> {
+    match forecast {
+        Some(f) => {
+            let body = serde_json::to_string(f)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            tx.prepare_cached(
+                "INSERT INTO plan_forecasts (id, body) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            )?
+            .execute(params![plan.id, body])?;
+        }
+        None => {
+            tx.prepare_cached("DELETE FROM plan_forecasts WHERE id = ?1")?
+                .execute(params![plan.id])?;
+        }
+    }
     let body = serde_json::to_string(plan)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let existed: bool = tx

@@ -280,7 +280,7 @@ impl<C: Clock + Clone + 'static> Shared<C> {
     }
 
     fn note_error(&self, e: &ActuatorError) {
-        lock(&self.conn).last_error = Some(chain(e));
+        lock(&self.conn).last_error = Some(crest_core::error_chain(e));
         self.bump();
     }
 
@@ -328,7 +328,7 @@ impl<C: Clock + Clone + 'static> Shared<C> {
             {
                 let mut c = lock(&self.conn);
                 c.failed_calls += 1;
-                c.last_error = Some(chain(&e));
+                c.last_error = Some(crest_core::error_chain(&e));
             }
             self.bump();
             if !self.pause(stop, self.call_backoff(attempt - 1)).await {
@@ -353,10 +353,10 @@ impl<C: Clock + Clone + 'static> Shared<C> {
             {
                 let mut c = lock(&self.conn);
                 c.failed_calls += 1;
-                c.last_error = Some(chain(&e));
+                c.last_error = Some(crest_core::error_chain(&e));
             }
             if let ActuatorError::Unauthorized { .. } = &e {
-                self.set_fatal(chain(&e));
+                self.set_fatal(crest_core::error_chain(&e));
                 return;
             }
             let stale = match &e {
@@ -442,7 +442,7 @@ impl<C: Clock + Clone + 'static> Shared<C> {
                     Err(e) => self.note_error(&e),
                 },
                 Err(e @ ActuatorError::Unauthorized { .. }) => {
-                    self.set_fatal(chain(&e));
+                    self.set_fatal(crest_core::error_chain(&e));
                     return;
                 }
                 Err(e) => {
@@ -547,18 +547,6 @@ impl<C: Clock + Clone + 'static> Shared<C> {
             self.bump();
         }
     }
-}
-
-/// An error with its causes, `a: b: c`.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 fn event_name(ev: &SchedulerEvent) -> &'static str {

@@ -443,3 +443,57 @@ async fn concurrent_senders_all_get_durable_decisions() {
     assert_eq!(ds[199]["desired_replicas"], 1 + 200 * 4); // HighLatency: step 4
     srv.stop().await;
 }
+
+/// A plan file's forecast and the plan's replicas at scrape time reach
+/// `/metrics`, so Grafana can draw forecast against actual and Alertmanager
+/// can alert on the deviation (`examples/prometheus/rules.yml`).
+#[tokio::test]
+async fn the_newest_plan_and_its_forecast_at_now_are_on_metrics() {
+    use crest_core::series::Quantile;
+    use crest_core::{Clock, Forecast, Timestamp, WallClock};
+    let dir = tempfile::tempdir().unwrap();
+    let srv = TestServer::start(dir.path()).await;
+    let mut c = srv.client().await;
+    let hour_ago =
+        Timestamp::from_millis(WallClock.now().millis() / 3_600_000 * 3_600_000).add_secs(-3600);
+    let mut q = std::collections::BTreeMap::new();
+    q.insert(Quantile::try_new(0.9).unwrap(), vec![120.0, 240.0, 360.0]);
+    let f = Forecast::try_new("web", hour_ago, 3600, vec![100.0, 200.0, 300.0], q).unwrap();
+    let doc = serde_json::json!({
+        "plan": {"app": "web", "id": "web-today", "steps": [
+            {"at": hour_ago.millis(), "replicas": 3, "reason": {"kind": "baseline"}},
+            {"at": hour_ago.add_secs(3600).millis(), "replicas": 7, "reason": {"kind": "baseline"}},
+            {"at": hour_ago.add_secs(7200).millis(), "replicas": 9, "reason": {"kind": "baseline"}}]},
+        "forecast": f,
+    });
+    let (s, b) = c
+        .post("/v1/plans", Some(TOKEN), doc.to_string())
+        .await
+        .unwrap();
+    assert_eq!(s.as_u16(), 201, "{}", String::from_utf8_lossy(&b));
+    let (s, b) = c.get("/metrics").await.unwrap();
+    assert_eq!(s.as_u16(), 200);
+    let text = String::from_utf8_lossy(&b);
+    assert!(
+        text.contains("crest_planned_replicas{app=\"web\"} 7"),
+        "{text}"
+    );
+    assert!(
+        text.contains("crest_forecast_requests_per_second{app=\"web\",quantile=\"mean\"} 200"),
+        "{text}"
+    );
+    assert!(
+        text.contains("crest_forecast_requests_per_second{app=\"web\",quantile=\"0.9\"} 240"),
+        "{text}"
+    );
+    // A bad forecast is refused naming it, and nothing is stored.
+    let bad = doc.to_string().replace("\"step_s\":3600", "\"step_s\":-1");
+    let (s, b) = c.post("/v1/plans", Some(TOKEN), bad).await.unwrap();
+    assert_eq!(s.as_u16(), 400, "{}", String::from_utf8_lossy(&b));
+    assert!(
+        json(&b)["field"].as_str().unwrap().starts_with("forecast"),
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
+    srv.stop().await;
+}
