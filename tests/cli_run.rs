@@ -372,3 +372,204 @@ fn real_backends_follow_the_plan_and_leave_nothing() {
     assert!(out.contains("idle: running 2 lb 2\n"), "{out}");
     assert!(out.contains("after idle: containers 0 ips 0 lb 0"), "{out}");
 }
+
+/// The replica counts `crest run` set, from its `replicas -> N` lines.
+fn replica_counts(lines: &[String]) -> Vec<u32> {
+    lines
+        .iter()
+        .filter_map(|l| l.split("replicas -> ").nth(1))
+        .filter_map(|r| r.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// `crest run --prometheus`: live demand from a real Prometheus scraping a
+/// crest-loadlab server joins a one-instance plan. At 20 rps and a target
+/// of 5 rps per instance the fleet goes to 4; a step to 60 rps reaches it
+/// within two evaluation periods; with Prometheus killed (and the load
+/// gone) it is held, not scaled in.
+#[test]
+#[allow(clippy::disallowed_methods)] // a real Prometheus and a real server run on the wall clock
+fn live_prometheus_demand_lifts_the_plan_and_missing_data_holds_the_fleet() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let Some(bin) = crest_prometheus::local::prometheus_binary() else {
+        crest_core::services::skip_or_fail(
+            "live_prometheus_demand_lifts_the_plan_and_missing_data_holds_the_fleet",
+            "prometheus is not installed (CI installs it)",
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // 10 rps for 6 hours at 20 per instance: a plan of one instance.
+    let mut q = std::collections::BTreeMap::new();
+    for l in [0.1, 0.5, 0.9, 0.975] {
+        q.insert(
+            crest_core::series::Quantile::try_new(l).unwrap(),
+            vec![10.0; 12],
+        );
+    }
+    let f = crest_core::Forecast::try_new(
+        "web",
+        crest_core::Timestamp::from_secs(1_417_046_400),
+        1800,
+        vec![10.0; 12],
+        q,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("forecast.json"),
+        serde_json::to_string(&f).unwrap(),
+    )
+    .unwrap();
+    plan(dir.path(), "p.json", &[]);
+    let doc: PlanDocument =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("p.json")).unwrap()).unwrap();
+    let app = doc.plan.app.to_string();
+    assert!(plan_counts(&doc).iter().all(|n| *n <= 1), "{doc:?}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _enter = rt.enter();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let target = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    rt.spawn(crest_loadlab::server::run(
+        listener,
+        crest_loadlab::server::TestServerConfig {
+            name: "s0".into(),
+            workers: 16,
+            service_time: Duration::from_millis(5),
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: loadlab\n    static_configs:\n      - targets: ['{target}']\n        labels:\n          app: {app}\n"
+    );
+    let mut prom =
+        crest_prometheus::local::LocalPrometheus::start(&bin, dir.path(), &config, &[]).unwrap();
+    let client =
+        crest_prometheus::Client::new(&crest_prometheus::ClientConfig::new(prom.url())).unwrap();
+    let mut scraped = false;
+    for _ in 0..100 {
+        scraped = rt
+            .block_on(client.query("count_over_time(up{job=\"loadlab\"}[10s]) >= 2", None))
+            .is_ok_and(|v| !v.is_empty());
+        if scraped {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(scraped, "prometheus never scraped: {}", prom.log_tail());
+    let load = crest_loadlab::loadgen::spawn(crest_loadlab::loadgen::LoadGenConfig::get(
+        format!("http://{target}/").parse().unwrap(),
+        20.0,
+    ))
+    .unwrap();
+
+    const PERIOD_S: u64 = 4;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crest"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--schedule",
+            "p.json",
+            "--dry-run",
+            "--start-now",
+            "--reverify-before",
+            "1s",
+            "--engine",
+            "fluid",
+            "--force",
+            "--prometheus",
+            &prom.url(),
+            "--target-rps-per-instance",
+            "5",
+            "--demand-query",
+            r#"sum(rate(http_requests_total{app="{app}"}[4s]))"#,
+            "--period",
+            &format!("{PERIOD_S}s"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let mut lines: Vec<String> = Vec::new();
+    fn wait_until(
+        rx: &std::sync::mpsc::Receiver<String>,
+        lines: &mut Vec<String>,
+        what: &str,
+        secs: u64,
+        ok: &dyn Fn(&[String]) -> bool,
+    ) {
+        let until = Instant::now() + Duration::from_secs(secs);
+        while !ok(lines) {
+            let left = until.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) => lines.push(l),
+                Err(_) => panic!("{what} within {secs} s; output:\n{}", lines.join("\n")),
+            }
+        }
+    }
+    // 20 rps at 5 per instance: 4, above the plan's 1.
+    wait_until(&rx, &mut lines, "4 instances at 20 rps", 60, &|l| {
+        replica_counts(l).last().is_some_and(|n| *n >= 4)
+    });
+    // Past HPA's 15 s scale-up window (at most +100 % or +4 per window), so
+    // the step can double the fleet at once.
+    std::thread::sleep(Duration::from_secs(16));
+    while let Ok(l) = rx.try_recv() {
+        lines.push(l);
+    }
+    load.set_rate(60.0);
+    let stepped = Instant::now();
+    wait_until(
+        &rx,
+        &mut lines,
+        "8+ instances after the step to 60 rps",
+        3 * PERIOD_S,
+        &|l| replica_counts(l).last().is_some_and(|n| *n >= 8),
+    );
+    let reaction = stepped.elapsed().as_secs_f64();
+    eprintln!(
+        "crest run: a step from 20 to 60 rps reached the fleet in {reaction:.1} s (period {PERIOD_S} s)"
+    );
+    assert!(
+        reaction <= 2.0 * PERIOD_S as f64 + 1.0,
+        "reaction {reaction:.1} s: more than two periods of {PERIOD_S} s"
+    );
+    let top = *replica_counts(&lines).last().unwrap();
+
+    // Prometheus and the load gone: held, never scaled in.
+    prom.kill();
+    load.stop();
+    wait_until(&rx, &mut lines, "a hold on missing data", 60, &|l| {
+        l.iter().any(|x| x.contains("live demand unknown"))
+    });
+    let after = lines.len();
+    std::thread::sleep(Duration::from_secs(2 * PERIOD_S));
+    while let Ok(l) = rx.try_recv() {
+        lines.push(l);
+    }
+    assert!(
+        replica_counts(&lines[after.min(lines.len())..])
+            .iter()
+            .all(|n| *n >= top),
+        "scaled in on missing data:\n{}",
+        lines.join("\n")
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = stop.send(());
+}

@@ -20,6 +20,13 @@
 //! its last count, then disconnects without tearing down (tasks keep
 //! running). Tested against a protocol-level double, not a real master.
 //!
+//! With `--prometheus URL --target-rps-per-instance N`, live demand joins the
+//! plan: every `--period` the driver reads demand from Prometheus (an instant
+//! query, `--demand-query`) and target tracking (HPA's algorithm) may ask for
+//! more than the plan; the fleet follows the larger. Demand that cannot be
+//! read (Prometheus down, stale or empty) is unknown, never zero: target
+//! tracking then keeps the current count, so missing data never scales in.
+//!
 //! Time comes through the `Clock` seam: the wall clock, optionally sped up
 //! (`--speed`) and shifted so a plan starts now (`--start-now`) to rehearse a
 //! schedule.
@@ -43,9 +50,14 @@ use anyhow::{Context, bail};
 use clap::Args;
 use crest_actuator::config::ScaleConfig;
 use crest_actuator::dryrun::Sink;
-use crest_autoscaler::{Autoscaler, PlanDocument, SchedulePolicy};
+use crest_autoscaler::policies::{CombinedPolicy, Guard, TargetTrackingPolicy};
+use crest_autoscaler::{
+    Autoscaler, Decision, Observation, PlanDocument, Policy, SchedulePolicy, TargetMetric,
+    TargetTrackingConfig,
+};
 use crest_core::seams::{Actuator, Applied, FleetState, Metrics, MetricsSource, SeamError};
-use crest_core::{Action, AppId, Clock, Timestamp, WallClock};
+use crest_core::{Action, AppId, Clock, Replicas, Timestamp, WallClock};
+use crest_prometheus::{AppQueries, Client, ClientConfig, PrometheusMetrics};
 use serde::Deserialize;
 
 /// `println!` that tolerates a closed stdout (`| head`).
@@ -87,6 +99,22 @@ pub struct RunCmd {
     /// What re-verification replays scenarios on.
     #[arg(long, value_enum, default_value_t = super::plan::GateEngine::Sim)]
     engine: super::plan::GateEngine,
+    /// Live demand from this Prometheus (with --target-rps-per-instance).
+    #[arg(long, value_name = "URL", requires = "target_rps_per_instance")]
+    prometheus: Option<String>,
+    /// Target tracking on live demand per running instance, requests/s.
+    #[arg(long, value_name = "RPS", requires = "prometheus")]
+    target_rps_per_instance: Option<f64>,
+    /// The demand query (`{app}` is the plan's app).
+    #[arg(
+        long,
+        value_name = "PROMQL",
+        default_value = r#"sum(rate(http_requests_total{app="{app}"}[30s]))"#
+    )]
+    demand_query: String,
+    /// How often live demand is read (plan time; with --prometheus).
+    #[arg(long, value_name = "DUR", default_value = "15s")]
+    period: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,17 +338,115 @@ impl<A: Actuator> Actuator for Reporting<A> {
     }
 }
 
-/// No live metrics: the schedule policy does not read them.
-#[derive(Debug, Clone, Copy)]
-struct NoMetrics;
+/// Live metrics: none (the schedule policy does not read them), or demand
+/// from Prometheus, where a failed read is an unknown demand (NaN) and a
+/// printed line, never an error that stops the run nor a zero.
+#[derive(Clone)]
+enum LiveMetrics {
+    None,
+    Prometheus(Arc<PrometheusMetrics>),
+}
 
-impl MetricsSource for NoMetrics {
-    fn sample(&self, _app: &AppId) -> impl Future<Output = Result<Metrics, SeamError>> + Send {
-        std::future::ready(Ok(Metrics {
+impl MetricsSource for LiveMetrics {
+    async fn sample(&self, app: &AppId) -> Result<Metrics, SeamError> {
+        let unknown = Metrics {
             p99_ms: f64::NAN,
             ..Metrics::default()
-        }))
+        };
+        match self {
+            LiveMetrics::None => Ok(unknown),
+            LiveMetrics::Prometheus(p) => match p.sample(app).await {
+                Ok(m) => Ok(m),
+                Err(e) => {
+                    say!("{app}: live demand unknown ({e}): holding, no scale-in on missing data");
+                    Ok(Metrics {
+                        demand_rps: f64::NAN,
+                        throughput_rps: f64::NAN,
+                        utilisation: f64::NAN,
+                        ..unknown
+                    })
+                }
+            },
+        }
     }
+}
+
+/// The schedule alone, or the schedule with target tracking beside it.
+struct RunPolicy(Box<dyn Policy>);
+
+impl Policy for RunPolicy {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn decide(&mut self, obs: &Observation<'_>) -> Decision {
+        self.0.decide(obs)
+    }
+    fn recommend(&mut self, obs: &Observation<'_>) -> Option<Decision> {
+        self.0.recommend(obs)
+    }
+}
+
+/// What `--prometheus` asks for: the source, the target and the period.
+struct Live {
+    metrics: LiveMetrics,
+    target: Option<f64>,
+    period_s: Option<i64>,
+}
+
+fn live(cmd: &RunCmd) -> anyhow::Result<Live> {
+    let (Some(url), Some(target)) = (&cmd.prometheus, cmd.target_rps_per_instance) else {
+        return Ok(Live {
+            metrics: LiveMetrics::None,
+            target: None,
+            period_s: None,
+        });
+    };
+    if !(target.is_finite() && target > 0.0) {
+        bail!("failed to read --target-rps-per-instance {target}: expected requests/s > 0");
+    }
+    let period_s = super::args::parse_duration_s(&cmd.period)?;
+    if period_s < 1 {
+        bail!(
+            "failed to read --period {}: expected at least 1s",
+            cmd.period
+        );
+    }
+    let client = Client::new(&ClientConfig::new(url.clone()))
+        .with_context(|| format!("failed to use --prometheus {url}"))?;
+    let queries = AppQueries {
+        demand: cmd.demand_query.clone(),
+        p99_ms: None,
+        ready: None,
+    };
+    Ok(Live {
+        metrics: LiveMetrics::Prometheus(Arc::new(PrometheusMetrics::new(
+            client,
+            std::collections::BTreeMap::new(),
+            Some(queries),
+        ))),
+        target: Some(target),
+        period_s: Some(period_s),
+    })
+}
+
+fn run_policy(target: Option<f64>) -> anyhow::Result<RunPolicy> {
+    let Some(t) = target else {
+        return Ok(RunPolicy(Box::new(SchedulePolicy::new())));
+    };
+    let guard = Guard {
+        min: Replicas(0),
+        max: Replicas(u32::MAX),
+        max_step_up: u32::MAX,
+        max_step_down: u32::MAX,
+        scale_in_cooldown_s: 0,
+    };
+    let tracking =
+        TargetTrackingPolicy::try_new(TargetTrackingConfig::new(TargetMetric::RpsPerInstance, t))?;
+    Ok(RunPolicy(Box::new(
+        CombinedPolicy::try_new("plan+live", guard)?
+            .with(SchedulePolicy::new())
+            .with(tracking),
+    )))
 }
 
 /// Run `crest run`.
@@ -479,6 +605,7 @@ async fn run_all<A: Actuator + Clone>(
     reverify_s: i64,
     actuator: Reporting<A>,
 ) -> anyhow::Result<ExitCode> {
+    let live = live(cmd)?;
     let wall_now = WallClock.now();
     let mut refused = 0;
     for run in runs {
@@ -537,11 +664,14 @@ async fn run_all<A: Actuator + Clone>(
         let mut driver = Autoscaler::new(
             plan.app.clone(),
             clock,
-            NoMetrics,
+            live.metrics.clone(),
             actuator.clone(),
-            SchedulePolicy::new(),
+            run_policy(live.target)?,
         )
         .with_plan(plan.clone());
+        // Live demand is read until the plan's window ends (its forecast's
+        // end), not only until its last step.
+        let window_end = last.max(d.forecast.time_at(d.forecast.horizon()));
         let mut t = first.max(clock.now());
         loop {
             clock.sleep_until(t).await;
@@ -552,10 +682,17 @@ async fn run_all<A: Actuator + Clone>(
                 .step()
                 .await
                 .with_context(|| format!("failed to apply plan {} at {t}", plan.id))?;
-            match decision.evaluate_next {
-                Some(next) if next > t => t = next,
+            let next = decision
+                .evaluate_next
+                .filter(|n| *n > t)
+                .or_else(|| plan.steps().iter().map(|s| s.at).find(|a| *a > t));
+            t = match (next, live.period_s) {
+                // Live demand: read it every period until the plan's end.
+                (Some(n), Some(p)) => n.min(t.add_secs(p)),
+                (None, Some(p)) if t < window_end => t.add_secs(p).min(window_end),
+                (Some(n), None) => n,
                 _ => break,
-            }
+            };
         }
         say!("plan {} done", plan.id);
     }
