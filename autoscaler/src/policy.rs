@@ -46,3 +46,16 @@ pub trait Policy: Send {
         Some(self.decide(obs))
     }
 }
+
+/// A boxed policy is a policy (a choice of policy made at run time).
+impl<P: Policy + ?Sized> Policy for Box<P> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn decide(&mut self, obs: &Observation<'_>) -> Decision {
+        (**self).decide(obs)
+    }
+    fn recommend(&mut self, obs: &Observation<'_>) -> Option<Decision> {
+        (**self).recommend(obs)
+    }
+}

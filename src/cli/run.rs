@@ -52,8 +52,7 @@ use crest_actuator::config::ScaleConfig;
 use crest_actuator::dryrun::Sink;
 use crest_autoscaler::policies::{CombinedPolicy, Guard, TargetTrackingPolicy};
 use crest_autoscaler::{
-    Autoscaler, Decision, Observation, PlanDocument, Policy, SchedulePolicy, TargetMetric,
-    TargetTrackingConfig,
+    Autoscaler, PlanDocument, Policy, SchedulePolicy, TargetMetric, TargetTrackingConfig,
 };
 use crest_core::seams::{Actuator, Applied, FleetState, Metrics, MetricsSource, SeamError};
 use crest_core::{Action, AppId, Clock, Replicas, Timestamp, WallClock};
@@ -371,21 +370,6 @@ impl MetricsSource for LiveMetrics {
     }
 }
 
-/// The schedule alone, or the schedule with target tracking beside it.
-struct RunPolicy(Box<dyn Policy>);
-
-impl Policy for RunPolicy {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn decide(&mut self, obs: &Observation<'_>) -> Decision {
-        self.0.decide(obs)
-    }
-    fn recommend(&mut self, obs: &Observation<'_>) -> Option<Decision> {
-        self.0.recommend(obs)
-    }
-}
-
 /// What `--prometheus` asks for: the source, the target and the period.
 struct Live {
     metrics: LiveMetrics,
@@ -429,9 +413,10 @@ fn live(cmd: &RunCmd) -> anyhow::Result<Live> {
     })
 }
 
-fn run_policy(target: Option<f64>) -> anyhow::Result<RunPolicy> {
+/// The schedule alone, or the schedule with target tracking beside it.
+fn run_policy(target: Option<f64>) -> anyhow::Result<Box<dyn Policy>> {
     let Some(t) = target else {
-        return Ok(RunPolicy(Box::new(SchedulePolicy::new())));
+        return Ok(Box::new(SchedulePolicy::new()));
     };
     let guard = Guard {
         min: Replicas(0),
@@ -442,11 +427,11 @@ fn run_policy(target: Option<f64>) -> anyhow::Result<RunPolicy> {
     };
     let tracking =
         TargetTrackingPolicy::try_new(TargetTrackingConfig::new(TargetMetric::RpsPerInstance, t))?;
-    Ok(RunPolicy(Box::new(
+    Ok(Box::new(
         CombinedPolicy::try_new("plan+live", guard)?
             .with(SchedulePolicy::new())
             .with(tracking),
-    )))
+    ))
 }
 
 /// Run `crest run`.
