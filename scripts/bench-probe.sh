@@ -9,7 +9,7 @@
 #   - the e2e tests in headroom/tests/e2e_probe.rs (socket gone and back, socket
 #     gone for good -> journal, backend dying, haproxy reload, Ctrl-C-style cancel).
 # Prints one JSON line:
-#   {"true_qps":..,"estimated_qps":..,"error_pct":..,"probe_s":..,"slo_breach_steps":..,"weights_restored":true}
+#   {"true_qps":..,"estimated_qps":..,"error_pct":..,"probe_s":..,"slo_breach_steps":..,"weights_restored":true,"killed_mid_probe":true}
 # Environment: SERVERS (4), WORKERS (4), SERVICE_MS (20), RATE (280), SLO_MS (250),
 # STEP (15), DWELL (2), SKIP_TESTS=1 to skip the cargo e2e failure tests.
 set -euo pipefail
@@ -18,7 +18,13 @@ SERVERS="${SERVERS:-4}"; WORKERS="${WORKERS:-4}"; SERVICE_MS="${SERVICE_MS:-20}"
 RATE="${RATE:-280}"; SLO_MS="${SLO_MS:-250}"; STEP="${STEP:-15}"; DWELL="${DWELL:-2}"
 HAPROXY="${CREST_HAPROXY:-/usr/sbin/haproxy}"
 log() { echo "bench-probe: $*" >&2; }
-[ -x "$HAPROXY" ] || { log "SKIP: $HAPROXY not found"; exit 0; }
+if [ ! -x "$HAPROXY" ]; then
+  # The rule of the real-service tests: skip locally, fail under CI.
+  if [ "${CI:-}" = true ] || [ "${CREST_REQUIRE_SERVICES:-}" = 1 ]; then
+    log "FAIL: $HAPROXY not found (CI=true / CREST_REQUIRE_SERVICES=1 forbid skipping)"; exit 1
+  fi
+  log "SKIP: $HAPROXY not found"; exit 0
+fi
 
 cargo build -q -p crest-loadlab --bins
 cargo build -q --bin crest
@@ -91,11 +97,26 @@ PY
 [ -n "${KEEP_CAPACITY:-}" ] && cp "$DIR/capacity.json" "$KEEP_CAPACITY"
 RESTORED=true; all_ten || { RESTORED=false; log "weights not restored after the probe: $(weights)"; }
 
-log "kill -9 mid-probe, then --restore-only"
+log "kill -9 mid-probe (on its journal and first weight change), then --restore-only"
+rm -f "$DIR/probe.journal"
 $T/crest "${PROBE[@]}" --format json >/dev/null 2>&1 & VICTIM=$!
-sleep 3.5; kill -9 "$VICTIM" 2>/dev/null || true; wait "$VICTIM" 2>/dev/null || true
+# Kill on the event, not after a delay: the journal written and a weight
+# moved off its original (the state a crash must be able to undo). A fast
+# probe cannot finish first: the kill lands within one poll of its first step.
+KILLED_MID_PROBE=false
+for _ in $(seq 3000); do
+  if [ -f "$DIR/probe.journal" ] && ! all_ten; then
+    kill -9 "$VICTIM" 2>/dev/null && KILLED_MID_PROBE=true
+    break
+  fi
+  kill -0 "$VICTIM" 2>/dev/null || break
+  sleep 0.01
+done
+kill -9 "$VICTIM" 2>/dev/null || true; wait "$VICTIM" 2>/dev/null || true
 BEFORE="$(weights)"
-if all_ten || [ ! -f "$DIR/probe.journal" ]; then RESTORED=false; log "kill test did not catch the probe mid-run: $BEFORE"; fi
+if [ "$KILLED_MID_PROBE" != true ] || all_ten || [ ! -f "$DIR/probe.journal" ]; then
+  RESTORED=false; log "kill test did not catch the probe mid-run: $BEFORE"
+fi
 $T/crest "${PROBE[@]}" --restore-only
 all_ten || { RESTORED=false; log "weights not restored from the journal: $(weights)"; }
 log "after kill: $BEFORE -> after restore: $(weights)"
@@ -105,7 +126,7 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
   cargo test -q -p crest-headroom --test e2e_probe >&2 || RESTORED=false
 fi
 
-python3 - "$DIR/probe.json" "$TRUE_QPS" "$RESTORED" <<'PY'
+python3 - "$DIR/probe.json" "$TRUE_QPS" "$RESTORED" "$KILLED_MID_PROBE" <<'PY'
 import json, sys
 out = json.load(open(sys.argv[1])); true = float(sys.argv[2])
 est = out["capacity"]["per_instance"] if out.get("capacity") else float("nan")
@@ -117,6 +138,9 @@ print(json.dumps({
     "probe_s": round(r["duration_s"], 1),
     "slo_breach_steps": r["slo_breach_steps"],
     "weights_restored": sys.argv[3] == "true" and r["weights_restored"],
+    # What the kill test tested: true when the kill landed after the journal
+    # and the first weight change (weights_restored then covers a crash).
+    "killed_mid_probe": sys.argv[4] == "true",
     "stop": r["stop"]["reason"],
     "knee_weight": r["knee_weight"],
     "interval": out["capacity"]["interval"] if out.get("capacity") else None,
