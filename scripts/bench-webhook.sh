@@ -2,7 +2,10 @@
 # Webhook benchmark (issue 6, item 5): start crest's server on 127.0.0.1, send
 # 20,000 distinct Alertmanager payloads at 2,000/s from an open-loop Rust load
 # generator, kill the server with SIGKILL right after the last answer and
-# start it again, read /v1/decisions back, and print one JSON line:
+# start it again; then send KILL_COUNT (4000) more and SIGKILL it with requests
+# in flight (after half were answered) and start it again; read /v1/decisions
+# back — every acknowledged alert of both runs looked up by id — and print one
+# JSON line (kill_in_flight: the second crash):
 #   {"alerts_sent":..,"alerts_recorded":..,"p99_ms":..,"rate_per_s":..,"unauthorized_rejected":true, ...}
 # p99_ms is alert-to-decision latency: from when each request was due to the
 # 2xx that says its decision is committed (fsync) — open loop, so queueing counts.
@@ -32,11 +35,15 @@ MODE="${CREST_BENCH_SERVER:-release}"
 log() { echo "bench-webhook: $*" >&2; }
 
 NO_BUILD="${CREST_BENCH_NO_BUILD:-0}"
+# CREST_BENCH_PROFILE=debug builds and runs the generator and crest-serve-bench
+# unoptimised (a quick functional run; the figures are for release).
+PROFILE="${CREST_BENCH_PROFILE:-release}"
+PFLAG=(--release); [[ "$PROFILE" == debug ]] && PFLAG=()
 if [[ "$NO_BUILD" != 1 ]]; then
-  log "building (cargo build --release -p crest-server --bins)"
-  cargo build --quiet --release -p crest-server --bins >&2
+  log "building (cargo build ${PFLAG[*]} -p crest-server --bins)"
+  cargo build --quiet "${PFLAG[@]}" -p crest-server --bins >&2
 fi
-LOAD=target/release/crest-webhook-load
+LOAD=target/$PROFILE/crest-webhook-load
 case "$MODE" in
   release) ;;
   debug)
@@ -49,7 +56,7 @@ esac
 if [[ "$MODE" == debug ]]; then
   SERVER=(target/debug/crest serve); LABEL="crest serve (debug build)"
 else
-  SERVER=(target/release/crest-serve-bench); LABEL="crest-serve-bench (release build of crest-server)"
+  SERVER=(target/$PROFILE/crest-serve-bench); LABEL="crest-serve-bench ($PROFILE build of crest-server)"
 fi
 
 WORK="$(mktemp -d /tmp/crest-bench-webhook.XXXXXX)"
@@ -98,5 +105,30 @@ log "send: $(cat "$WORK/sent.json")"
 # Crash it: everything answered 2xx must survive SIGKILL.
 kill -9 "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 start_server
-log "restarted on $ADDR after SIGKILL; reading /v1/decisions back"
-"$LOAD" check --addr "$ADDR" --sent "$WORK/sent.json" --server-label "$LABEL"
+log "restarted on $ADDR after SIGKILL"
+
+# Crash it again, this time with requests in flight: the load generator
+# SIGKILLs the server once half of KILL_COUNT alerts were answered; every
+# alert answered 2xx before that (looked up by id) must be there after a restart.
+KILL_COUNT="${KILL_COUNT:-4000}"
+log "sending $KILL_COUNT more at $RATE/s, SIGKILL after $((KILL_COUNT / 2)) answers"
+"$LOAD" send --addr "$ADDR" --token-env CREST_BENCH_TOKEN --rate "$RATE" --count "$KILL_COUNT" \
+  --connections "$CONNECTIONS" --apps "$APPS" --run-id "bench-$$-kill" \
+  --kill-pid "$PID" --kill-after-acks "$((KILL_COUNT / 2))" > "$WORK/killed.json"
+wait "$PID" 2>/dev/null || true; PID=""
+start_server
+log "restarted on $ADDR; reading /v1/decisions back (every acknowledged alert, by id)"
+"$LOAD" check --addr "$ADDR" --sent "$WORK/killed.json" --server-label "$LABEL" > "$WORK/killed-check.json"
+log "in-flight kill: $(cat "$WORK/killed-check.json")"
+"$LOAD" check --addr "$ADDR" --sent "$WORK/sent.json" --server-label "$LABEL" > "$WORK/check.json"
+python3 - "$WORK/check.json" "$WORK/killed-check.json" <<'PY'
+import json, sys
+main = json.load(open(sys.argv[1]))
+k = json.load(open(sys.argv[2]))
+main["kill_in_flight"] = {
+    "alerts_acknowledged": k["alerts_acknowledged"],
+    "in_flight_at_kill": k.get("in_flight_at_kill"),
+    "lost_after_ack": k["lost_after_ack"],
+}
+print(json.dumps(main))
+PY

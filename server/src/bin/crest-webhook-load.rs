@@ -73,6 +73,13 @@ struct SendArgs {
     /// Tags every alert (label `run`), so runs against one database stay distinct.
     #[arg(long, default_value = "run-1")]
     run_id: String,
+    /// SIGKILL this process (the server) once `--kill-after-acks` answers
+    /// came back, with the requests still in flight (crash test).
+    #[arg(long, requires = "kill_after_acks")]
+    kill_pid: Option<u32>,
+    /// How many acknowledged alerts before the kill.
+    #[arg(long, requires = "kill_pid")]
+    kill_after_acks: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -114,6 +121,12 @@ struct SendReport {
     /// spent, apart from the client's and the scheduler's share.
     #[serde(default)]
     server_p99_ms_at_most: Option<f64>,
+    /// The index of every alert answered 2xx (`check` looks each one up).
+    #[serde(default)]
+    acknowledged: Vec<u64>,
+    /// Requests in flight when `--kill-pid` was killed.
+    #[serde(default)]
+    in_flight_at_kill: Option<u64>,
 }
 
 /// The bucket bound (ms) under which 99 % of the alert requests finished,
@@ -216,6 +229,10 @@ async fn send(a: SendArgs) -> Result<SendReport, String> {
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?,
     ));
     let stats = Arc::new(Mutex::new((0u64, 0u64, 0u64, 0u64))); // ok, errors, decisions, opened
+    let acked: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::new()));
+    let in_flight = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let killed: Arc<Mutex<Option<u64>>> = Arc::new(Mutex::new(None));
+    let kill = a.kill_pid.zip(a.kill_after_acks);
     let last_done = Arc::new(Mutex::new(Instant::now()));
     let token: Arc<str> = token.into();
 
@@ -237,6 +254,12 @@ async fn send(a: SendArgs) -> Result<SendReport, String> {
             Arc::clone(&last_done),
             Arc::clone(&token),
         );
+        let (acked, in_flight, killed) = (
+            Arc::clone(&acked),
+            Arc::clone(&in_flight),
+            Arc::clone(&killed),
+        );
+        let index = i as u64;
         let addr = a.addr;
         tasks.push(tokio::spawn(async move {
             let Ok(_permit) = permits.acquire().await else {
@@ -260,7 +283,9 @@ async fn send(a: SendArgs) -> Result<SendReport, String> {
                     }
                 },
             };
+            in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let result = conn.post(PATH, Some(&token), body).await;
+            in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             let now = Instant::now();
             let us = u64::try_from(now.duration_since(due).as_micros()).unwrap_or(u64::MAX);
             let (ok, decisions) = match &result {
@@ -283,6 +308,20 @@ async fn send(a: SendArgs) -> Result<SendReport, String> {
                     s.1 += 1;
                 }
                 s.2 += decisions;
+            }
+            if ok && let Ok(mut v) = acked.lock() {
+                v.push(index);
+                // The crash test: SIGKILL with the other requests in flight.
+                if let Some((pid, after)) = kill
+                    && v.len() as u64 == after
+                    && let Ok(mut k) = killed.lock()
+                    && k.is_none()
+                {
+                    *k = Some(in_flight.load(std::sync::atomic::Ordering::SeqCst));
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", &pid.to_string()])
+                        .status();
+                }
             }
             if let Ok(mut l) = last_done.lock() {
                 *l = (*l).max(now);
@@ -316,6 +355,12 @@ async fn send(a: SendArgs) -> Result<SendReport, String> {
         .lock()
         .map_err(|_| "stats lock poisoned".to_string())?;
     let duration = end.duration_since(start).as_secs_f64();
+    let mut acknowledged = acked
+        .lock()
+        .map(|v| v.clone())
+        .map_err(|_| "ack lock poisoned".to_string())?;
+    acknowledged.sort_unstable();
+    let in_flight_at_kill = killed.lock().ok().and_then(|k| *k);
     let ms = |q: f64| (h.value_at_quantile(q) as f64 / 1000.0 * 1000.0).round() / 1000.0;
     Ok(SendReport {
         alerts_sent: a.count,
@@ -340,6 +385,8 @@ async fn send(a: SendArgs) -> Result<SendReport, String> {
         apps: a.apps,
         unauthorized_fingerprint: unauth_fp,
         server_p99_ms_at_most: server_p99,
+        acknowledged,
+        in_flight_at_kill,
     })
 }
 
@@ -382,6 +429,19 @@ async fn check(a: CheckArgs) -> Result<BenchResult, String> {
             None => break,
         }
     }
+    // By id: every acknowledged alert must be there (older reports without
+    // the list fall back to counting).
+    let lost_after_ack = if sent.acknowledged.is_empty() {
+        sent.alerts_acknowledged
+            .saturating_sub(recorded.len() as u64)
+    } else {
+        sent.acknowledged
+            .iter()
+            .filter(|i| {
+                !recorded.contains(&label_fingerprint(&labels(&sent.run_id, sent.apps, **i)))
+            })
+            .count() as u64
+    };
     let recorded = recorded.len() as u64;
     Ok(BenchResult {
         alerts_sent: sent.alerts_sent,
@@ -390,7 +450,8 @@ async fn check(a: CheckArgs) -> Result<BenchResult, String> {
         rate_per_s: sent.rate_per_s,
         unauthorized_rejected: sent.unauthorized_rejected && !unauthorized_recorded,
         alerts_acknowledged: sent.alerts_acknowledged,
-        lost_after_ack: sent.alerts_acknowledged.saturating_sub(recorded),
+        lost_after_ack,
+        in_flight_at_kill: sent.in_flight_at_kill,
         errors: sent.errors,
         p50_ms: sent.p50_ms,
         p90_ms: sent.p90_ms,
@@ -413,7 +474,11 @@ struct BenchResult {
     rate_per_s: f64,
     unauthorized_rejected: bool,
     alerts_acknowledged: u64,
+    /// Acknowledged alerts missing after the restart, looked up by id.
     lost_after_ack: u64,
+    /// Requests in flight when the server was killed (a crash-test run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_flight_at_kill: Option<u64>,
     errors: u64,
     p50_ms: f64,
     p90_ms: f64,
