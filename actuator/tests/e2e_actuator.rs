@@ -373,6 +373,19 @@ async fn assert_consistent(env: &Env, fleet: &Fleet, app: &AppId, want: usize) -
             "balancer entries are exactly the running containers"
         );
     }
+    // Below the IPAM: on a bridge network each container is one veth port
+    // (its other end lives in the container's netns, which dies with the
+    // task); a torn-down or half-made container must leave no port behind.
+    let brif = std::path::Path::new("/sys/class/net")
+        .join(&env.cni_config().bridge)
+        .join("brif");
+    if brif.is_dir() {
+        let ports: Vec<String> = std::fs::read_dir(&brif)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(ports.len(), want, "veth ports on the bridge: {ports:?}");
+    }
     ids.into_iter().collect()
 }
 
@@ -529,6 +542,7 @@ async fn kill9_at_random_points_never_leaks_or_duplicates() {
     let _g = SERIAL.lock().await;
     let mut env = Env::new("kill9", 4);
     env.start_haproxy("web");
+    let namespaces_before = net_namespaces();
     let cfg = env.config_file();
     let app = AppId::try_new("web").unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed_0007);
@@ -617,6 +631,41 @@ async fn kill9_at_random_points_never_leaks_or_duplicates() {
     // A kill while containerd created or deleted a task can leave its shim
     // running with nothing in it; reconciliation reaps those.
     assert_eq!(shims_left(&env).await, 0, "no shim outlives its container");
+    // A container's network namespace is its task's (never bind-mounted), so
+    // it dies with the last process in it: none may be left after the trials.
+    let mut leaked = Vec::new();
+    for _ in 0..50 {
+        leaked = net_namespaces()
+            .difference(&namespaces_before)
+            .cloned()
+            .collect();
+        if leaked.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        leaked.is_empty(),
+        "network namespaces left behind: {leaked:?}"
+    );
+}
+
+/// Every network namespace some process is in (`net:[inode]`).
+fn net_namespaces() -> BTreeSet<String> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                })
+                .filter_map(|e| std::fs::read_link(e.path().join("ns/net")).ok())
+                .map(|l| l.to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Shims of this test's containerd still running after up to 5 s.
