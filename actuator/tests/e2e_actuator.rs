@@ -379,11 +379,22 @@ async fn assert_consistent(env: &Env, fleet: &Fleet, app: &AppId, want: usize) -
     let brif = std::path::Path::new("/sys/class/net")
         .join(&env.cni_config().bridge)
         .join("brif");
+    // A namespace whose last process died is torn down by the kernel
+    // asynchronously (with its veth end): allow it up to 5 s.
     if brif.is_dir() {
-        let ports: Vec<String> = std::fs::read_dir(&brif)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-            .collect();
+        let mut ports: Vec<String> = Vec::new();
+        for _ in 0..50 {
+            ports = std::fs::read_dir(&brif)
+                .map(|d| {
+                    d.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if ports.len() == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         assert_eq!(ports.len(), want, "veth ports on the bridge: {ports:?}");
     }
     ids.into_iter().collect()
