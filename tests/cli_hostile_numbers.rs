@@ -96,24 +96,24 @@ fn sim(dir: &Path, toml: &str) -> Output {
 
 // ---- 7. Panics ----
 
+/// `crest plan --forecast forecast.json --per-instance-qps 50` and `extra`.
+fn plan_50(extra: &[&str], dir: &Path) -> Output {
+    let mut args = vec![
+        "plan",
+        "--forecast",
+        "forecast.json",
+        "--per-instance-qps",
+        "50",
+    ];
+    args.extend_from_slice(extra);
+    crest(&args, dir)
+}
+
 #[test]
 fn item7_min_above_max_is_an_error_not_a_clamp_panic() {
     let dir = tempfile::tempdir().unwrap();
     write_forecast(dir.path(), 4);
-    let o = crest(
-        &[
-            "plan",
-            "--forecast",
-            "forecast.json",
-            "--per-instance-qps",
-            "50",
-            "--min",
-            "10",
-            "--max",
-            "5",
-        ],
-        dir.path(),
-    );
+    let o = plan_50(&["--min", "10", "--max", "5"], dir.path());
     refused(&o, 1, "min 10 is above max 5");
 }
 
@@ -125,16 +125,7 @@ fn item7_a_forecast_step_of_2_pow_61_is_refused_when_read() {
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     f["step_s"] = serde_json::json!(1_u64 << 61);
     std::fs::write(&path, f.to_string()).unwrap();
-    let o = crest(
-        &[
-            "plan",
-            "--forecast",
-            "forecast.json",
-            "--per-instance-qps",
-            "50",
-        ],
-        dir.path(),
-    );
+    let o = plan_50(&[], dir.path());
     refused(&o, 1, "invalid forecast step");
 }
 
@@ -342,32 +333,10 @@ fn item10_values_of_1e308_are_refused_with_file_and_line_not_forecast_as_0() {
 fn item10_a_rate_of_one_per_1e300_seconds_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     write_forecast(dir.path(), 4);
-    let o = crest(
-        &[
-            "plan",
-            "--forecast",
-            "forecast.json",
-            "--per-instance-qps",
-            "50",
-            "--rate",
-            "1/1e300s",
-        ],
-        dir.path(),
-    );
+    let o = plan_50(&["--rate", "1/1e300s"], dir.path());
     refused(&o, 1, "found 1e300");
     assert!(!stdout(&o).contains("instance-hours"), "{}", stdout(&o));
-    let o = crest(
-        &[
-            "plan",
-            "--forecast",
-            "forecast.json",
-            "--per-instance-qps",
-            "50",
-            "--rate",
-            "1/2d",
-        ],
-        dir.path(),
-    );
+    let o = plan_50(&["--rate", "1/2d"], dir.path());
     refused(&o, 1, "a period of at most 86400 s");
 }
 

@@ -594,9 +594,8 @@ where
             ..Metrics::default()
         };
         // Missing live data must never shrink the fleet: the policy then sees
-        // an unknown demand (NaN, which target tracking does not act on) and
-        // any scale-in this tick is held.
-        let mut metrics_failed = false;
+        // an unknown demand (NaN), on which target tracking keeps the current
+        // count, and the combined policy never goes below a member.
         if self.tracking
             && let Some(src) = &self.ctl.metrics
         {
@@ -606,7 +605,6 @@ where
                     metrics.demand_rps = f64::NAN;
                     metrics.throughput_rps = f64::NAN;
                     metrics.utilisation = f64::NAN;
-                    metrics_failed = true;
                     self.log(&format!("crest control: {app}: metrics: {e}"));
                 }
             }
@@ -647,10 +645,6 @@ where
         }
         if let PlanReason::Bound { which } = &decision.reason {
             reason = format!("{reason}; held by {which}");
-        }
-        if metrics_failed && desired < fleet.desired.0 {
-            desired = fleet.desired.0;
-            reason = format!("{reason}; scale-in held: live metrics unavailable");
         }
         // Safety: no scale-in while an alert for the app fires, nor within
         // the cooldown after the last scale-out or firing alert.

@@ -377,6 +377,31 @@ async fn dry_run_prints_what_it_would_do_and_writes_no_state() {
     assert_eq!(h["history"], serde_json::json!([]));
 }
 
+/// A dry-run controller with target tracking for `web` on `metric` (1..=20).
+fn tracking<M: MetricsSource + 'static>(
+    s: &Server,
+    metrics: M,
+    metric: TargetMetric,
+    target: f64,
+) -> Arc<Controller<DryFleet, NoLoadBalancer, M>> {
+    let fleet = dry_fleet(&ScaleConfig::default(), &Sink::default()).unwrap();
+    Arc::new(
+        Controller::new(
+            fleet,
+            None::<NoLoadBalancer>,
+            Some(metrics),
+            &s.db,
+            s.mapping.clone(),
+            "a",
+        )
+        .with_log(|_| {})
+        .with_target_tracking(
+            web(),
+            TargetTrackingConfig::new(metric, target).with_bounds(1, 20),
+        ),
+    )
+}
+
 /// A metrics source for the test: utilisation set by the test.
 #[derive(Clone, Default)]
 struct Util(Arc<Mutex<f64>>);
@@ -395,24 +420,9 @@ impl MetricsSource for Util {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_metrics_drive_target_tracking_above_the_floors() {
     let s = server().await;
-    let fleet = dry_fleet(&ScaleConfig::default(), &Sink::default()).unwrap();
     let util = Util::default();
     *util.0.lock().unwrap() = 0.5;
-    let c = Arc::new(
-        Controller::new(
-            fleet,
-            None::<NoLoadBalancer>,
-            Some(util.clone()),
-            &s.db,
-            s.mapping.clone(),
-            "a",
-        )
-        .with_log(|_| {})
-        .with_target_tracking(
-            web(),
-            TargetTrackingConfig::new(TargetMetric::Utilisation, 0.5).with_bounds(1, 20),
-        ),
-    );
+    let c = tracking(&s, util.clone(), TargetMetric::Utilisation, 0.5);
     let mut l = c.app_loop(spec()).unwrap();
     let t = t0();
     assert_eq!(l.tick(t).await.unwrap().desired, 2);
@@ -659,22 +669,7 @@ async fn prometheus_demand_drives_target_tracking_and_its_loss_holds_the_fleet()
         },
     );
     let live = PrometheusMetrics::new(client, queries, None).with_max_age(Duration::from_secs(10));
-    let fleet = dry_fleet(&ScaleConfig::default(), &Sink::default()).unwrap();
-    let c = Arc::new(
-        Controller::new(
-            fleet,
-            None::<NoLoadBalancer>,
-            Some(live),
-            &s.db,
-            s.mapping.clone(),
-            "a",
-        )
-        .with_log(|_| {})
-        .with_target_tracking(
-            web(),
-            TargetTrackingConfig::new(TargetMetric::RpsPerInstance, 25.0).with_bounds(1, 20),
-        ),
-    );
+    let c = tracking(&s, live, TargetMetric::RpsPerInstance, 25.0);
     let mut l = c
         .app_loop(AppSpec {
             cooldown_s: 0,

@@ -17,7 +17,7 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use crest_autoscaler::{Autoscaler, Decision, Observation, Policy};
+use crest_autoscaler::{Autoscaler, Policy};
 use crest_core::action::InstanceId;
 use crest_core::seams::{InstancePhase, InstanceState, Metrics, ServerAdminState, ServerStats};
 use crest_core::{Action, AppId, Replicas, ScalingPlan, Timestamp, VirtualClock};
@@ -111,22 +111,7 @@ struct Server {
     served: u64,
 }
 
-/// A `Box<dyn Policy>` as a `Policy` (the driver is generic over `P: Policy`).
-pub struct DynPolicy(pub Box<dyn Policy>);
-
-impl Policy for DynPolicy {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn decide(&mut self, obs: &Observation<'_>) -> Decision {
-        self.0.decide(obs)
-    }
-    fn recommend(&mut self, obs: &Observation<'_>) -> Option<Decision> {
-        self.0.recommend(obs)
-    }
-}
-
-type Driver = Autoscaler<VirtualClock, SimMetrics, SimActuator, DynPolicy>;
+type Driver = Autoscaler<VirtualClock, SimMetrics, SimActuator, Box<dyn Policy>>;
 
 struct Control {
     driver: Driver,
@@ -265,7 +250,7 @@ impl<'a> Engine<'a> {
                     clock.clone(),
                     SimMetrics::new(mailbox.clone()),
                     SimActuator::new(mailbox.clone()),
-                    DynPolicy(p),
+                    p,
                 );
                 if let Some(plan) = plan {
                     driver = driver.with_plan(plan);

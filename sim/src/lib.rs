@@ -91,7 +91,6 @@ use crest_autoscaler::{
 use crest_core::{AppId, PlanReason, PlanStep, Replicas, ScalingPlan};
 
 pub use dist::ServiceDist;
-pub use engine::DynPolicy;
 pub use error::{Problem, SimError};
 pub use report::{Interval, LittlesLaw, Replications, SimReport, TimelinePoint};
 pub use scenario::{
