@@ -29,8 +29,8 @@
 use chrono::{Days, NaiveDate};
 use crest_autoscaler::planner::{PlannerConfig, RateLimit};
 use crest_autoscaler::policies::{
-    CombinedPolicy, FixedPolicy, Guard, PredictiveConfig, PredictivePolicy, TargetMetric,
-    TargetTrackingConfig, TargetTrackingPolicy,
+    CombinedPolicy, FixedPolicy, Guard, PredictiveConfig, PredictivePolicy, SafetyNet,
+    TargetMetric, TargetTrackingConfig, TargetTrackingPolicy,
 };
 use crest_autoscaler::{FluidModel, GateConfig, Policy, ReplayReport};
 use crest_core::{AppId, Calendar, Capacity, Forecast, Replicas, Series, Timestamp};
@@ -63,6 +63,14 @@ pub struct BacktestSettings {
     pub utilisation: f64,
     /// Utilisation target (of saturation) of crest's reactive safety net.
     pub crest_reactive_target: f64,
+    /// crest tracks live demand's level both ways (the forecast's shape
+    /// scaled to live demand, with a margin learned from the forecaster's
+    /// errors in the week before the window); off: live demand only ever
+    /// raises the plan.
+    pub track_level: bool,
+    /// With `track_level`: the quantile of the forecaster's lead-time level
+    /// errors (the week before the window) crest's margin covers.
+    pub level_quantile: f64,
     /// Utilisation of SLO capacity static peak is sized at.
     pub static_utilisation: f64,
     /// The reactive baseline's targets (of saturation), one replay each.
@@ -117,6 +125,8 @@ impl BacktestSettings {
             risk: 0.9,
             utilisation: 0.8,
             crest_reactive_target: 0.75,
+            track_level: false,
+            level_quantile: 0.99,
             static_utilisation: 0.8,
             reactive_targets: (0..10)
                 .map(|i| 0.45 + 0.05 * f64::from(i))
@@ -519,6 +529,7 @@ fn validate(s: &BacktestSettings) -> Result<(), PlanningError> {
     for (name, v) in [
         ("utilisation", s.utilisation),
         ("crest reactive target", s.crest_reactive_target),
+        ("level quantile", s.level_quantile),
         ("static utilisation", s.static_utilisation),
     ] {
         if !(v > 0.0 && v <= 1.0) {
@@ -539,6 +550,31 @@ fn validate(s: &BacktestSettings) -> Result<(), PlanningError> {
         ));
     }
     Ok(())
+}
+
+/// How far live demand moves relative to the forecast's shape within one
+/// lead time, at the `quantile` of the forecaster's errors in `profiles`
+/// (actual / forecast per step, day by day): the ratio a step ahead (at
+/// least one step, more when the lead time spans several) over the larger of
+/// the last two ratios, as a policy tracking the level sees it. At least 1.
+pub fn level_margin(profiles: &[Vec<f64>], step_s: i64, lead_time_s: i64, quantile: f64) -> f64 {
+    let r: Vec<f64> = profiles.iter().flatten().copied().collect();
+    let ahead = usize::try_from((lead_time_s + step_s - 1) / step_s.max(1))
+        .unwrap_or(1)
+        .max(1);
+    let mut e: Vec<f64> = (1..r.len().saturating_sub(ahead))
+        .filter_map(|t| {
+            let base = r[t].max(r[t - 1]);
+            (base > 0.0 && r[t + ahead].is_finite()).then(|| r[t + ahead] / base)
+        })
+        .filter(|x| x.is_finite())
+        .collect();
+    if e.is_empty() {
+        return 1.0;
+    }
+    e.sort_by(f64::total_cmp);
+    let i = ((e.len() - 1) as f64 * quantile.clamp(0.0, 1.0)).round() as usize;
+    e[i].max(1.0)
 }
 
 /// The capacity and fluid model of the settings.
@@ -596,6 +632,7 @@ fn run_crest(
         .clamp(s.min, s.max);
     let before = crate::forecast::window(&week, Some(static_at), Some(from))?;
     let profiles = error_profiles(&before, &series_window(&actual, static_at, from)?);
+    let level_margin = level_margin(&profiles, series.step_s(), s.lead_time_s, s.level_quantile);
 
     // crest: day-ahead forecasts, each decided `decision_lead_s` before its day.
     let days: Vec<NaiveDate> = crest
@@ -692,6 +729,8 @@ fn run_crest(
                     pc.risk = s.risk;
                     pc.lead_time_s = s.lead_time_s;
                     pc.max = max;
+                    pc.track_level = s.track_level;
+                    pc.level_margin = level_margin;
                     let mut p =
                         PredictivePolicy::try_new(pc).map_err(auto_err("build predictive"))?;
                     p.set_forecast(forecast.clone())
@@ -699,7 +738,7 @@ fn run_crest(
                     let policy = CombinedPolicy::try_new("crest", guard)
                         .map_err(auto_err("build crest"))?
                         .with(p)
-                        .with(tt(s.crest_reactive_target)?);
+                        .with(SafetyNet::new(tt(s.crest_reactive_target)?));
                     let initial = outcome
                         .plan
                         .desired_at(from)

@@ -79,6 +79,15 @@ pub struct RehearseCmd {
     /// Utilisation target (of saturation) of crest's reactive safety net.
     #[arg(long, default_value_t = 0.75)]
     crest_reactive_target: f64,
+    /// crest tracks live demand's level both ways (forecast shape scaled to
+    /// live demand, with a margin learned from the forecaster's errors the
+    /// week before); without it live demand only ever raises the plan.
+    #[arg(long)]
+    track_level: bool,
+    /// With --track-level: the quantile of the forecaster's lead-time level
+    /// errors (the week before each crest) crest's margin covers.
+    #[arg(long, default_value_t = 0.99)]
+    level_quantile: f64,
     /// Utilisation of SLO capacity static peak is sized at.
     #[arg(long, default_value_t = 0.8)]
     static_utilisation: f64,
@@ -170,6 +179,8 @@ fn settings(cmd: &RehearseCmd) -> anyhow::Result<BacktestSettings> {
     s.risk = parse_risk(&cmd.risk)?;
     s.utilisation = cmd.utilisation;
     s.crest_reactive_target = cmd.crest_reactive_target;
+    s.track_level = cmd.track_level;
+    s.level_quantile = cmd.level_quantile;
     s.static_utilisation = cmd.static_utilisation;
     s.reactive_targets = cmd.reactive_targets.clone();
     s.lead_time_s = parse_duration_s(&cmd.lead_time)?;

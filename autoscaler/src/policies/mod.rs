@@ -11,6 +11,8 @@
 //!   deviation alerts.
 //! - [`StepScalingPolicy`]: step adjustments from monitoring alerts.
 //! - [`ScheduledPolicy`]: operator floors over time windows.
+//! - [`SafetyNet`]: a member that only ever raises the fleet (target
+//!   tracking beside a plan, so it catches misses without holding the fleet).
 //! - [`CombinedPolicy`]: the largest recommendation, within guard rails
 //!   (bounds, bounded change, scale-in cooldown) — crest's runtime policy.
 //!
@@ -19,6 +21,7 @@
 
 mod combined;
 mod fixed;
+mod net;
 mod predictive;
 mod schedule;
 mod scheduled;
@@ -31,6 +34,7 @@ pub use scheduled::{ScheduledAction, ScheduledPolicy};
 pub use step::{Adjustment, AlertSignal, StepScalingPolicy};
 
 pub use fixed::FixedPolicy;
+pub use net::SafetyNet;
 pub use schedule::SchedulePolicy;
 pub use target_tracking::{
     RateRule, RateRuleKind, ScalingBehavior, SelectPolicy, TargetMetric, TargetTrackingConfig,

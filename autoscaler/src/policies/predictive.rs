@@ -45,6 +45,22 @@ pub struct PredictiveConfig {
     pub deviation_hold_s: i64,
     /// Upper bound.
     pub max: Replicas,
+    /// Track the live level both ways: the forecast term becomes the
+    /// forecast *mean*'s shape scaled to live demand (rises seen at once,
+    /// falls after two evaluations), times `level_margin`; and the plan floor
+    /// shrinks in proportion when live demand runs below what the plan was
+    /// sized for. Off (the default): corrections only ever raise the plan.
+    #[serde(default)]
+    pub track_level: bool,
+    /// With `track_level`: headroom over the level-scaled mean for how far
+    /// demand can move, relative to the forecast's shape, within a lead time
+    /// (>= 1; learned from the forecaster's recent errors by the caller).
+    #[serde(default = "one")]
+    pub level_margin: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl PredictiveConfig {
@@ -58,6 +74,8 @@ impl PredictiveConfig {
             deviation_tolerance: 0.05,
             deviation_hold_s: 900,
             max: Replicas(10_000),
+            track_level: false,
+            level_margin: 1.0,
         }
     }
 }
@@ -80,6 +98,9 @@ pub struct PredictivePolicy {
     /// The previous live ratio: a live deviation counts only when two
     /// evaluations in a row see it (a single odd sample is not a trend).
     last_live: Option<f64>,
+    /// With `track_level`: the last two live levels (demand over the
+    /// forecast mean), newest last.
+    levels: VecDeque<f64>,
 }
 
 impl PredictivePolicy {
@@ -109,6 +130,13 @@ impl PredictivePolicy {
                 cfg.deviation_tolerance,
             ));
         }
+        if !(cfg.level_margin.is_finite() && cfg.level_margin >= 1.0) {
+            return Err(AutoscalerError::setting(
+                "predictive level margin",
+                "a factor >= 1",
+                cfg.level_margin,
+            ));
+        }
         if cfg.lead_time_s < 0 || cfg.deviation_hold_s < 0 {
             return Err(AutoscalerError::setting(
                 "predictive lead time / hold",
@@ -121,6 +149,7 @@ impl PredictivePolicy {
             forecast: None,
             deviations: VecDeque::new(),
             last_live: None,
+            levels: VecDeque::new(),
         })
     }
 
@@ -152,6 +181,15 @@ impl PredictivePolicy {
             .fold(1.0, f64::max)
     }
 
+    /// With `track_level`: the live level in force (the larger of the last
+    /// two, so a rise counts at once and a fall once it is seen twice).
+    pub fn level(&self) -> Option<f64> {
+        if !self.cfg.track_level {
+            return None;
+        }
+        self.levels.iter().copied().reduce(f64::max)
+    }
+
     fn index(f: &Forecast, t: Timestamp) -> Option<usize> {
         let d = t.millis() - f.start.millis();
         if d < 0 {
@@ -173,8 +211,20 @@ impl PredictivePolicy {
         let Some(i) = Self::index(f, obs.now) else {
             return;
         };
-        let expected = path[i];
         let actual = obs.metrics.demand_rps;
+        if self.cfg.track_level {
+            let mean = f.mean[i];
+            if mean > 0.0 && actual.is_finite() && actual >= 0.0 {
+                self.levels.push_back((actual / mean).clamp(0.05, 20.0));
+                while self.levels.len() > 2 {
+                    self.levels.pop_front();
+                }
+            } else {
+                self.levels.clear();
+            }
+            return;
+        }
+        let expected = path[i];
         if expected > 0.0 && actual.is_finite() && actual >= 0.0 {
             let ratio = actual / expected;
             if let Some(prev) = self.last_live {
@@ -219,7 +269,15 @@ impl Policy for PredictivePolicy {
             // above the demand of its time (a scale-in freeze, lead-time
             // padding), and scaling such a step by the deviation ratio would
             // compound the two and ratchet the fleet upward.
-            let k_plan = if self.forecast.is_some() { 1.0 } else { k };
+            let mut k_plan = if self.forecast.is_some() { 1.0 } else { k };
+            // Tracking the level, the floor shrinks with live demand below
+            // what the plan was sized for (its quantile), never grows.
+            if let (Some(l), Some((f, path))) = (self.level(), &self.forecast)
+                && let Some(i) = Self::index(f, now)
+                && path[i] > 0.0
+            {
+                k_plan = (f.mean[i] * l * self.cfg.level_margin / path[i]).min(1.0);
+            }
             let scaled = (f64::from(step.replicas.0) * k_plan).ceil();
             let n = if scaled >= f64::from(u32::MAX) {
                 u32::MAX
@@ -240,7 +298,17 @@ impl Policy for PredictivePolicy {
             let to = Self::index(f, now.add_secs(self.cfg.lead_time_s))
                 .or_else(|| from.map(|_| f.horizon() - 1));
             if let (Some(a), Some(b)) = (from.or(to.map(|_| 0)), to) {
-                let d = path[a..=b.max(a)].iter().copied().fold(0.0, f64::max) * k;
+                let d = match self.level() {
+                    Some(l) => {
+                        f.mean[a..=b.max(a)].iter().copied().fold(0.0, f64::max)
+                            * if k > 1.0 {
+                                (l * self.cfg.level_margin).max(k)
+                            } else {
+                                l * self.cfg.level_margin
+                            }
+                    }
+                    None => path[a..=b.max(a)].iter().copied().fold(0.0, f64::max) * k,
+                };
                 let n = self
                     .cfg
                     .capacity
@@ -367,6 +435,36 @@ mod tests {
         // Demand 9x the path (360 rps): 45 instances, above the frozen floor.
         assert_eq!(at(&mut p, Some(&frozen), 120, 360.0), 30);
         assert_eq!(at(&mut p, Some(&frozen), 130, 360.0), 45);
+    }
+
+    #[test]
+    fn tracking_the_level_follows_live_demand_both_ways() {
+        let plan = plan(); // 10 instances, then 5 from 3600 s
+        let mut cfg = PredictiveConfig::new(Capacity::given(10.0, 100.0).unwrap());
+        cfg.track_level = true;
+        cfg.level_margin = 1.1;
+        let mut p = PredictivePolicy::try_new(cfg).unwrap();
+        let mut q = BTreeMap::new();
+        // p90 path 80 rps (the plan's 10 instances at 0.8 x 10 rps), mean 60.
+        q.insert(Quantile::try_new(0.9).unwrap(), vec![80.0; 4]);
+        let f = Forecast::try_new("x", Timestamp::from_secs(0), 1800, vec![60.0; 4], q).unwrap();
+        p.set_forecast(f).unwrap();
+        // Live demand at the mean: level 1, 60 x 1.1 / 8 = 8.25 -> 9 from the
+        // forecast term; the floor is the plan x 66 / 80 -> 9.
+        assert_eq!(at(&mut p, Some(&plan), 100, 60.0), 9);
+        // Demand halves: one evaluation is not enough to fall...
+        assert_eq!(at(&mut p, Some(&plan), 115, 30.0), 9);
+        // ...two are: 30 x 1.1 / 8 = 4.1 -> 5; floor 10 x 33 / 80 -> 5.
+        assert_eq!(at(&mut p, Some(&plan), 130, 30.0), 5);
+        // A rise counts at once: 120 rps -> 120 x 1.1 / 8 = 16.5 -> 17.
+        assert_eq!(at(&mut p, Some(&plan), 145, 120.0), 17);
+        assert!(
+            PredictivePolicy::try_new(PredictiveConfig {
+                level_margin: 0.9,
+                ..PredictiveConfig::new(Capacity::given(10.0, 100.0).unwrap())
+            })
+            .is_err()
+        );
     }
 
     #[test]
