@@ -5,15 +5,16 @@
 use std::collections::BTreeMap;
 
 use crest_autoscaler::planner::{PlannerConfig, RateLimit, plan};
-use crest_autoscaler::{FluidModel, GateConfig, PlanDocument};
+use crest_autoscaler::{EmpiricalErrors, FluidModel, GateConfig, PlanDocument};
 use crest_core::series::Quantile;
 use crest_core::{AppId, Capacity, Forecast, Replicas, Timestamp};
 
 use crate::common::{TOKEN, TestServer, json};
 
-/// A day at 30-minute steps with a three-hour crest, and the plan for it at
-/// `risk` and `utilisation` (p90 at 0.8: passes; median at 1.0: fails).
-fn document(id: &str, risk: f64, utilisation: f64) -> String {
+/// A day at 30-minute steps with a three-hour crest, and the p90 plan for
+/// it; with `missed`, the document carries a past day on which the
+/// forecaster saw that many times its forecast all day (the gate fails it).
+fn document(id: &str, missed: Option<f64>) -> String {
     let mean: Vec<f64> = (0..48)
         .map(|i| if (20..26).contains(&i) { 1000.0 } else { 200.0 })
         .collect();
@@ -29,8 +30,6 @@ fn document(id: &str, risk: f64, utilisation: f64) -> String {
     let mut cfg = PlannerConfig::new(AppId::try_new("flight-search").unwrap(), id);
     cfg.scale_out_rate = RateLimit::new(20, 60);
     cfg.current = Replicas(25);
-    cfg.risk = risk;
-    cfg.target_utilisation = utilisation;
     let o = plan(&f, &cap, &cfg).unwrap();
     let mut model = FluidModel::new(cap.clone());
     model.scale_out_rate = cfg.scale_out_rate;
@@ -42,7 +41,13 @@ fn document(id: &str, risk: f64, utilisation: f64) -> String {
         stress_lead_p99: true,
         ..GateConfig::default()
     };
-    serde_json::to_string(&PlanDocument::new(&o, f, cap, cfg, model, gate)).unwrap()
+    let mut doc = PlanDocument::new(&o, f, cap, cfg, model, gate);
+    doc.empirical = missed.map(|k| EmpiricalErrors {
+        source: "a day the forecaster missed".into(),
+        labels: vec!["missed".into()],
+        profiles: vec![vec![k; 48]],
+    });
+    serde_json::to_string(&doc).unwrap()
 }
 
 #[tokio::test]
@@ -52,7 +57,7 @@ async fn verify_true_runs_the_gate_and_stores_its_verdict() {
     let mut c = srv.client().await;
 
     // A plan that passes: stored, 201, with the verdict.
-    let good = document("good", 0.9, 0.8);
+    let good = document("good", None);
     let (s, b) = c
         .post("/v1/plans?verify=true", Some(TOKEN), good.clone())
         .await
@@ -76,7 +81,7 @@ async fn verify_true_runs_the_gate_and_stores_its_verdict() {
     assert_eq!(got["verification"], v["verification"], "{got}");
 
     // A plan that fails: 422 with the verdict, nothing stored.
-    let bad = document("bad", 0.5, 1.0);
+    let bad = document("bad", Some(4.0));
     let (s, b) = c
         .post("/v1/plans?verify=true", Some(TOKEN), bad.clone())
         .await
@@ -86,10 +91,9 @@ async fn verify_true_runs_the_gate_and_stores_its_verdict() {
     assert_eq!(v["stored"], false);
     assert_eq!(v["id"], "bad");
     assert_eq!(v["verification"]["passed"], false);
-    assert!(
-        v["verification"]["breach_probability"].as_f64().unwrap() > 0.3,
-        "{v}"
-    );
+    assert_eq!(v["verification"]["breach_probability"], 1.0, "{v}");
+    assert_eq!(v["verification"]["kinds"][1]["kind"], "empirical");
+    assert_eq!(v["verification"]["kinds"][1]["breaches"], 1);
     assert!(v["error"].as_str().unwrap().contains("verification gate"));
     let (s, _) = c.get_with_token("/v1/plans/bad", TOKEN).await.unwrap();
     assert_eq!(s.as_u16(), 404);
@@ -156,7 +160,7 @@ async fn verify_needs_a_plan_document_and_sane_flags() {
         assert_eq!(json(&b)["field"], field, "{q}");
     }
     // Too many scenarios for the server's gate.
-    let big = document("big", 0.9, 0.8).replace("\"scenarios\":20", "\"scenarios\":5000");
+    let big = document("big", None).replace("\"scenarios\":20", "\"scenarios\":5000");
     let (s, b) = c
         .post("/v1/plans?verify=true", Some(TOKEN), big)
         .await
