@@ -38,7 +38,8 @@ fn plan_table_verify_and_document() {
     // p90 crest 920 rps at 80 % of 20 rps per instance = 58 instances.
     assert!(out.contains("peak instances        58"), "{out}");
     assert!(
-        out.contains("(crest-sim/fluid engine, 20 scenarios)"),
+        // 20 quantile draws and the two default stress cases.
+        out.contains("(crest-sim/fluid engine, 22 scenarios)"),
         "{out}"
     );
     assert!(out.contains("-> PASS"), "{out}");
@@ -238,11 +239,15 @@ fn bad_inputs_are_named() {
     assert!(stderr(&o).contains("broken.json"), "{}", stderr(&o));
 }
 
+/// Issue 17: the day-ahead plan for New Year's Eve in NYC taxi passed a gate
+/// that only drew from its own forecast's quantiles. The forecaster's own
+/// day-ahead errors on the days before (it ran up to 1.5× short after
+/// midnight over the holidays) now refuse it.
 #[test]
-fn plan_from_bundled_history_with_the_us_calendar() {
+fn plan_from_bundled_history_is_refused_on_the_forecasters_own_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let o = crest(
-        &[
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
             "plan",
             "--history",
             "nyc_taxi",
@@ -262,16 +267,110 @@ fn plan_from_bundled_history_with_the_us_calendar() {
             "20",
             "--format",
             "json",
-        ],
-        dir.path(),
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    let o = crest(&args(&["--output", "nye.json"]), dir.path());
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(!dir.path().join("nye.json").exists());
+    assert!(
+        stderr(&o).contains("breaches: empirical 2/7"),
+        "{}",
+        stderr(&o)
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["verification"]["engine"], "crest-sim/fluid");
+    let gate = &v["verification"];
+    assert_eq!(gate["engine"], "crest-sim/fluid");
+    assert_eq!(gate["passed"], false, "{v}");
+    assert_eq!(gate["scenarios"], 29);
+    let kinds: Vec<(String, u64, u64, bool)> = gate["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["kind"].as_str().unwrap().to_string(),
+                k["scenarios"].as_u64().unwrap(),
+                k["breaches"].as_u64().unwrap(),
+                k["passed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds[1],
+        ("empirical".to_string(), 7, 2, false),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds[0].0, "quantile");
+    assert!(kinds[0].3, "the quantile draws alone pass: {kinds:?}");
+    assert_eq!(
+        &kinds[2..],
+        [
+            ("surge x1.2".to_string(), 1, 0, true),
+            ("lead p99".to_string(), 1, 0, true)
+        ]
+    );
+    assert!((gate["breach_probability"].as_f64().unwrap() - 2.0 / 7.0).abs() < 1e-9);
+    let source = v["empirical_source"].as_str().unwrap();
+    assert!(
+        source.contains("day-ahead errors on the 7 days before 2014-12-31")
+            && source.contains("New Year's Day has no earlier year"),
+        "{source}"
+    );
     let peak = v["peak"].as_u64().unwrap();
     assert!((20..60).contains(&peak), "peak {peak}");
     // Scale-out for the evening starts on the 31st, before the window's crest.
     let starts = v["scale_out_starts"].as_i64().unwrap();
     assert!(starts < 1_420_070_400_000, "{starts}");
+
+    // The old gate (the forecast's quantiles only) passes the same plan.
+    let o = crest(
+        &args(&["--empirical", "none", "--stress", "none"]),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["verification"]["passed"], true, "{v}");
+    assert!(v["verification"].get("kinds").is_none());
+}
+
+#[test]
+fn stress_cases_refuse_a_plan_the_quantiles_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    write_forecast(dir.path(), 12);
+    let base = [
+        "plan",
+        "--forecast",
+        "forecast.json",
+        "--per-instance-qps",
+        "20",
+        "--verify",
+        "--engine",
+        "fluid",
+        "--scenarios",
+        "20",
+    ];
+    let with = |stress: &'static str| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(&["--stress", stress]);
+        crest(&a, dir.path())
+    };
+    let o = with("surge=3");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("quantile") && out.contains("0/20"), "{out}");
+    assert!(out.contains("surge x3") && out.contains("1/1"), "{out}");
+    assert!(
+        stderr(&o).contains("breaches: surge x3 1/1"),
+        "{}",
+        stderr(&o)
+    );
+    let o = with("lead=p99");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("lead p99"), "{}", stdout(&o));
+    let o = with("surge=lots");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--stress"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("surge=lots"), "{}", stderr(&o));
 }

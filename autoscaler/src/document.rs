@@ -34,11 +34,66 @@ pub struct PlanDocument {
     /// The gate's verdict when planned, if verified.
     #[serde(default)]
     pub verification: Option<GateReport>,
+    /// The forecaster's errors on comparable past days, which the gate
+    /// replays as empirical scenarios (the forecast mean × each profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empirical: Option<EmpiricalErrors>,
     /// Whether a failing verification was overridden with `--force`.
     #[serde(default)]
     pub forced: bool,
     /// Instance-hours the plan asks for.
     pub instance_hours: f64,
+}
+
+/// The most error profiles a document may carry.
+pub const MAX_EMPIRICAL_PROFILES: usize = 1_000;
+
+/// A forecaster's errors on past days: per profile, actual / forecast mean
+/// per step (one day, or a whole window aligned with the plan's). The gate
+/// multiplies the plan's forecast mean by each (repeated over the horizon).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmpiricalErrors {
+    /// Which past days, in words ("the 7 days before 2014-12-31").
+    pub source: String,
+    /// Label of each profile (its first day).
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// The profiles.
+    pub profiles: Vec<Vec<f64>>,
+}
+
+impl EmpiricalErrors {
+    /// Check the profiles: at most [`MAX_EMPIRICAL_PROFILES`], each of
+    /// 1..=100000 finite ratios >= 0.
+    ///
+    /// # Errors
+    /// [`AutoscalerError::InvalidSetting`] naming the first bad one.
+    pub fn validate(&self) -> Result<(), AutoscalerError> {
+        if self.profiles.len() > MAX_EMPIRICAL_PROFILES {
+            return Err(AutoscalerError::setting(
+                "empirical.profiles",
+                "at most 1000 profiles",
+                self.profiles.len(),
+            ));
+        }
+        for (i, p) in self.profiles.iter().enumerate() {
+            if p.is_empty() || p.len() > 100_000 {
+                return Err(AutoscalerError::setting(
+                    "empirical.profiles",
+                    "profiles of 1 to 100000 steps",
+                    format!("profile {i} of {} steps", p.len()),
+                ));
+            }
+            if let Some(v) = p.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+                return Err(AutoscalerError::setting(
+                    "empirical.profiles",
+                    "finite ratios >= 0",
+                    format!("profile {i}: {v}"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl PlanDocument {
@@ -60,6 +115,7 @@ impl PlanDocument {
             model,
             gate,
             verification: None,
+            empirical: None,
             forced: false,
             instance_hours: outcome.instance_hours,
         }
@@ -74,6 +130,9 @@ impl PlanDocument {
     pub fn validate(&self) -> Result<(), AutoscalerError> {
         self.planner.validate()?;
         self.gate.validate()?;
+        if let Some(e) = &self.empirical {
+            e.validate()?;
+        }
         crate::verify::check_gate_work(&self.plan, &self.forecast, &self.model, &self.gate)
     }
 }

@@ -29,7 +29,7 @@ pub mod replay;
 pub mod scenarios;
 pub mod verify;
 
-pub use document::PlanDocument;
+pub use document::{EmpiricalErrors, PlanDocument};
 pub use driver::{Autoscaler, StepError};
 pub use error::AutoscalerError;
 pub use planner::{PlanOutcome, PlannerConfig, RateLimit, Window, plan};
@@ -41,4 +41,4 @@ pub use policies::{
 };
 pub use policy::{Decision, Observation, Policy};
 pub use replay::{DemandShape, FluidModel, ReplayReport, replay};
-pub use verify::{GateConfig, GateReport, verify_plan};
+pub use verify::{GateConfig, GateReport, ScenarioKindReport, ScenarioRun, verify_plan};

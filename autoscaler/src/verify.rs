@@ -28,6 +28,14 @@ pub struct GateConfig {
     pub allowed_violation_minutes: f64,
     /// The plan passes when P(breach) <= this.
     pub max_breach_probability: f64,
+    /// Stated stress case: replay the forecast mean × this (a surge the
+    /// forecast did not see); 0 = none. A stress case must not breach.
+    #[serde(default)]
+    pub stress_surge: f64,
+    /// Stated stress case: replay the forecast mean with every instance's
+    /// lead time at its p99 (the worst the plan was made for, no jitter).
+    #[serde(default)]
+    pub stress_lead_p99: bool,
 }
 
 impl Default for GateConfig {
@@ -38,6 +46,8 @@ impl Default for GateConfig {
             rho: 0.95,
             allowed_violation_minutes: 0.0,
             max_breach_probability: 0.05,
+            stress_surge: 0.0,
+            stress_lead_p99: false,
         }
     }
 }
@@ -63,6 +73,44 @@ pub struct GateReport {
     pub max_breach_probability: f64,
     /// Whether the plan passed.
     pub passed: bool,
+    /// Breaches per kind of scenario (quantile draws, empirical errors,
+    /// stress cases), when the gate ran more than one kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<ScenarioKindReport>,
+}
+
+/// How one kind of scenario fared in the gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioKindReport {
+    /// `quantile`, `empirical`, `surge x1.2`, `lead p99`.
+    pub kind: String,
+    /// Whether this kind is a stated stress case (must not breach at all)
+    /// rather than a sample (may breach in at most `max_breach_probability`
+    /// of its scenarios).
+    pub stress: bool,
+    /// Scenarios of this kind.
+    pub scenarios: usize,
+    /// Of which breached the SLO.
+    pub breaches: usize,
+    /// Largest SLO-violation minutes of one scenario.
+    pub max_violation_minutes: f64,
+    /// Whether this kind passed its rule.
+    pub passed: bool,
+}
+
+/// One scenario's outcome for [`GateReport::from_kinds`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioRun {
+    /// Its kind (see [`ScenarioKindReport::kind`]).
+    pub kind: String,
+    /// A stated stress case.
+    pub stress: bool,
+    /// SLO-violation minutes.
+    pub violation_minutes: f64,
+    /// Instance-hours.
+    pub instance_hours: f64,
+    /// Cost.
+    pub cost: f64,
 }
 
 impl GateReport {
@@ -91,7 +139,74 @@ impl GateReport {
             mean_cost: runs.iter().map(|r| r.2).sum::<f64>() / n,
             max_breach_probability: gate.max_breach_probability,
             passed: !runs.is_empty() && p <= gate.max_breach_probability,
+            kinds: Vec::new(),
         }
+    }
+
+    /// Summarise scenarios of several kinds. Each sampled kind (quantile
+    /// draws, empirical errors) is judged on its own — a handful of
+    /// empirical scenarios is not diluted by hundreds of quantile draws —
+    /// and `breach_probability` is the worst sampled kind's breach fraction;
+    /// a stress case passes only with no breach. The plan passes when every
+    /// kind does. With a single kind this is [`GateReport::from_runs`].
+    pub fn from_kinds(engine: &str, runs: &[ScenarioRun], gate: &GateConfig) -> Self {
+        let all: Vec<(f64, f64, f64)> = runs
+            .iter()
+            .map(|r| (r.violation_minutes, r.instance_hours, r.cost))
+            .collect();
+        let mut report = GateReport::from_runs(engine, &all, gate);
+        let mut order: Vec<(&str, bool)> = Vec::new();
+        for r in runs {
+            if !order.iter().any(|(k, _)| *k == r.kind) {
+                order.push((&r.kind, r.stress));
+            }
+        }
+        let kinds: Vec<ScenarioKindReport> = order
+            .into_iter()
+            .map(|(kind, stress)| {
+                let of: Vec<&ScenarioRun> = runs.iter().filter(|r| r.kind == kind).collect();
+                let breaches = of
+                    .iter()
+                    .filter(|r| r.violation_minutes > gate.allowed_violation_minutes)
+                    .count();
+                let passed = if stress {
+                    breaches == 0
+                } else {
+                    breaches as f64 / of.len().max(1) as f64 <= gate.max_breach_probability
+                };
+                ScenarioKindReport {
+                    kind: kind.to_string(),
+                    stress,
+                    scenarios: of.len(),
+                    breaches,
+                    max_violation_minutes: of
+                        .iter()
+                        .map(|r| r.violation_minutes)
+                        .fold(0.0, f64::max),
+                    passed,
+                }
+            })
+            .collect();
+        if kinds.len() > 1 {
+            report.breach_probability = kinds
+                .iter()
+                .filter(|k| !k.stress)
+                .map(|k| k.breaches as f64 / k.scenarios.max(1) as f64)
+                .fold(0.0, f64::max);
+            report.passed = !runs.is_empty() && kinds.iter().all(|k| k.passed);
+            report.kinds = kinds;
+        }
+        report
+    }
+
+    /// The kinds that failed their rule, for messages ("empirical 3/7, surge x1.2 1/1").
+    pub fn failed_kinds(&self) -> String {
+        self.kinds
+            .iter()
+            .filter(|k| !k.passed)
+            .map(|k| format!("{} {}/{}", k.kind, k.breaches, k.scenarios))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -130,6 +245,17 @@ impl GateConfig {
                 "gate.max_breach_probability",
                 "a probability in [0, 1]",
                 self.max_breach_probability,
+            ));
+        }
+        if !(self.stress_surge == 0.0
+            || (self.stress_surge.is_finite()
+                && self.stress_surge > 0.0
+                && self.stress_surge <= 100.0))
+        {
+            return Err(AutoscalerError::setting(
+                "gate.stress_surge",
+                "0 (none) or a factor in (0, 100]",
+                self.stress_surge,
             ));
         }
         Ok(())
@@ -296,4 +422,50 @@ mod tests {
     }
 
     use crest_core::Replicas;
+
+    fn run(kind: &str, stress: bool, v: f64) -> ScenarioRun {
+        ScenarioRun {
+            kind: kind.into(),
+            stress,
+            violation_minutes: v,
+            instance_hours: 1.0,
+            cost: 1.0,
+        }
+    }
+
+    #[test]
+    fn kinds_are_judged_on_their_own() {
+        let gate = GateConfig::default();
+        // 100 draws with 2 breaches and 5 empirical days with 1: pooled,
+        // 3/105 = 0.029 would pass a 0.05 gate; the empirical kind breaches
+        // in 0.2 of its scenarios and fails it.
+        let mut runs: Vec<ScenarioRun> = (0..100)
+            .map(|i| run("quantile", false, if i < 2 { 5.0 } else { 0.0 }))
+            .collect();
+        runs.extend((0..5).map(|i| run("empirical", false, if i == 0 { 30.0 } else { 0.0 })));
+        let pooled: Vec<(f64, f64, f64)> = runs
+            .iter()
+            .map(|r| (r.violation_minutes, 1.0, 1.0))
+            .collect();
+        assert!(GateReport::from_runs("sim", &pooled, &gate).passed);
+        let r = GateReport::from_kinds("sim", &runs, &gate);
+        assert!(!r.passed);
+        assert!((r.breach_probability - 0.2).abs() < 1e-12);
+        assert_eq!(r.scenarios, 105);
+        assert_eq!(r.failed_kinds(), "empirical 1/5");
+        assert_eq!(r.kinds[0].breaches, 2);
+        assert!(r.kinds[0].passed);
+        assert_eq!(r.kinds[1].max_violation_minutes, 30.0);
+        // A stress case may not breach at all, even with every sample clean.
+        let mut clean: Vec<ScenarioRun> = (0..100).map(|_| run("quantile", false, 0.0)).collect();
+        clean.push(run("surge x1.2", true, 0.5));
+        let s = GateReport::from_kinds("sim", &clean, &gate);
+        assert!(!s.passed);
+        assert_eq!(s.breach_probability, 0.0);
+        assert_eq!(s.failed_kinds(), "surge x1.2 1/1");
+        // One kind: exactly the pooled report, no breakdown.
+        let one = GateReport::from_kinds("sim", &runs[..100], &gate);
+        assert_eq!(one, GateReport::from_runs("sim", &pooled[..100], &gate));
+        assert!(one.kinds.is_empty());
+    }
 }

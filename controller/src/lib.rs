@@ -47,9 +47,7 @@ use std::time::Duration;
 
 use crest_actuator::fleet::{is_healthy, is_instance_of};
 use crest_autoscaler::{CombinedPolicy, FixedPolicy, Guard};
-use crest_autoscaler::{
-    Decision, Observation, Policy, TargetTrackingConfig, TargetTrackingPolicy, verify_plan,
-};
+use crest_autoscaler::{Decision, Observation, Policy, TargetTrackingConfig, TargetTrackingPolicy};
 use crest_core::seams::{Actuator, LoadBalancer, Metrics, MetricsSource, SeamError};
 use crest_core::{Action, AppId, Clock, PlanReason, Replicas, Timestamp, WallClock};
 use crest_server::apps::{self, Floor, LastDecision};
@@ -412,28 +410,30 @@ where
                 continue;
             }
             if self.verdicts[k].is_none() {
-                let (ok, detail) =
-                    match verify_plan(&doc.plan, &doc.forecast, &doc.model, &doc.gate) {
-                        Ok(v) => (
-                            v.passed || self.spec.force_plans,
-                            format!(
-                                "{}: P(SLO breach) {:.3} (gate {:.3}) -> {}{}",
-                                path.display(),
-                                v.breach_probability,
-                                v.max_breach_probability,
-                                if v.passed { "PASS" } else { "FAIL" },
-                                if !v.passed && self.spec.force_plans {
-                                    " (forced)"
-                                } else {
-                                    ""
-                                }
-                            ),
+                let (ok, detail) = match crest_planning::gate::run_gate(
+                    doc,
+                    crest_planning::gate::GateEngine::Planner,
+                ) {
+                    Ok(v) => (
+                        v.passed || self.spec.force_plans,
+                        format!(
+                            "{}: P(SLO breach) {:.3} (gate {:.3}) -> {}{}",
+                            path.display(),
+                            v.breach_probability,
+                            v.max_breach_probability,
+                            if v.passed { "PASS" } else { "FAIL" },
+                            if !v.passed && self.spec.force_plans {
+                                " (forced)"
+                            } else {
+                                ""
+                            }
                         ),
-                        Err(e) => (
-                            false,
-                            format!("{}: re-verification failed: {e}", path.display()),
-                        ),
-                    };
+                    ),
+                    Err(e) => (
+                        false,
+                        format!("{}: re-verification failed: {e}", path.display()),
+                    ),
+                };
                 let kind = if ok { "plan_verified" } else { "plan_refused" };
                 self.history(now, kind, 0, 0, &format!("plan {}", doc.plan.id), &detail);
                 self.log(&format!(

@@ -4,6 +4,7 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlanningError {
+    #[cfg(feature = "history")]
     /// The history could not be loaded.
     #[error("failed to load history {name:?}")]
     History {
@@ -13,6 +14,7 @@ pub enum PlanningError {
         #[source]
         source: Box<crest_datasets::DatasetError>,
     },
+    #[cfg(feature = "history")]
     /// The calendar could not be loaded.
     #[error("failed to load calendar {name:?}")]
     Calendar {
@@ -61,6 +63,7 @@ pub enum PlanningError {
     /// A setting or input is unusable.
     #[error("{0}")]
     Invalid(String),
+    #[cfg(feature = "history")]
     /// Pulling history from Prometheus failed.
     #[error("failed to pull {query:?} from Prometheus")]
     Prometheus {
@@ -70,6 +73,7 @@ pub enum PlanningError {
         #[source]
         source: Box<crest_prometheus::PromError>,
     },
+    #[cfg(feature = "history")]
     /// The history cache could not be read or written.
     #[error("failed to use the history cache {file}")]
     Cache {

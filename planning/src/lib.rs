@@ -14,14 +14,22 @@
 //! call; [`replay`] builds crest-sim scenarios for a capacity;
 //! [`history`] pulls history from Prometheus (with its Parquet cache) for
 //! `forecast`, `plan` and `rehearse`. The binary only parses and prints.
+//!
+//! The default feature `history` brings [`backtest`] and [`history`] (and
+//! with them crest-datasets' polars and crest-prometheus); without it the
+//! crate is the forecast, gate and replay only, which is what `crest serve`
+//! needs to verify a posted plan.
 
+#[cfg(feature = "history")]
 pub mod backtest;
 pub mod error;
 pub mod forecast;
 pub mod gate;
+#[cfg(feature = "history")]
 pub mod history;
 pub mod replay;
 
+#[cfg(feature = "history")]
 pub use backtest::{BacktestReport, BacktestSettings, Crest, CrestReport, backtest};
 pub use error::PlanningError;
 pub use replay::SimMode;

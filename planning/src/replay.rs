@@ -62,6 +62,15 @@ pub fn sim_fleet(instances: u32, cap: &Capacity) -> crest_sim::Fleet {
     )
 }
 
+/// How the simulated provisioner's lead times are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeadTimes {
+    /// Lognormal with CV 0.2 and its p99 at the model's lead time.
+    Jittered,
+    /// Every lead time at that p99 (the gate's lead-time stress case).
+    AtP99,
+}
+
 /// A simulator scenario replaying `demand` (requests/s) from `initial`
 /// instances, with the model's API rate limit. Plans are made with the
 /// *worst-case* lead time, so the simulated lead times (lognormal, CV 0.2)
@@ -74,13 +83,30 @@ pub fn sim_scenario(
     model: &FluidModel,
     mode: SimMode,
 ) -> crest_sim::Scenario {
+    sim_scenario_with(name, demand, initial, cap, model, mode, LeadTimes::Jittered)
+}
+
+/// [`sim_scenario`] with a choice of lead times.
+pub fn sim_scenario_with(
+    name: &str,
+    demand: Series,
+    initial: u32,
+    cap: &Capacity,
+    model: &FluidModel,
+    mode: SimMode,
+    lead: LeadTimes,
+) -> crest_sim::Scenario {
+    let (lead_time_s, lead_jitter_cv) = match lead {
+        LeadTimes::Jittered => (model.lead_time_s as f64 / 1.6, 0.2),
+        LeadTimes::AtP99 => (model.lead_time_s as f64, 0.0),
+    };
     crest_sim::Scenario::from_demand(demand)
         .with_name(name)
         .with_fleet(sim_fleet(initial, cap))
         .with_provisioner(crest_sim::Provisioner {
             platform: "container".into(),
-            lead_time_s: model.lead_time_s as f64 / 1.6,
-            lead_jitter_cv: 0.2,
+            lead_time_s,
+            lead_jitter_cv,
             image_pull_s: 0.0,
             image_changed: false,
             rate_limit: Some(crest_sim::RateLimit {
@@ -109,7 +135,44 @@ pub fn replay_sim(
     mode: SimMode,
     seed: u64,
 ) -> Result<ReplayReport, PlanningError> {
-    let sc = sim_scenario(name, demand.clone(), initial, &model.capacity, model, mode);
+    replay_sim_with(
+        name,
+        demand,
+        initial,
+        policy,
+        plan,
+        model,
+        mode,
+        LeadTimes::Jittered,
+        seed,
+    )
+}
+
+/// [`replay_sim`] with a choice of lead times.
+///
+/// # Errors
+/// As [`replay_sim`].
+#[allow(clippy::too_many_arguments)]
+pub fn replay_sim_with(
+    name: &str,
+    demand: &Series,
+    initial: u32,
+    policy: Box<dyn Policy>,
+    plan: Option<ScalingPlan>,
+    model: &FluidModel,
+    mode: SimMode,
+    lead: LeadTimes,
+    seed: u64,
+) -> Result<ReplayReport, PlanningError> {
+    let sc = sim_scenario_with(
+        name,
+        demand.clone(),
+        initial,
+        &model.capacity,
+        model,
+        mode,
+        lead,
+    );
     let r = crest_sim::run_with_policy(&sc, policy, plan, seed).map_err(|source| {
         PlanningError::Sim {
             what: name.to_string(),

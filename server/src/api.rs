@@ -5,6 +5,7 @@
 //! | `POST /v1/alerts/alertmanager` | bearer | Alertmanager webhook (payload v4) |
 //! | `POST /v1/alerts/grafana` | bearer | Grafana alerting webhook |
 //! | `POST /v1/plans` | bearer | store a `ScalingPlan` or a `crest plan --output` file (same id: replaced) |
+//! | `POST /v1/plans?verify=true[&force=true][&engine=sim\|fluid]` | bearer | run the verification gate (crest-planning's `run_gate`, as `crest plan --verify` and `crest run`) on a `crest plan --output` document and store its verdict with the plan: 201/200 with the verdict when it passes; 422 with the verdict and nothing stored when it fails, unless `force=true` (then stored, marked `forced`, and the response says `passed: false`) |
 //! | `GET /v1/decisions?app=&since=&after=&limit=` | — | decisions, oldest first, keyset pages |
 //! | `GET /v1/plans?app=&after=&limit=`, `GET /v1/plans/{id}` | bearer (none with `public_reads`) | stored plans, by id, keyset pages of at most `max_page_bytes` |
 //! | `GET /v1/apps` | — | per app: desired, observed, ready replicas, floors in force with their sources, last decision, pause flag (written by the controller) |
@@ -494,15 +495,168 @@ async fn get_plan(
     })
 }
 
+/// The most scenarios (quantile draws) a plan posted with `verify=true` may
+/// ask the server to replay.
+pub const MAX_SERVER_GATE_SCENARIOS: usize = 1000;
+
+/// The query of `POST /v1/plans`.
+#[derive(Debug, Default)]
+struct PutPlanQuery {
+    verify: bool,
+    force: bool,
+    engine: Option<crest_planning::gate::GateEngine>,
+}
+
+fn put_plan_query(q: &BTreeMap<String, String>) -> Result<PutPlanQuery, ApiError> {
+    let flag = |k: &str, v: &str| match v {
+        "true" | "1" | "" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ApiError::bad(
+            format!("invalid {k}={v:?}: expected true or false"),
+            k.to_string(),
+        )),
+    };
+    let mut out = PutPlanQuery::default();
+    for (k, v) in q {
+        match k.as_str() {
+            "verify" => out.verify = flag(k, v)?,
+            "force" => out.force = flag(k, v)?,
+            "engine" => {
+                out.engine = Some(match v.as_str() {
+                    "sim" => crest_planning::gate::GateEngine::Sim(crest_planning::SimMode::Fluid),
+                    "fluid" => crest_planning::gate::GateEngine::Planner,
+                    _ => {
+                        return Err(ApiError::bad(
+                            format!("invalid engine={v:?}: expected sim or fluid"),
+                            "engine",
+                        ));
+                    }
+                });
+            }
+            other => {
+                return Err(ApiError::bad(
+                    format!("unknown query parameter {other:?} (expected verify, force, engine)"),
+                    other.to_string(),
+                ));
+            }
+        }
+    }
+    if !out.verify && (out.force || out.engine.is_some()) {
+        return Err(ApiError::bad(
+            "force and engine apply to verify=true only",
+            if out.force { "force" } else { "engine" },
+        ));
+    }
+    Ok(out)
+}
+
+/// Run the gate on a posted plan document (off the async workers: it
+/// replays scenarios for seconds).
+async fn verify_posted(
+    value: &serde_json::Value,
+    engine: crest_planning::gate::GateEngine,
+) -> Result<crest_autoscaler::GateReport, ApiError> {
+    if value.get("steps").is_some() || value.get("plan").is_none() {
+        return Err(ApiError::bad(
+            "verify=true needs a plan document (as `crest plan --output` writes: plan, forecast, capacity, planner, model, gate), not a bare plan",
+            "plan",
+        ));
+    }
+    let doc: crest_autoscaler::PlanDocument = serde_path_to_error::deserialize(value.clone())
+        .map_err(|e| {
+            let path = e.path().to_string();
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("invalid plan document: {}", e.into_inner()),
+                (path != ".").then_some(path),
+            )
+        })?;
+    doc.validate()
+        .map_err(|e| ApiError::bad(format!("invalid plan document: {e}"), "gate"))?;
+    if doc.gate.scenarios > MAX_SERVER_GATE_SCENARIOS {
+        return Err(ApiError::bad(
+            format!(
+                "invalid plan document: the server's gate replays at most {MAX_SERVER_GATE_SCENARIOS} scenarios, the document asks for {}",
+                doc.gate.scenarios
+            ),
+            "gate.scenarios",
+        ));
+    }
+    tokio::task::spawn_blocking(move || crest_planning::gate::run_gate(&doc, engine))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the verification gate stopped: {e}"),
+                None,
+            )
+        })?
+        .map_err(|e| {
+            let mut text = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                text.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("cannot verify the plan: {text}"),
+                None,
+            )
+        })
+}
+
 async fn put_plan(
     State(st): State<AppState>,
+    q: Result<Query<BTreeMap<String, String>>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad(format!("invalid query string: {e}"), "query"))?;
+    let opts = put_plan_query(&q)?;
     let body = body.map_err(|e| body_error(&st, "plans", &e))?;
     let mut value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
         st.metrics.rejected("plans", "bad_payload");
         ApiError::new(StatusCode::BAD_REQUEST, format!("invalid plan: {e}"), None)
     })?;
+    let verdict = if opts.verify {
+        let engine = opts.engine.unwrap_or(crest_planning::gate::GateEngine::Sim(
+            crest_planning::SimMode::Fluid,
+        ));
+        let report = verify_posted(&value, engine).await.inspect_err(|_| {
+            st.metrics.rejected("plans", "bad_payload");
+        })?;
+        if !report.passed && !opts.force {
+            st.metrics.rejected("plans", "failed_gate");
+            let id = value
+                .get("plan")
+                .and_then(|p| p.get("id"))
+                .cloned()
+                .unwrap_or(serde_json::Value::Null);
+            return Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({
+                    "error": format!(
+                        "the plan failed the verification gate: P(SLO breach) {:.3} > {:.3}{}; not stored (force=true stores it anyway)",
+                        report.breach_probability,
+                        report.max_breach_probability,
+                        if report.kinds.is_empty() { String::new() } else { format!("; breaches: {}", report.failed_kinds()) }
+                    ),
+                    "field": null,
+                    "id": id,
+                    "stored": false,
+                    "verification": crate::store::PlanVerdict { gate: report, forced: false },
+                })),
+            )
+                .into_response());
+        }
+        let forced = !report.passed;
+        Some(crate::store::PlanVerdict {
+            gate: report,
+            forced,
+        })
+    } else {
+        None
+    };
     // A plan file written by `crest plan --output` (a PlanDocument) carries
     // the plan under `plan`; a bare ScalingPlan has `steps` at the top.
     let mut forecast = None;
@@ -551,13 +705,21 @@ async fn put_plan(
         ));
     }
     let id = plan.id.clone();
-    let created = st.store.put_plan_with_forecast(plan, forecast).await?;
+    let created = st
+        .store
+        .put_plan_verified(plan, forecast, verdict.clone())
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(json!({ "id": id, "created": created }))))
+    let mut reply = json!({ "id": id, "created": created });
+    if let Some(v) = verdict {
+        reply["passed"] = json!(v.gate.passed);
+        reply["verification"] = json!(v);
+    }
+    Ok((status, Json(reply)).into_response())
 }
 
 async fn healthz(State(st): State<AppState>) -> Result<Response, ApiError> {

@@ -34,10 +34,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crest_autoscaler::{Adjustment, AlertSignal};
+use crest_autoscaler::{Adjustment, AlertSignal, GateReport};
 use crest_core::{AppId, Clock, Forecast, PlanReason, Replicas, ScalingPlan, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::OnResolve;
@@ -109,6 +109,10 @@ CREATE TABLE IF NOT EXISTS plans (
     body          TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS plan_forecasts (
+    id            TEXT PRIMARY KEY,
+    body          TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS plan_verdicts (
     id            TEXT PRIMARY KEY,
     body          TEXT NOT NULL
 );
@@ -211,6 +215,22 @@ pub struct PlanRecord {
     pub submitted_at: String,
     /// The plan itself.
     pub plan: ScalingPlan,
+    /// The verification gate's verdict, when it was posted with `verify=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<PlanVerdict>,
+}
+
+/// The verification gate's verdict stored with a plan
+/// (`POST /v1/plans?verify=true`): the gate's report (engine and mode,
+/// scenarios, P(breach), breaches per kind, passed) and whether a failing
+/// verdict was stored anyway (`force=true`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanVerdict {
+    /// The gate's report.
+    #[serde(flatten)]
+    pub gate: GateReport,
+    /// A failing plan stored with `force=true`.
+    pub forced: bool,
 }
 
 /// Filters and limits for listing plans.
@@ -247,6 +267,7 @@ enum Job {
     PutPlan {
         plan: Box<ScalingPlan>,
         forecast: Option<Box<Forecast>>,
+        verdict: Option<Box<PlanVerdict>>,
         reply: oneshot::Sender<Result<bool, String>>,
     },
 }
@@ -414,11 +435,27 @@ impl Store {
         plan: ScalingPlan,
         forecast: Option<Forecast>,
     ) -> Result<bool, StoreFailure> {
+        self.put_plan_verified(plan, forecast, None).await
+    }
+
+    /// [`Store::put_plan_with_forecast`] with the verification gate's
+    /// verdict (none: a verdict stored before for the same id is dropped,
+    /// it was about another plan).
+    ///
+    /// # Errors
+    /// As [`Store::record_alerts`].
+    pub async fn put_plan_verified(
+        &self,
+        plan: ScalingPlan,
+        forecast: Option<Forecast>,
+        verdict: Option<PlanVerdict>,
+    ) -> Result<bool, StoreFailure> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job::PutPlan {
                 plan: Box::new(plan),
                 forecast: forecast.map(Box::new),
+                verdict: verdict.map(Box::new),
                 reply,
             })
             .await
@@ -530,9 +567,10 @@ impl Store {
     ) -> Result<(Vec<PlanRecord>, Option<String>), StoreFailure> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, submitted_ms, body, length(body) FROM plans
-                 WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR id > ?2)
-                 ORDER BY id LIMIT ?3",
+                "SELECT p.id, p.submitted_ms, p.body, length(p.body), v.body FROM plans p
+                 LEFT JOIN plan_verdicts v ON v.id = p.id
+                 WHERE (?1 IS NULL OR p.app = ?1) AND (?2 IS NULL OR p.id > ?2)
+                 ORDER BY p.id LIMIT ?3",
             )?;
             let mut rows = stmt.query(params![
                 q.app.as_ref().map(AppId::as_str),
@@ -558,7 +596,7 @@ impl Store {
                 bytes = bytes.saturating_add(len);
                 taken += 1;
                 last_id = Some(r.get::<_, String>(0)?);
-                if let Some(p) = plan_from_row(r)? {
+                if let Some(p) = plan_from_row(r, 4)? {
                     out.push(p);
                 }
             }
@@ -574,9 +612,10 @@ impl Store {
     pub async fn plan(&self, id: String) -> Result<Option<PlanRecord>, StoreFailure> {
         self.read(move |c| {
             c.query_row(
-                "SELECT id, submitted_ms, body FROM plans WHERE id = ?1",
+                "SELECT p.id, p.submitted_ms, p.body, v.body FROM plans p
+                 LEFT JOIN plan_verdicts v ON v.id = p.id WHERE p.id = ?1",
                 params![id],
-                plan_from_row,
+                |r| plan_from_row(r, 3),
             )
             .optional()
             .map(Option::flatten)
@@ -677,10 +716,15 @@ fn decision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<DecisionR
     }))
 }
 
-fn plan_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<PlanRecord>> {
+/// A plan row: id, submitted_ms, body, and its verdict's body in column `verdict_col`.
+fn plan_from_row(
+    r: &rusqlite::Row<'_>,
+    verdict_col: usize,
+) -> rusqlite::Result<Option<PlanRecord>> {
     let id: String = r.get(0)?;
     let submitted_ms: i64 = r.get(1)?;
     let body: String = r.get(2)?;
+    let verdict: Option<String> = r.get(verdict_col)?;
     let Ok(plan) = serde_json::from_str::<ScalingPlan>(&body) else {
         return Ok(None);
     };
@@ -689,6 +733,7 @@ fn plan_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<PlanRecord>> 
         app: plan.app.clone(),
         submitted_at: ts_string(submitted_ms),
         plan,
+        verification: verdict.and_then(|v| serde_json::from_str(&v).ok()),
     }))
 }
 
@@ -905,8 +950,9 @@ fn write_batch(
             Job::PutPlan {
                 plan,
                 forecast,
+                verdict,
                 reply,
-            } => match put_plan(&tx, &plan, forecast.as_deref(), now) {
+            } => match put_plan(&tx, &plan, forecast.as_deref(), verdict.as_deref(), now) {
                 Ok(created) => replies.push(Reply::Plan(reply, created)),
                 Err(e) => {
                     failure = Some(e);
@@ -958,8 +1004,24 @@ fn put_plan(
     tx: &rusqlite::Transaction<'_>,
     plan: &ScalingPlan,
     forecast: Option<&Forecast>,
+    verdict: Option<&PlanVerdict>,
     now: Timestamp,
 ) -> rusqlite::Result<bool> {
+    match verdict {
+        Some(v) => {
+            let body = serde_json::to_string(v)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            tx.prepare_cached(
+                "INSERT INTO plan_verdicts (id, body) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            )?
+            .execute(params![plan.id, body])?;
+        }
+        None => {
+            tx.prepare_cached("DELETE FROM plan_verdicts WHERE id = ?1")?
+                .execute(params![plan.id])?;
+        }
+    }
     match forecast {
         Some(f) => {
             let body = serde_json::to_string(f)

@@ -2,9 +2,13 @@
 //!
 //! The planning itself is `crest_autoscaler::plan` (pure); this module reads
 //! the inputs, prints the plan as a table (or JSON), draws it, and runs the
-//! verification gate: the plan replayed against Monte Carlo demand scenarios
-//! drawn from the forecast's quantiles. A plan that fails the gate is not
-//! written to `--output` (so `crest run` never sees it) unless `--force`.
+//! verification gate (`crest_planning::gate::run_gate`): the plan replayed
+//! against Monte Carlo draws from the forecast's quantiles, the forecaster's
+//! own errors on comparable past days (`--empirical`, measured by
+//! `crest_planning::gate::comparable_errors` and written into the document so
+//! `crest run` replays them again) and stated stress cases (`--stress`). A
+//! plan that fails the gate is not written to `--output` (so `crest run`
+//! never sees it) unless `--force`.
 //!
 //! Exit codes: 0 plan made (and passed the gate if `--verify`), 1 bad input or
 //! failure, 2 usage, 3 the plan failed the verification gate (nothing written
@@ -21,7 +25,7 @@ use super::args::{
 };
 use super::prom::PromArgs;
 use crest_autoscaler::planner::{PlanOutcome, PlannerConfig, Window};
-use crest_autoscaler::{FluidModel, GateConfig, GateReport, PlanDocument};
+use crest_autoscaler::{EmpiricalErrors, FluidModel, GateConfig, GateReport, PlanDocument};
 use crest_core::{AppId, Capacity, Forecast, PlanReason, Replicas, Timestamp};
 
 /// Arguments of `crest plan` (boxed: they are many, and the command enum
@@ -128,6 +132,29 @@ pub struct PlanArgs {
     /// the planner's fluid model (fast; many scenarios).
     #[arg(long, value_enum, default_value_t = GateEngine::Sim)]
     engine: GateEngine,
+    /// Stated stress cases the plan must survive with no SLO breach:
+    /// `surge=K` replays the forecast mean × K, `lead=p99` replays the
+    /// forecast mean with every provisioning lead time at its p99 (the
+    /// --lead-time the plan was made for, no jitter); `none` for neither.
+    #[arg(long, value_name = "surge=K,lead=p99|none", default_value = crest_planning::gate::StressCases::DEFAULT)]
+    stress: String,
+    /// Empirical gate scenarios: the forecast mean × the forecaster's own
+    /// day-ahead errors on comparable past days of the history (the same
+    /// holiday's window in earlier years when the window is in a holiday
+    /// window, else the 7 days before it). `auto` with --history or
+    /// --prometheus; `none` to skip. A sampled kind fails when more than
+    /// --max-breach of its scenarios breach.
+    #[arg(long, value_enum, default_value_t = Empirical::Auto)]
+    empirical: Empirical,
+}
+
+/// Whether `crest plan --verify` adds empirical scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Empirical {
+    /// From the history when there is one.
+    Auto,
+    /// Quantile draws and stress cases only.
+    None,
 }
 
 /// The model the verification gate replays scenarios on.
@@ -139,17 +166,15 @@ pub enum GateEngine {
     Fluid,
 }
 
-/// Run the verification gate on a plan document's own forecast, model and
-/// gate settings (crest-sim in fluid mode, or the planner's fluid model).
+/// Run the verification gate ([`crest_planning::gate::run_gate`]) on a plan
+/// document's own forecast, empirical errors, model and gate settings
+/// (crest-sim in fluid mode, or the planner's fluid model).
 pub(crate) fn run_gate(engine: GateEngine, doc: &PlanDocument) -> anyhow::Result<GateReport> {
-    match engine {
-        GateEngine::Fluid => {
-            crest_autoscaler::verify_plan(&doc.plan, &doc.forecast, &doc.model, &doc.gate)
-                .context("failed to verify the plan")
-        }
-        GateEngine::Sim => crest_planning::gate::run_gate(doc, &[], crest_planning::SimMode::Fluid)
-            .context("failed to verify the plan"),
-    }
+    let engine = match engine {
+        GateEngine::Fluid => crest_planning::gate::GateEngine::Planner,
+        GateEngine::Sim => crest_planning::gate::GateEngine::Sim(crest_planning::SimMode::Fluid),
+    };
+    crest_planning::gate::run_gate(doc, engine).context("failed to verify the plan")
 }
 
 /// Read the capacity from `--capacity FILE` or `--per-instance-qps N`.
@@ -332,8 +357,32 @@ pub(crate) fn plot_plan(
     Ok(())
 }
 
-/// Obtain the forecast from the command's inputs, in requests per second.
-fn obtain_forecast(cmd: &PlanArgs) -> anyhow::Result<Forecast> {
+/// The forecaster's errors on comparable past days of `series` for the
+/// window `[from, to)`, when the gate runs and wants them.
+fn empirical_for(
+    cmd: &PlanArgs,
+    series: &crest_core::Series,
+    calendar: &crest_core::Calendar,
+    from: Timestamp,
+    to: Timestamp,
+) -> anyhow::Result<Option<EmpiricalErrors>> {
+    if !cmd.verify || cmd.empirical == Empirical::None {
+        return Ok(None);
+    }
+    let e = crest_planning::gate::comparable_errors(
+        series,
+        calendar,
+        from,
+        to,
+        &crest_planning::gate::ComparableDays::default(),
+    )
+    .context("failed to measure the forecaster's errors on comparable past days")?;
+    Ok(Some(e))
+}
+
+/// Obtain the forecast from the command's inputs, in requests per second,
+/// and the forecaster's errors on comparable past days (for the gate).
+fn obtain_forecast(cmd: &PlanArgs) -> anyhow::Result<(Forecast, Option<EmpiricalErrors>)> {
     cmd.prom.check_unused(true)?;
     if let Some(series) = cmd.prom.load_one("plan")? {
         let calendar =
@@ -344,11 +393,13 @@ fn obtain_forecast(cmd: &PlanArgs) -> anyhow::Result<Forecast> {
             parse_duration_s(&cmd.plan_for)?,
             &calendar,
         )?;
+        let empirical = empirical_for(cmd, &series, &calendar, f.start, f.time_at(f.horizon()))?;
         to_rps(&mut f, cmd.requests_per_unit, cmd.per_step);
-        return Ok(f);
+        return Ok((f, empirical));
     }
     let from = cmd.prom.from.as_deref().map(parse_instant).transpose()?;
     let to = cmd.prom.to.as_deref().map(parse_instant).transpose()?;
+    let mut empirical = None;
     let mut f = match (&cmd.forecast, &cmd.history) {
         (Some(path), _) => load_forecast(path)?,
         (None, Some(history)) => {
@@ -358,6 +409,7 @@ fn obtain_forecast(cmd: &PlanArgs) -> anyhow::Result<Forecast> {
                 &history.to_string_lossy(),
                 cmd.calendar.as_deref().unwrap_or("none"),
             )?;
+            empirical = empirical_for(cmd, &inputs.series, &inputs.calendar, from, to)?;
             crest_planning::forecast::forecast_window(
                 &inputs.series,
                 from,
@@ -372,7 +424,7 @@ fn obtain_forecast(cmd: &PlanArgs) -> anyhow::Result<Forecast> {
         }
     };
     to_rps(&mut f, cmd.requests_per_unit, cmd.per_step);
-    window(&f, from, to)
+    Ok((window(&f, from, to)?, empirical))
 }
 
 /// Run `crest plan`.
@@ -384,7 +436,9 @@ pub fn run(cmd: PlanCmd) -> anyhow::Result<ExitCode> {
         cmd.per_instance_qps,
         cmd.slo_p99_ms,
     )?;
-    let forecast = obtain_forecast(&cmd)?;
+    let stress =
+        crest_planning::gate::StressCases::parse(&cmd.stress).context("failed to read --stress")?;
+    let (forecast, empirical) = obtain_forecast(&cmd)?;
     let app =
         AppId::try_new(cmd.app.clone()).with_context(|| format!("invalid --app {:?}", cmd.app))?;
     let mut cfg = PlannerConfig::new(app.clone(), format!("{}-{}", app, forecast.start.secs()));
@@ -417,12 +471,13 @@ pub fn run(cmd: PlanCmd) -> anyhow::Result<ExitCode> {
     }
     let outcome = crest_autoscaler::plan(&forecast, &cap, &cfg).context("failed to plan")?;
     let model = model_for(&cap, &cfg);
-    let gate = GateConfig {
+    let mut gate = GateConfig {
         scenarios: cmd.scenarios.max(1),
         seed: cmd.seed,
         max_breach_probability: cmd.max_breach,
         ..GateConfig::default()
     };
+    stress.apply(&mut gate);
     let mut doc = PlanDocument::new(
         &outcome,
         forecast.clone(),
@@ -431,6 +486,7 @@ pub fn run(cmd: PlanCmd) -> anyhow::Result<ExitCode> {
         model.clone(),
         gate,
     );
+    doc.empirical = empirical;
     let verdict = if cmd.verify {
         let r = run_gate(cmd.engine, &doc)?;
         doc.verification = Some(r.clone());
@@ -453,10 +509,15 @@ pub fn run(cmd: PlanCmd) -> anyhow::Result<ExitCode> {
         eprintln!("plot written to {}", p.display());
     }
     if failed && !cmd.force {
+        let failed_kinds = verdict.as_ref().map(GateReport::failed_kinds);
         eprintln!(
-            "verification gate failed: P(SLO breach) {:.3} > {:.3}; plan not written (use --force to override)",
+            "verification gate failed: P(SLO breach) {:.3} (gate {:.3}){}; plan not written (use --force to override)",
             verdict.as_ref().map_or(1.0, |r| r.breach_probability),
-            cmd.max_breach
+            cmd.max_breach,
+            failed_kinds
+                .filter(|k| !k.is_empty())
+                .map(|k| format!("; breaches: {k}"))
+                .unwrap_or_default()
         );
         return Ok(ExitCode::from(3));
     }
@@ -478,6 +539,7 @@ fn json_report(doc: &PlanDocument, o: &PlanOutcome) -> serde_json::Value {
         "capped_points": o.capped_points,
         "quantile": o.quantile,
         "verification": doc.verification,
+        "empirical_source": doc.empirical.as_ref().map(|e| &e.source),
         "forced": doc.forced,
     })
 }
@@ -598,6 +660,25 @@ fn print_table(
             "  violation minutes mean {:.1}, p95 {:.1}; instance-hours mean {:.1}; cost mean {:.1}",
             r.mean_violation_minutes, r.p95_violation_minutes, r.mean_instance_hours, r.mean_cost
         )?;
+        for k in &r.kinds {
+            writeln!(
+                t,
+                "  {:<12} {:>3}/{:<3} breached (max {:.0} violation min; {}) {}",
+                k.kind,
+                k.breaches,
+                k.scenarios,
+                k.max_violation_minutes,
+                if k.stress {
+                    "stress case: none may breach"
+                } else {
+                    "sample"
+                },
+                if k.passed { "ok" } else { "FAIL" }
+            )?;
+        }
+        if let Some(e) = &doc.empirical {
+            writeln!(t, "  empirical scenarios: {}", e.source)?;
+        }
     }
     emit(&t)
 }

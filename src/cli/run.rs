@@ -630,13 +630,18 @@ async fn run_all<A: Actuator + Clone>(
         let verdict =
             super::plan::run_gate(cmd.engine, d).context("failed to re-verify the plan")?;
         say!(
-            "{}  re-verified ({} scenarios, {} engine): P(SLO breach) {:.3} (gate {:.3}) -> {}",
+            "{}  re-verified ({} scenarios, {} engine): P(SLO breach) {:.3} (gate {:.3}) -> {}{}",
             clock.now(),
             verdict.scenarios,
             verdict.engine,
             verdict.breach_probability,
             verdict.max_breach_probability,
-            if verdict.passed { "PASS" } else { "FAIL" }
+            if verdict.passed { "PASS" } else { "FAIL" },
+            if verdict.passed || verdict.kinds.is_empty() {
+                String::new()
+            } else {
+                format!(" (breaches: {})", verdict.failed_kinds())
+            }
         );
         if !(verdict.passed || cmd.force || run.force) {
             say!(

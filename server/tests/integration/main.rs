@@ -11,3 +11,4 @@ mod fuzz;
 mod hardening;
 mod lease;
 mod persistence;
+mod verify;
