@@ -15,16 +15,22 @@
 //!   after a scale-out);
 //! - **crest** plans each day from a forecast made at `decision_lead_s`
 //!   (one hour) before that day's midnight with the data before it; the
-//!   day-ahead forecasts are joined into one plan for the window (the
-//!   planner's `scale_in_hold_s` rule — no scale-in when the fleet must be
-//!   back within that time — applies to every crest alike; there is no
-//!   per-crest freeze), which a predictive policy follows with target
-//!   tracking at `crest_reactive_target` as a safety net.
+//!   day-ahead forecasts are joined into one plan for the window, which a
+//!   predictive policy follows. With `track_level` (the default) it tracks
+//!   live demand's level both ways: the forecast mean's shape over the next
+//!   lead time scaled to live demand, times a margin learned from the
+//!   forecaster's errors in the week before the window ([`level_margin`]),
+//!   and the plan as a floor that shrinks with live demand below what it was
+//!   sized for. Target tracking at `crest_reactive_target` is a safety net
+//!   that only ever adds instances ([`SafetyNet`]). One rule for every crest:
+//!   there is no per-crest freeze (the planner's `scale_in_hold_s`, off by
+//!   default, is the same for all).
 //!
 //! Every strategy is replayed in crest-sim on the actual demand of the
-//! window, and crest's plan goes through the verification gate
-//! ([`crate::gate`]): scenarios from the plan's forecast quantiles plus the
-//! forecaster's own errors in the week before the window.
+//! window, and crest's policy (plan, level tracking and net) goes through
+//! the verification gate ([`crate::gate`]): scenarios from the plan's
+//! forecast quantiles, the forecaster's own errors in the week before the
+//! window, and the stated stress cases (`gate_stress`).
 
 use chrono::{Days, NaiveDate};
 use crest_autoscaler::planner::{PlannerConfig, RateLimit};
@@ -39,7 +45,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::PlanningError;
 use crate::forecast::{forecast_window, scale_forecast, scale_series, series_window, stitch};
-use crate::gate::{empirical_scenarios, error_profiles, gate};
+use crate::gate::{StressCases, empirical_scenarios, error_profiles, gate};
 use crate::replay::{SimMode, replay_sim};
 
 /// Every setting of a backtest (all of it goes into the JSON report).
@@ -108,12 +114,15 @@ pub struct BacktestSettings {
     pub gate_scenarios: usize,
     /// The gate passes when P(breach) <= this.
     pub max_breach: f64,
+    /// The gate's stated stress cases (`surge=K,lead=p99` or `none`).
+    pub gate_stress: String,
     /// Engine and mode every strategy and the gate are replayed in.
     pub replay: SimMode,
 }
 
 impl BacktestSettings {
-    /// The defaults (chosen on NYC taxi and bike sharing 2011, see README).
+    /// The defaults (chosen on NYC taxi 2014, bike sharing 2011 and Area1's
+    /// 2011 crests; see README).
     pub fn new(history: &str, calendar: &str, crests: &str) -> Self {
         BacktestSettings {
             history: history.into(),
@@ -123,9 +132,9 @@ impl BacktestSettings {
             per_instance_qps: 50.0,
             slo_p99_ms: 200.0,
             risk: 0.9,
-            utilisation: 0.8,
+            utilisation: 0.95,
             crest_reactive_target: 0.75,
-            track_level: false,
+            track_level: true,
             level_quantile: 0.99,
             static_utilisation: 0.8,
             reactive_targets: (0..10)
@@ -136,7 +145,7 @@ impl BacktestSettings {
             scale_out_rate: RateLimit::new(150, 300),
             scale_in_rate: RateLimit::new(5, 60),
             scale_in_cooldown_s: 300,
-            scale_in_hold_s: 3 * 3600,
+            scale_in_hold_s: 0,
             min: 2,
             max: 10_000,
             price: 0.10,
@@ -147,6 +156,7 @@ impl BacktestSettings {
             static_ahead_days: 7,
             gate_scenarios: 20,
             max_breach: 0.05,
+            gate_stress: StressCases::DEFAULT.into(),
             replay: SimMode::Fluid,
         }
     }
@@ -543,6 +553,7 @@ fn validate(s: &BacktestSettings) -> Result<(), PlanningError> {
             s.reactive_targets
         ));
     }
+    StressCases::parse(&s.gate_stress)?;
     if s.min > s.max || s.max == 0 {
         return bad(format!(
             "bounds {}..{}: expected 0 < max and min <= max",
@@ -694,6 +705,26 @@ fn run_crest(
     };
     let sat = model.saturation_factor.max(1.0);
 
+    // crest's runtime policy (the replay and every gate scenario build it afresh).
+    let make_crest = || -> Result<Box<dyn Policy>, PlanningError> {
+        let mut pc = PredictiveConfig::new(cap.clone());
+        pc.target_utilisation = s.utilisation;
+        pc.risk = s.risk;
+        pc.lead_time_s = s.lead_time_s;
+        pc.max = max;
+        pc.track_level = s.track_level;
+        pc.level_margin = level_margin;
+        let mut p = PredictivePolicy::try_new(pc).map_err(auto_err("build predictive"))?;
+        p.set_forecast(forecast.clone())
+            .map_err(auto_err("follow the forecast"))?;
+        Ok(Box::new(
+            CombinedPolicy::try_new("crest", guard)
+                .map_err(auto_err("build crest"))?
+                .with(p)
+                .with(SafetyNet::new(tt(s.crest_reactive_target)?)),
+        ))
+    };
+
     // The replays: static, crest, and reactive at every target.
     enum Kind {
         Static,
@@ -724,31 +755,12 @@ fn run_crest(
                     cap.instances_for(at_start, t * sat).clamp(s.min, s.max),
                 ),
                 Kind::Crest => {
-                    let mut pc = PredictiveConfig::new(cap.clone());
-                    pc.target_utilisation = s.utilisation;
-                    pc.risk = s.risk;
-                    pc.lead_time_s = s.lead_time_s;
-                    pc.max = max;
-                    pc.track_level = s.track_level;
-                    pc.level_margin = level_margin;
-                    let mut p =
-                        PredictivePolicy::try_new(pc).map_err(auto_err("build predictive"))?;
-                    p.set_forecast(forecast.clone())
-                        .map_err(auto_err("follow the forecast"))?;
-                    let policy = CombinedPolicy::try_new("crest", guard)
-                        .map_err(auto_err("build crest"))?
-                        .with(p)
-                        .with(SafetyNet::new(tt(s.crest_reactive_target)?));
+                    let policy = make_crest()?;
                     let initial = outcome
                         .plan
                         .desired_at(from)
                         .map_or(planner.current.0, |r| r.0);
-                    (
-                        "crest".into(),
-                        Box::new(policy),
-                        Some(outcome.plan.clone()),
-                        initial,
-                    )
+                    ("crest".into(), policy, Some(outcome.plan.clone()), initial)
                 }
             };
             replay_sim(
@@ -765,12 +777,13 @@ fn run_crest(
         .collect::<Result<Vec<_>, _>>()?;
 
     // The gate on crest's plan.
-    let gate_cfg = GateConfig {
+    let mut gate_cfg = GateConfig {
         scenarios: s.gate_scenarios,
         seed,
         max_breach_probability: s.max_breach,
         ..GateConfig::default()
     };
+    StressCases::parse(&s.gate_stress)?.apply(&mut gate_cfg);
     let extra = empirical_scenarios(&forecast, &profiles)?;
     let g = gate(
         &outcome.plan,
@@ -779,6 +792,7 @@ fn run_crest(
         &gate_cfg,
         &extra,
         s.replay,
+        Some(&make_crest),
     )?;
 
     let outcome_of = |r: &ReplayReport| Outcome {
@@ -831,4 +845,35 @@ fn run_crest(
             replays: keep,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_margin_is_the_quantile_of_lead_time_level_moves() {
+        // A steady forecaster (ratio 1) whose level jumps by 30 % once.
+        let mut day = vec![1.0; 96];
+        day[50..].iter_mut().for_each(|r| *r = 1.3);
+        let flat = vec![vec![1.0; 96]; 6];
+        let mut profiles = flat.clone();
+        profiles.push(day);
+        // 15-min steps, 5-min lead: one step ahead. One jump in ~670 moves:
+        // the 0.99 quantile is still 1, the top one is 1.3.
+        assert_eq!(level_margin(&profiles, 900, 300, 0.99), 1.0);
+        assert!((level_margin(&profiles, 900, 300, 1.0) - 1.3).abs() < 1e-9);
+        // Falls never make a margin below 1; no data means no margin.
+        let falling = vec![(0..96).map(|i| 2.0 - f64::from(i) / 96.0).collect()];
+        assert_eq!(level_margin(&falling, 900, 300, 0.99), 1.0);
+        assert_eq!(level_margin(&[], 900, 300, 0.99), 1.0);
+        // A noisy forecaster (alternating 0.8 / 1.2) needs 1.2 / 1.2 = 1 from
+        // the larger of the last two, but 1.5 one step after a low pair.
+        let noisy = vec![
+            (0..96)
+                .map(|i| if i % 3 == 2 { 1.2 } else { 0.8 })
+                .collect(),
+        ];
+        assert!((level_margin(&noisy, 900, 300, 0.99) - 1.5).abs() < 1e-9);
+    }
 }

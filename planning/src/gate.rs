@@ -24,7 +24,8 @@
 
 use chrono::NaiveDate;
 use crest_autoscaler::{
-    EmpiricalErrors, FluidModel, GateConfig, GateReport, PlanDocument, ScenarioRun, SchedulePolicy,
+    EmpiricalErrors, FluidModel, GateConfig, GateReport, PlanDocument, Policy, ScenarioRun,
+    SchedulePolicy,
 };
 use crest_core::{Calendar, Forecast, ScalingPlan, Series, Timestamp};
 use rayon::prelude::*;
@@ -363,8 +364,14 @@ pub fn run_gate(doc: &PlanDocument, engine: GateEngine) -> Result<GateReport, Pl
     )
 }
 
+/// Builds the policy a gate replays beside the plan (a fresh one per
+/// scenario: policies keep memory).
+pub type PolicyFactory<'a> = dyn Fn() -> Result<Box<dyn Policy>, PlanningError> + Sync + 'a;
+
 /// The gate on crest-sim in `mode`, with `extra` as empirical scenarios (the
-/// backtest's entry).
+/// backtest's entry). With `policy`, each scenario replays that policy with
+/// the plan in force — the policy that will run, live corrections and safety
+/// net included — instead of the plan's schedule alone.
 ///
 /// # Errors
 /// As [`verify`].
@@ -375,8 +382,17 @@ pub fn gate(
     cfg: &GateConfig,
     extra: &[Series],
     mode: SimMode,
+    policy: Option<&PolicyFactory<'_>>,
 ) -> Result<GateReport, PlanningError> {
-    verify(plan, forecast, model, cfg, extra, GateEngine::Sim(mode))
+    verify_with(
+        plan,
+        forecast,
+        model,
+        cfg,
+        extra,
+        GateEngine::Sim(mode),
+        policy,
+    )
 }
 
 /// One gate scenario: its kind, demand and lead times.
@@ -399,6 +415,23 @@ pub fn verify(
     cfg: &GateConfig,
     empirical: &[Series],
     engine: GateEngine,
+) -> Result<GateReport, PlanningError> {
+    verify_with(plan, forecast, model, cfg, empirical, engine, None)
+}
+
+/// [`verify`], replaying `policy` (when given, on crest-sim) with the plan
+/// in force instead of the plan's schedule alone.
+///
+/// # Errors
+/// As [`run_gate`].
+pub fn verify_with(
+    plan: &ScalingPlan,
+    forecast: &Forecast,
+    model: &FluidModel,
+    cfg: &GateConfig,
+    empirical: &[Series],
+    engine: GateEngine,
+    policy: Option<&PolicyFactory<'_>>,
 ) -> Result<GateReport, PlanningError> {
     let auto = |what: &str| {
         let what = what.to_string();
@@ -461,7 +494,7 @@ pub fn verify(
         .par_iter()
         .enumerate()
         .map(|(k, c)| {
-            let (v, ih, cost) = replay_case(plan, forecast, model, c, k, cfg.seed, engine)?;
+            let (v, ih, cost) = replay_case(plan, forecast, model, c, k, cfg.seed, engine, policy)?;
             Ok(ScenarioRun {
                 kind: c.kind.clone(),
                 stress: c.stress,
@@ -475,6 +508,7 @@ pub fn verify(
 }
 
 /// Replay one case: (violation minutes, instance-hours, cost).
+#[allow(clippy::too_many_arguments)]
 fn replay_case(
     plan: &ScalingPlan,
     forecast: &Forecast,
@@ -483,15 +517,20 @@ fn replay_case(
     k: usize,
     seed: u64,
     engine: GateEngine,
+    policy: Option<&PolicyFactory<'_>>,
 ) -> Result<(f64, f64, f64), PlanningError> {
     match engine {
         GateEngine::Sim(mode) => {
             let initial = plan.desired_at(forecast.start).map_or(0, |r| r.0);
+            let policy: Box<dyn Policy> = match policy {
+                Some(make) => make()?,
+                None => Box::new(SchedulePolicy::new()),
+            };
             let r = replay_sim_with(
                 &format!("gate-{k}"),
                 &c.demand,
                 initial,
-                Box::new(SchedulePolicy::new()),
+                policy,
                 Some(plan.clone()),
                 model,
                 mode,

@@ -73,8 +73,10 @@ pub struct RehearseCmd {
     /// Demand quantile crest plans for.
     #[arg(long, default_value = "p90")]
     risk: String,
-    /// crest's planned utilisation of SLO capacity.
-    #[arg(long, default_value_t = 0.8)]
+    /// crest's planned utilisation of SLO capacity (its margin for demand
+    /// uncertainty is the forecast quantile and, tracking the level, the
+    /// learned level margin, not this).
+    #[arg(long, default_value_t = 0.95)]
     utilisation: f64,
     /// Utilisation target (of saturation) of crest's reactive safety net.
     #[arg(long, default_value_t = 0.75)]
@@ -82,7 +84,7 @@ pub struct RehearseCmd {
     /// crest tracks live demand's level both ways (forecast shape scaled to
     /// live demand, with a margin learned from the forecaster's errors the
     /// week before); without it live demand only ever raises the plan.
-    #[arg(long)]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     track_level: bool,
     /// With --track-level: the quantile of the forecaster's lead-time level
     /// errors (the week before each crest) crest's margin covers.
@@ -112,7 +114,7 @@ pub struct RehearseCmd {
     scale_in_cooldown: String,
     /// crest's plan does not scale in when the fleet must be back within
     /// this long (one rule for every crest; 0 turns it off).
-    #[arg(long, default_value = "3h")]
+    #[arg(long, default_value = "0")]
     scale_in_hold: String,
     /// Fewest instances.
     #[arg(long, default_value_t = 2, value_parser = parse_replicas)]
@@ -133,6 +135,10 @@ pub struct RehearseCmd {
     /// The gate passes when P(SLO breach) is at most this.
     #[arg(long, default_value_t = 0.05)]
     max_breach: f64,
+    /// The gate's stated stress cases on every crest plan: the forecast mean
+    /// times K, and every lead time at its p99 (`none`: no stress case).
+    #[arg(long, default_value = "surge=1.2,lead=p99")]
+    stress: String,
     /// crest-sim mode of every replay and the gate.
     #[arg(long, value_enum, default_value_t = Replay::Fluid)]
     replay: Replay,
@@ -147,14 +153,21 @@ How each strategy decides (every crest, every dataset, one configuration):
                crest (--scale-in-rate per decision, --scale-in-cooldown).
   crest        each day planned from a forecast made at 23:00 the evening
                before with the data before it; followed by a predictive
-               policy with target tracking at --crest-reactive-target as a
-               safety net. There is no per-crest scale-in freeze: the plan's
-               only scale-in rule is --scale-in-hold (no scale-in when the
-               fleet must be back within that time), the same for every crest.
-The gate replays crest's plan against --gate-scenarios draws from its
-forecast's quantiles plus the forecaster's own errors on the 7 days before
-the window (one scenario per day). Every replay runs in crest-sim; the mode
-is in the report's settings.";
+               policy that tracks live demand's level both ways
+               (--track-level): the forecast mean's shape over the next lead
+               time, scaled to live demand, times a margin = the
+               --level-quantile of how far the forecaster's level moved
+               within one lead time on the 7 days before the window; the plan
+               is a floor that shrinks with live demand below what it was
+               sized for. Target tracking at --crest-reactive-target is a
+               safety net that only ever adds instances. No per-crest
+               setting or freeze: the only scale-in rule beyond the shared
+               stabilisation is --scale-in-hold (off by default).
+The gate replays crest's policy (plan, level tracking and net) against
+--gate-scenarios draws from its forecast's quantiles, the forecaster's own
+errors on the 7 days before the window (one scenario per day) and the
+--stress cases. Every replay runs in crest-sim; the mode is in the
+report's settings.";
 
 /// crest-sim mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -195,6 +208,7 @@ fn settings(cmd: &RehearseCmd) -> anyhow::Result<BacktestSettings> {
     s.history_days = cmd.history_days;
     s.gate_scenarios = cmd.gate_scenarios;
     s.max_breach = cmd.max_breach;
+    s.gate_stress = cmd.stress.clone();
     s.replay = match cmd.replay {
         Replay::Fluid => crest_planning::SimMode::Fluid,
         Replay::Exact => crest_planning::SimMode::Exact,
