@@ -332,7 +332,7 @@ impl<'a> Engine<'a> {
             scale_changes: 0,
             step_errors: 0,
             policy_name,
-            fluid: fluid_mode.then(fluid::FluidState::default),
+            fluid: fluid_mode.then(|| fluid::FluidState::new(&sc.fleet.service)),
         };
         for _ in 0..sc.fleet.instances {
             let idx = e.new_server(St::Starting);
@@ -372,8 +372,12 @@ impl<'a> Engine<'a> {
     #[inline]
     fn advance(&mut self, t: f64) {
         let dt = t - self.last_t;
-        self.area_n += self.in_system as f64 * dt;
-        self.area_busy += self.busy_total as f64 * dt;
+        let (n, busy) = match &self.fluid {
+            Some(fs) => (fs.in_system, fs.busy),
+            None => (self.in_system as f64, self.busy_total as f64),
+        };
+        self.area_n += n * dt;
+        self.area_busy += busy * dt;
         self.area_slots += self.running_slots as f64 * dt;
         self.area_billed += f64::from(self.billed) * dt;
         self.last_t = t;
