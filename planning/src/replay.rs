@@ -91,6 +91,7 @@ pub fn sim_scenario(
             replace_failed: true,
         })
         .with_mode(mode.mode())
+        .with_fluid_latency(crest_sim::FluidLatency::AtRisk)
         .with_slo(cap.slo_p99_ms, 0.001)
 }
 

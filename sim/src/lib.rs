@@ -94,8 +94,9 @@ pub use dist::ServiceDist;
 pub use error::{Problem, SimError};
 pub use report::{Interval, LittlesLaw, Replications, SimReport, TimelinePoint};
 pub use scenario::{
-    ApiMode, AutoscalerSpec, Burst, Demand, Failures, Fleet, LbPolicy, Mode, PolicySpec,
-    Provisioner, RandomBursts, RateLimit, Run, Scenario, Slo, Slowdown, Traffic, ZoneOutage,
+    ApiMode, AutoscalerSpec, Burst, Demand, Failures, Fleet, FluidLatency, LbPolicy, Mode,
+    PolicySpec, Provisioner, RandomBursts, RateLimit, Run, Scenario, Slo, Slowdown, Traffic,
+    ZoneOutage,
 };
 pub use seams::{Mailbox, SimActuator, SimLoadBalancer, SimMetrics};
 

@@ -7,6 +7,8 @@ use rand::Rng;
 use rand_distr::{Distribution, Exp1, Poisson};
 
 use super::{Engine, Ev};
+use crate::dist::ServiceDist;
+use crate::scenario::{FluidLatency, Scenario};
 use crate::theory::erlang_c;
 
 /// Latency samples drawn per step (each weighted by its share of requests).
@@ -39,13 +41,139 @@ pub(crate) struct FluidState {
     /// O(samples) to compute).
     s_mean: f64,
     scv: f64,
+    /// With [`FluidLatency::AtRisk`]: the service tail and the latency the
+    /// tail is judged at.
+    tail: Option<Tail>,
+    /// Bound on P(latency > the SLO) by arrivals, for `erlang_slots` slots.
+    tail_memo: Vec<f64>,
+    /// This minute's stationary steps, their samples not drawn yet.
+    deferred: Vec<Deferred>,
+    /// A step of this minute has drawn its samples already.
+    minute_sampled: bool,
+}
+
+/// A stationary step whose latency samples wait for its minute's close.
+#[derive(Debug, Clone, Copy)]
+struct Deferred {
+    served: u64,
+    p_wait: f64,
+    wait_rate: f64,
+    slow: f64,
+    measured: bool,
+    /// Bound on the share of its requests slower than the SLO.
+    tail: f64,
+}
+
+/// P(service > y), and the latency a minute's p99 is compared with.
+#[derive(Debug, Clone)]
+struct Tail {
+    service: ServiceTail,
+    /// 98 % of the SLO: a latency within the 1 % width of the SLO's
+    /// histogram bucket can read as above it.
+    at_s: f64,
+}
+
+#[derive(Debug, Clone)]
+enum ServiceTail {
+    Exp(f64),
+    Det(f64),
+    LogNormal { mu: f64, sigma: f64 },
+    Empirical(Vec<f64>),
+}
+
+impl ServiceTail {
+    fn new(d: &ServiceDist) -> Self {
+        match d {
+            ServiceDist::Exp { mean_s } => ServiceTail::Exp(*mean_s),
+            ServiceDist::Deterministic { mean_s } => ServiceTail::Det(*mean_s),
+            ServiceDist::Lognormal { mean_s, cv } => {
+                let s2 = (1.0 + cv * cv).ln();
+                ServiceTail::LogNormal {
+                    mu: mean_s.ln() - s2 / 2.0,
+                    sigma: s2.sqrt(),
+                }
+            }
+            ServiceDist::Empirical { samples_s } => {
+                let mut v = samples_s.clone();
+                v.sort_by(f64::total_cmp);
+                ServiceTail::Empirical(v)
+            }
+        }
+    }
+
+    /// P(service > y).
+    fn above(&self, y: f64) -> f64 {
+        if y <= 0.0 {
+            return 1.0;
+        }
+        match self {
+            ServiceTail::Exp(m) => (-y / m).exp(),
+            ServiceTail::Det(m) => f64::from(u8::from(*m > y)),
+            ServiceTail::LogNormal { mu, sigma } => {
+                0.5 * erfc((y.ln() - mu) / (sigma * std::f64::consts::SQRT_2))
+            }
+            ServiceTail::Empirical(v) => {
+                let below = v.partition_point(|x| *x <= y);
+                (v.len() - below) as f64 / v.len().max(1) as f64
+            }
+        }
+    }
+}
+
+/// The complementary error function (Numerical Recipes' `erfcc`, relative
+/// error below 1.2·10⁻⁷ everywhere).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let r = t * poly.exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+impl Tail {
+    /// An upper bound on P(W + S·slow > `at_s`) for a wait W that is 0 with
+    /// probability 1 - `p_wait` and exponential with rate `wait_rate`
+    /// otherwise: the wait's range cut into 16 slices, each taking the
+    /// service tail at its upper end (the tail falls as the wait grows).
+    fn bound(&self, p_wait: f64, wait_rate: f64, slow: f64) -> f64 {
+        const SLICES: u32 = 16;
+        let x = self.at_s;
+        let s = |y: f64| self.service.above(y / slow);
+        let mut q = (1.0 - p_wait) * s(x);
+        if p_wait > 0.0 {
+            if wait_rate <= 0.0 {
+                return 1.0;
+            }
+            let mut below = 0.0;
+            for k in 1..=SLICES {
+                let w = x * f64::from(k) / f64::from(SLICES);
+                let cdf = -(-wait_rate * w).exp_m1();
+                q += p_wait * (cdf - below) * s(x - w);
+                below = cdf;
+            }
+            q += p_wait * (1.0 - below);
+        }
+        q.min(1.0)
+    }
 }
 
 impl FluidState {
-    pub(crate) fn new(service: &crate::dist::ServiceDist) -> Self {
+    pub(crate) fn new(sc: &Scenario) -> Self {
+        let service = &sc.fleet.service;
         FluidState {
             s_mean: service.mean(),
             scv: service.scv(),
+            tail: (sc.run.fluid_latency == FluidLatency::AtRisk).then(|| Tail {
+                service: ServiceTail::new(service),
+                at_s: 0.98 * sc.slo.p99_ms / 1000.0,
+            }),
             ..FluidState::default()
         }
     }
@@ -68,6 +196,7 @@ impl FluidState {
         }
         if slots != self.erlang_slots {
             self.erlang.clear();
+            self.tail_memo.clear();
             self.erlang_slots = slots;
         }
         let i = arrivals as usize;
@@ -79,9 +208,127 @@ impl FluidState {
         }
         self.erlang[i]
     }
+
+    /// The tail bound of a stationary step (after [`Self::erlang_c`] for
+    /// the same slots and arrivals: both are functions of them alone).
+    fn tail_bound(&mut self, arrivals: u64, p_wait: f64, wait_rate: f64, slow: f64) -> f64 {
+        let Some(tail) = &self.tail else {
+            return 1.0;
+        };
+        let i = arrivals as usize;
+        if i >= self.erlang.len() {
+            return tail.bound(p_wait, wait_rate, slow);
+        }
+        if i >= self.tail_memo.len() {
+            self.tail_memo.resize(i + 1, f64::NAN);
+        }
+        if self.tail_memo[i].is_nan() {
+            self.tail_memo[i] = tail.bound(p_wait, wait_rate, slow);
+        }
+        self.tail_memo[i]
+    }
+}
+
+/// Whether a minute of deferred steps may skip its samples: with `SAMPLES`
+/// samples per step weighted by its requests, the minute's p99 exceeds the
+/// SLO only if at least `k` samples do (1 % of the minute's requests over
+/// the heaviest sample weight); the count of such samples is a sum of
+/// independent Bernoulli draws with mean `mu`, and Chernoff's bound
+/// P(N >= k) <= e^-mu (e mu / k)^k must fall below 10⁻⁹.
+fn may_skip(steps: &[Deferred]) -> bool {
+    let mut mu = 0.0;
+    let mut mass = 0u64;
+    let mut w_max = 1u64;
+    for d in steps {
+        let n = d.served.min(SAMPLES);
+        mu += n as f64 * d.tail;
+        mass += d.served;
+        w_max = w_max.max(d.served.div_ceil(n.max(1)));
+    }
+    if mu <= 0.0 {
+        return true;
+    }
+    let k = ((0.01 * mass as f64) / w_max as f64).floor().max(1.0);
+    k > mu && -mu + k * (1.0 + mu.ln() - k.ln()) < -20.7
 }
 
 impl Engine<'_> {
+    /// Draw `SAMPLES` latencies (fewer if fewer requests) for `served`
+    /// requests, each weighted by its share, into the run's and the
+    /// minute's histograms and sums.
+    fn sample_latencies(
+        &mut self,
+        served: u64,
+        fixed_wait: f64,
+        p_wait: f64,
+        wait_rate: f64,
+        slow: f64,
+        measured: bool,
+    ) {
+        let n = served.min(SAMPLES);
+        for k in 0..n {
+            let count = served / n + u64::from(k < served % n);
+            let wait = if fixed_wait.is_finite() && p_wait >= 1.0 && wait_rate == 0.0 {
+                fixed_wait
+            } else if self.rng.random::<f64>() < p_wait && wait_rate > 0.0 {
+                let e: f64 = self.rng.sample(Exp1);
+                e / wait_rate
+            } else {
+                0.0
+            };
+            let lat = wait + self.sampler.sample(&mut self.rng) * slow;
+            self.sum_sojourn += lat * count as f64;
+            if measured {
+                self.measured += count;
+                self.sum_wait += wait * count as f64;
+                self.sum_lat += lat * count as f64;
+                self.max_lat = self.max_lat.max(lat);
+                let us = ((lat * 1e6) as u64).max(1);
+                self.hist.saturating_record_n(us, count);
+                self.minute_hist.saturating_record_n(us, count);
+            }
+        }
+    }
+
+    /// At a minute's close: draw the deferred steps' samples, unless the
+    /// whole minute was deferred and [`may_skip`] says its p99 cannot reach
+    /// the SLO; skipped requests count at their expected latency. Whether
+    /// the minute skipped its samples (it then has none).
+    pub(super) fn settle_fluid_minute(&mut self) -> bool {
+        let Some(mut fs) = self.fluid.take() else {
+            return false;
+        };
+        let steps = std::mem::take(&mut fs.deferred);
+        let skip = !fs.minute_sampled && !steps.is_empty() && may_skip(&steps);
+        if skip {
+            let s_mean = fs.s_mean;
+            for d in &steps {
+                let wait = if d.wait_rate > 0.0 {
+                    d.p_wait / d.wait_rate
+                } else {
+                    0.0
+                };
+                let lat = wait + s_mean * d.slow;
+                let c = d.served as f64;
+                self.sum_sojourn += lat * c;
+                if d.measured {
+                    self.measured += d.served;
+                    self.sum_wait += wait * c;
+                    self.sum_lat += lat * c;
+                }
+            }
+        } else {
+            for d in &steps {
+                self.sample_latencies(d.served, 0.0, d.p_wait, d.wait_rate, d.slow, d.measured);
+            }
+        }
+        fs.deferred = steps;
+        fs.deferred.clear();
+        fs.minute_sampled = false;
+        self.fluid = Some(fs);
+        skip
+    }
+
     /// One fluid step from `now` to `now + STEP_S`.
     pub(super) fn tick(&mut self) {
         let Some(mut fs) = self.fluid.take() else {
@@ -117,6 +364,7 @@ impl Engine<'_> {
         let mut refused = 0u64;
         let mut timed_out = 0u64;
         let served;
+        let mut stationary = false;
         // Queueing wait: either a fixed fluid wait (overload) or a draw from
         // the stationary M/G/c wait distribution.
         let (fixed_wait, p_wait, wait_rate) = if slots == 0 {
@@ -160,6 +408,7 @@ impl Engine<'_> {
                 timed_out = (arrivals as f64 * pw * (-rate * to).exp()).round() as u64;
             }
             served = (arrivals - timed_out) as f64;
+            stationary = true;
             (0.0, pw, rate)
         };
         let served_n = served.round() as u64;
@@ -174,34 +423,25 @@ impl Engine<'_> {
 
         // Latency samples for the requests served this step.
         if served_n > 0 {
-            let n = served_n.min(SAMPLES);
             let util = (offered / f64::from(slots.max(1))).min(1.0);
             let slow = match &self.sc.fleet.slowdown {
                 Some(sd) if util > sd.knee => 1.0 + sd.factor * (util - sd.knee) / (1.0 - sd.knee),
                 _ => 1.0,
             };
             let measured = t >= self.sc.run.warmup_s;
-            for k in 0..n {
-                let count = served_n / n + u64::from(k < served_n % n);
-                let wait = if fixed_wait.is_finite() && p_wait >= 1.0 && wait_rate == 0.0 {
-                    fixed_wait
-                } else if self.rng.random::<f64>() < p_wait && wait_rate > 0.0 {
-                    let e: f64 = self.rng.sample(Exp1);
-                    e / wait_rate
-                } else {
-                    0.0
-                };
-                let lat = wait + self.sampler.sample(&mut self.rng) * slow;
-                self.sum_sojourn += lat * count as f64;
-                if measured {
-                    self.measured += count;
-                    self.sum_wait += wait * count as f64;
-                    self.sum_lat += lat * count as f64;
-                    self.max_lat = self.max_lat.max(lat);
-                    let us = ((lat * 1e6) as u64).max(1);
-                    self.hist.saturating_record_n(us, count);
-                    self.minute_hist.saturating_record_n(us, count);
-                }
+            if stationary && fs.tail.is_some() {
+                let tail = fs.tail_bound(arrivals, p_wait, wait_rate, slow);
+                fs.deferred.push(Deferred {
+                    served: served_n,
+                    p_wait,
+                    wait_rate,
+                    slow,
+                    measured,
+                    tail,
+                });
+            } else {
+                fs.minute_sampled = true;
+                self.sample_latencies(served_n, fixed_wait, p_wait, wait_rate, slow, measured);
             }
         }
         // In system: the backlog plus the requests in service (Little on the slots).
