@@ -65,7 +65,10 @@ pub fn sim_fleet(instances: u32, cap: &Capacity) -> crest_sim::Fleet {
 /// A simulator scenario replaying `demand` (requests/s) from `initial`
 /// instances, with the model's API rate limit. Plans are made with the
 /// *worst-case* lead time, so the simulated lead times (lognormal, CV 0.2)
-/// have their p99 there: mean = lead / 1.6.
+/// have their p99 there: mean = lead / 1.6. Fluid replays draw latency
+/// samples only in minutes that could violate the SLO
+/// ([`crest_sim::FluidLatency::AtRisk`]): replays here count violation
+/// minutes and instance-hours, never percentiles.
 pub fn sim_scenario(
     name: &str,
     demand: Series,
