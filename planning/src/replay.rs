@@ -74,7 +74,10 @@ pub enum LeadTimes {
 /// A simulator scenario replaying `demand` (requests/s) from `initial`
 /// instances, with the model's API rate limit. Plans are made with the
 /// *worst-case* lead time, so the simulated lead times (lognormal, CV 0.2)
-/// have their p99 there: mean = lead / 1.6.
+/// have their p99 there: mean = lead / 1.6. Fluid replays draw latency
+/// samples only in minutes that could violate the SLO
+/// ([`crest_sim::FluidLatency::AtRisk`]): replays here count violation
+/// minutes and instance-hours, never percentiles.
 pub fn sim_scenario(
     name: &str,
     demand: Series,
@@ -117,6 +120,7 @@ pub fn sim_scenario_with(
             replace_failed: true,
         })
         .with_mode(mode.mode())
+        .with_fluid_latency(crest_sim::FluidLatency::AtRisk)
         .with_slo(cap.slo_p99_ms, 0.001)
 }
 

@@ -1,6 +1,6 @@
 //! crest-sim's fluid mode against its exact mode on scaled-down overload
 //! transients: the backtest replays in fluid mode only because this holds
-//! (within 1 SLO-violation minute and 2 % of instance-hours).
+//! (within 1 SLO-violation minute and 2 % of instance-hours, on three seeds).
 
 #![allow(clippy::unwrap_used)]
 
@@ -30,8 +30,15 @@ fn reactive(target: f64) -> Box<dyn Policy> {
     )
 }
 
-/// Compare the two modes on `values` (requests/s per 5-minute step).
+/// Compare the two modes on `values` (requests/s per 5-minute step), seeds
+/// 7, 8 and 9.
 fn agree(name: &str, values: Vec<f64>, target: f64, max_ih_gap: f64) {
+    for seed in 7..=9 {
+        agree_on(name, values.clone(), target, max_ih_gap, seed);
+    }
+}
+
+fn agree_on(name: &str, values: Vec<f64>, target: f64, max_ih_gap: f64, seed: u64) {
     let cap = Capacity::given(10.0, 200.0).unwrap();
     let model = FluidModel::new(cap.clone());
     let demand = Series::try_new(name, Timestamp::from_secs(1_700_000_000), 300, values).unwrap();
@@ -45,7 +52,7 @@ fn agree(name: &str, values: Vec<f64>, target: f64, max_ih_gap: f64) {
             None,
             &model,
             mode,
-            7,
+            seed,
         )
         .unwrap()
     };
@@ -53,13 +60,16 @@ fn agree(name: &str, values: Vec<f64>, target: f64, max_ih_gap: f64) {
     let dv = (e.slo_violation_minutes - f.slo_violation_minutes).abs();
     let dih = (e.instance_hours - f.instance_hours).abs() / e.instance_hours;
     eprintln!(
-        "{name}: exact {:.0} min {:.2} ih, fluid {:.0} min {:.2} ih",
+        "{name} seed {seed}: exact {:.0} min {:.2} ih, fluid {:.0} min {:.2} ih",
         e.slo_violation_minutes, e.instance_hours, f.slo_violation_minutes, f.instance_hours
     );
-    assert!(dv <= 1.0, "{name}: violation minutes differ by {dv}");
+    assert!(
+        dv <= 1.0,
+        "{name} seed {seed}: violation minutes differ by {dv}"
+    );
     assert!(
         dih <= max_ih_gap,
-        "{name}: instance-hours differ by {:.1} %",
+        "{name} seed {seed}: instance-hours differ by {:.1} %",
         100.0 * dih
     );
 }
@@ -82,9 +92,9 @@ fn the_dip_and_surge_of_new_years_eve() {
             _ => 60.0,
         })
         .collect();
-    // The bar is 2 %; measured: exact 8 min / 16.38 ih, fluid
-    // 9 min / 17.89 ih (9.2 % more instance-hours in fluid: it holds the
-    // fleet longer after the surge). Not met: the gap is pinned so that it
-    // cannot widen unnoticed, and reports name the mode of every replay.
-    agree("dip-and-surge", v, 0.6, 0.10);
+    // Measured (seed 7): exact 8 min / 16.38 ih, fluid 9 min / 16.30 ih.
+    // Until fluid mode integrated busy slots unrounded, fluid read 0.50
+    // utilisation where exact read 0.42 at the 50 rps plateau and kept 4
+    // instances where exact kept 3: 17.89 ih, 9.2 % more.
+    agree("dip-and-surge", v, 0.6, 0.02);
 }

@@ -213,6 +213,15 @@ pub(crate) struct Engine<'a> {
     step_errors: u64,
     policy_name: String,
     fluid: Option<fluid::FluidState>,
+    /// Bumped whenever a server's phase, weight or balancer state, the
+    /// server list or the pending launches change: the autoscaler's
+    /// snapshot rebuilds its instance and server lists only then (their
+    /// names cost an allocation each) and otherwise refreshes the counters.
+    fleet_gen: u64,
+    /// `fleet_gen` of the last snapshot and the server behind each of its
+    /// server stats.
+    snap_gen: u64,
+    snap_servers: Vec<u32>,
 }
 
 fn new_hist(sigfig: u8) -> Histogram<u64> {
@@ -332,7 +341,10 @@ impl<'a> Engine<'a> {
             scale_changes: 0,
             step_errors: 0,
             policy_name,
-            fluid: fluid_mode.then(fluid::FluidState::default),
+            fluid: fluid_mode.then(|| fluid::FluidState::new(sc)),
+            fleet_gen: 0,
+            snap_gen: u64::MAX,
+            snap_servers: Vec::new(),
         };
         for _ in 0..sc.fleet.instances {
             let idx = e.new_server(St::Starting);
@@ -372,8 +384,12 @@ impl<'a> Engine<'a> {
     #[inline]
     fn advance(&mut self, t: f64) {
         let dt = t - self.last_t;
-        self.area_n += self.in_system as f64 * dt;
-        self.area_busy += self.busy_total as f64 * dt;
+        let (n, busy) = match &self.fluid {
+            Some(fs) => (fs.in_system, fs.busy),
+            None => (self.in_system as f64, self.busy_total as f64),
+        };
+        self.area_n += n * dt;
+        self.area_busy += busy * dt;
         self.area_slots += self.running_slots as f64 * dt;
         self.area_billed += f64::from(self.billed) * dt;
         self.last_t = t;
@@ -661,6 +677,7 @@ impl<'a> Engine<'a> {
             zone = (zone + 1) % zones;
         }
         self.next_zone = zone + 1;
+        self.fleet_gen += 1;
         self.servers.push(Server {
             st,
             admin: ServerAdminState::Ready,
@@ -684,6 +701,7 @@ impl<'a> Engine<'a> {
             return;
         }
         self.servers[idx].st = St::Running;
+        self.fleet_gen += 1;
         self.n_starting -= 1;
         self.n_running += 1;
         self.peak_running = self.peak_running.max(self.n_running);
@@ -770,6 +788,7 @@ impl<'a> Engine<'a> {
             }
         }
         self.pending -= launched;
+        self.fleet_gen += 1;
         self.next_batch_at = match limit {
             None => self.now,
             Some(r) => match r.mode {
@@ -803,11 +822,13 @@ impl<'a> Engine<'a> {
         let live = self.n_starting + self.n_running + self.pending;
         if self.desired > live {
             self.pending += self.desired - live;
+            self.fleet_gen += 1;
             self.schedule_batch();
         } else if self.desired < live {
             let mut excess = live - self.desired;
             let cut = excess.min(self.pending);
             self.pending -= cut;
+            self.fleet_gen += 1;
             excess -= cut;
             for idx in (0..self.servers.len()).rev() {
                 if excess == 0 {
@@ -815,6 +836,7 @@ impl<'a> Engine<'a> {
                 }
                 if self.servers[idx].st == St::Starting {
                     self.servers[idx].st = St::Dead;
+                    self.fleet_gen += 1;
                     self.n_starting -= 1;
                     self.billed -= 1;
                     excess -= 1;
@@ -834,6 +856,7 @@ impl<'a> Engine<'a> {
 
     fn start_drain(&mut self, idx: usize) {
         self.servers[idx].st = St::Draining;
+        self.fleet_gen += 1;
         self.n_running -= 1;
         self.n_draining += 1;
         self.running_slots -= u64::from(self.conc);
@@ -845,6 +868,7 @@ impl<'a> Engine<'a> {
         let s = &mut self.servers[idx];
         if s.st == St::Draining && s.busy == 0 && s.queue.is_empty() {
             s.st = St::Dead;
+            self.fleet_gen += 1;
             self.n_draining -= 1;
             self.billed -= 1;
         }
@@ -864,6 +888,7 @@ impl<'a> Engine<'a> {
         }
         let st = s.st;
         s.st = St::Dead;
+        self.fleet_gen += 1;
         s.busy = 0;
         s.arr_sum = 0.0;
         self.busy_total -= lost_busy;
@@ -912,7 +937,9 @@ impl<'a> Engine<'a> {
     }
 
     fn close_minute(&mut self) {
-        let p99_ms = if self.m_completed > 0 {
+        // A fluid minute that skipped its samples has no p99 (FluidLatency).
+        let skipped = self.settle_fluid_minute();
+        let p99_ms = if self.m_completed > 0 && !skipped {
             self.minute_hist.value_at_quantile(0.99) as f64 / 1000.0
         } else {
             f64::NAN
@@ -932,7 +959,7 @@ impl<'a> Engine<'a> {
         if violated {
             self.violation_minutes += 1;
         }
-        if self.m_completed > 0 {
+        if self.m_completed > 0 && !skipped {
             self.last_p99_ms = p99_ms;
         }
         let b = &mut self.bucket;
@@ -981,47 +1008,59 @@ impl<'a> Engine<'a> {
 
     // ---- autoscaler -----------------------------------------------------
 
-    fn snapshot(&self, mb: &mut Mailbox) {
+    fn snapshot(&mut self, mb: &mut Mailbox) {
         let at = self.timestamp(self.now);
         mb.fleet.at = at;
         mb.fleet.desired = Replicas(self.desired);
-        mb.fleet.instances.clear();
-        mb.servers.clear();
-        for (i, s) in self.servers.iter().enumerate() {
-            let phase = match s.st {
-                St::Starting => InstancePhase::Starting,
-                St::Running => InstancePhase::Running,
-                St::Draining => InstancePhase::Draining,
-                St::Dead => continue,
-            };
-            let name = format!("sim-{i}");
-            mb.fleet.instances.push(InstanceState {
-                id: InstanceId(name.clone()),
-                phase,
-                addr: None,
-            });
-            if s.st != St::Starting {
-                mb.servers.push(ServerStats {
-                    name,
-                    weight: s.weight,
-                    status: match (s.st, s.admin) {
-                        (St::Draining, _) | (_, ServerAdminState::Drain) => "DRAIN".into(),
-                        (_, ServerAdminState::Maint) => "MAINT".into(),
-                        _ => "UP".into(),
-                    },
-                    scur: u64::from(s.busy),
-                    qcur: s.queue.len() as u64,
-                    req_tot: s.served,
-                    ..ServerStats::default()
+        if self.snap_gen == self.fleet_gen {
+            for (stats, &i) in mb.servers.iter_mut().zip(&self.snap_servers) {
+                let s = &self.servers[i as usize];
+                stats.scur = u64::from(s.busy);
+                stats.qcur = s.queue.len() as u64;
+                stats.req_tot = s.served;
+            }
+        } else {
+            self.snap_gen = self.fleet_gen;
+            self.snap_servers.clear();
+            mb.fleet.instances.clear();
+            mb.servers.clear();
+            for (i, s) in self.servers.iter().enumerate() {
+                let phase = match s.st {
+                    St::Starting => InstancePhase::Starting,
+                    St::Running => InstancePhase::Running,
+                    St::Draining => InstancePhase::Draining,
+                    St::Dead => continue,
+                };
+                let name = format!("sim-{i}");
+                mb.fleet.instances.push(InstanceState {
+                    id: InstanceId(name.clone()),
+                    phase,
+                    addr: None,
+                });
+                if s.st != St::Starting {
+                    self.snap_servers.push(i as u32);
+                    mb.servers.push(ServerStats {
+                        name,
+                        weight: s.weight,
+                        status: match (s.st, s.admin) {
+                            (St::Draining, _) | (_, ServerAdminState::Drain) => "DRAIN".into(),
+                            (_, ServerAdminState::Maint) => "MAINT".into(),
+                            _ => "UP".into(),
+                        },
+                        scur: u64::from(s.busy),
+                        qcur: s.queue.len() as u64,
+                        req_tot: s.served,
+                        ..ServerStats::default()
+                    });
+                }
+            }
+            for k in 0..self.pending {
+                mb.fleet.instances.push(InstanceState {
+                    id: InstanceId(format!("sim-pending-{k}")),
+                    phase: InstancePhase::Starting,
+                    addr: None,
                 });
             }
-        }
-        for k in 0..self.pending {
-            mb.fleet.instances.push(InstanceState {
-                id: InstanceId(format!("sim-pending-{k}")),
-                phase: InstancePhase::Starting,
-                addr: None,
-            });
         }
         let dt = (self.now - self.window.t).max(1e-9);
         let arrivals = self.window.arrivals as f64;
@@ -1159,6 +1198,7 @@ impl<'a> Engine<'a> {
             LbCommand::Weight { weight, .. } => self.servers[idx].weight = *weight,
             LbCommand::State { state, .. } => self.servers[idx].admin = *state,
         }
+        self.fleet_gen += 1;
         self.became_eligible(idx);
     }
 

@@ -295,6 +295,25 @@ pub enum Mode {
     Fluid,
 }
 
+/// Which steps of a fluid run draw latency samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FluidLatency {
+    /// Every step draws its 32 samples (the report's percentiles cover the run).
+    #[default]
+    Sampled,
+    /// A minute spent wholly in stationary steps whose latency tail at the
+    /// SLO is too thin for its samples to reach the minute's p99 (a bound
+    /// below 10⁻⁹, see the crate docs) draws none: it cannot be a violation
+    /// minute, and its requests count in the means and Little's law at their
+    /// expected latency. Every other minute draws all its samples, from the
+    /// same distributions as `sampled`. Violation minutes keep their
+    /// statistics; the report's latency percentiles and maximum then cover
+    /// only the sampled minutes. For replays that only count violation
+    /// minutes (the backtest and its gate).
+    AtRisk,
+}
+
 /// Run length and mode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
@@ -311,6 +330,10 @@ pub struct Run {
     /// Seconds per timeline point (a multiple of 60; default: 60, coarsened
     /// so that a timeline has at most 2,000 points).
     pub timeline_step_s: Option<f64>,
+    /// Fluid mode's latency samples: every step, or only minutes that could
+    /// violate the SLO (see [`FluidLatency`]).
+    #[serde(default)]
+    pub fluid_latency: FluidLatency,
     /// The largest run [`Scenario::validate`] lets start (`crest sim
     /// --max-events / --max-memory-mb`); not part of a scenario file.
     #[serde(skip)]
@@ -393,6 +416,7 @@ impl Scenario {
                 fluid_above_requests: 2e8,
                 limits: WorkLimits::DEFAULT,
                 timeline_step_s: None,
+                fluid_latency: FluidLatency::Sampled,
             },
             slo: Slo {
                 p99_ms: 500.0,
@@ -444,6 +468,11 @@ impl Scenario {
     /// Choose the mode.
     pub fn with_mode(mut self, mode: Mode) -> Self {
         self.run.mode = mode;
+        self
+    }
+    /// Set which fluid steps draw latency samples.
+    pub fn with_fluid_latency(mut self, l: FluidLatency) -> Self {
+        self.run.fluid_latency = l;
         self
     }
     /// Set the SLO.

@@ -303,3 +303,58 @@ proptest! {
         prop_assert!(r.littles_law.relative_error < 0.05, "{:?} in flight {}", r.littles_law, r.requests_in_flight_at_end);
     }
 }
+
+#[test]
+fn fluid_at_risk_latency_keeps_the_violation_minutes() {
+    // A fixed fleet of 40 x 2 slots (2,400 requests/s at saturation) under a
+    // day whose demand climbs from 50 % to 99 % of saturation and back, so
+    // that the afternoon's minutes sit on both sides of the 200 ms SLO.
+    let values: Vec<f64> = (0..96)
+        .map(|i| {
+            let x = f64::from(i) / 96.0;
+            2400.0 * (0.5 + 0.49 * (std::f64::consts::PI * x).sin())
+        })
+        .collect();
+    let s = Series::try_new("d", Timestamp::from_secs(1_700_000_000), 900, values).unwrap();
+    let fleet = Fleet::new(
+        40,
+        2,
+        ServiceDist::Lognormal {
+            mean_s: 1.0 / 30.0,
+            cv: 0.5,
+        },
+    );
+    let sc = Scenario::from_demand(s)
+        .with_fleet(fleet)
+        .with_mode(Mode::Fluid)
+        .with_slo(200.0, 0.001);
+    let at_risk = sc
+        .clone()
+        .with_fluid_latency(crest_sim::FluidLatency::AtRisk);
+    let (mut sampled, mut skipping) = (Vec::new(), Vec::new());
+    for seed in 1..=8 {
+        let a = crest_sim::run(&sc, seed).unwrap();
+        let b = crest_sim::run(&at_risk, seed).unwrap();
+        // One random stream: skipping samples shifts the arrival draws too.
+        let arrived = a.requests_arrived.abs_diff(b.requests_arrived) as f64;
+        assert!(arrived < 1e-3 * a.requests_arrived as f64);
+        assert_eq!(a.instance_hours, b.instance_hours);
+        let rel = (a.mean_latency_s - b.mean_latency_s).abs() / a.mean_latency_s;
+        eprintln!(
+            "seed {seed}: mean latency {} vs {}",
+            a.mean_latency_s, b.mean_latency_s
+        );
+        assert!(
+            rel < 0.01,
+            "mean latency {} vs {}",
+            a.mean_latency_s,
+            b.mean_latency_s
+        );
+        sampled.push(a.slo_violation_minutes);
+        skipping.push(b.slo_violation_minutes);
+    }
+    eprintln!("violation minutes, sampled {sampled:?}, at-risk {skipping:?}");
+    let (a, b): (u64, u64) = (sampled.iter().sum(), skipping.iter().sum());
+    assert!(a > 40, "the day must have violation minutes: {a}");
+    assert!(a.abs_diff(b) * 20 <= a, "sampled {a} vs at-risk {b}");
+}
