@@ -130,6 +130,9 @@ fn bad_input_is_named() {
             "end must come after",
         ),
         (vec!["--history", "no_such_data"], "no_such_data"),
+        (vec!["--plan-ahead", "90d"], "plan ahead"),
+        (vec!["--stress", "surge=x"], "invalid stress case"),
+        (vec!["--level-quantile", "1.5"], "level quantile"),
     ] {
         let mut all = vec!["rehearse"];
         all.extend(args.iter());
@@ -141,12 +144,11 @@ fn bad_input_is_named() {
     }
 }
 
-/// NYC taxi, the crests (tuned here: the defaults were chosen on
-/// this data). Measured: 0 violation minutes on all three, 41 % of static
-/// peak over the full auto backtest; crest is below reactive's frontier on
-/// Thanksgiving and Christmas but not on New Year, where reactive at 0.55
-/// reaches 0 minutes for ~5 % fewer instance-hours (the gap is reported, not
-/// hidden: this assertion fails if New Year starts to hold, so update it).
+/// NYC taxi, every crest (`--crests auto`, the defaults; part of the data
+/// the defaults were chosen on: its 2014 Thanksgiving, Christmas and New
+/// Year). Measured: 0 violation minutes on all seven, 36 % of static peak,
+/// on or below reactive's frontier on all seven (11-36 % cheaper than the
+/// cheapest zero-violation reactive target).
 #[test]
 fn nyc_taxi_targets() {
     let v = json(&[
@@ -155,14 +157,107 @@ fn nyc_taxi_targets() {
         "--calendar",
         "us",
         "--crests",
-        "thanksgiving-day-2014,christmas-day-2014,new-year-s-day-2015",
+        "auto",
     ]);
     let (zero, below, share) = targets(&v);
-    assert_eq!(zero.len(), 3, "0 violation minutes only on {zero:?}: {v}");
-    assert!(share <= 0.6, "crest uses {share:.2} of static peak: {v}");
+    assert_eq!(v["crests"].as_array().unwrap().len(), 7, "{v}");
+    assert_eq!(zero.len(), 7, "0 violation minutes only on {zero:?}: {v}");
+    assert!(share <= 0.40, "crest uses {share:.2} of static peak: {v}");
     assert_eq!(
-        below,
-        ["thanksgiving-day-2014", "christmas-day-2014"],
-        "on or below reactive's frontier: {v}"
+        below.len(),
+        7,
+        "on or below reactive's frontier: {below:?}: {v}"
+    );
+}
+
+/// Area1 (cn), two crests the defaults were not chosen on. Measured: 0
+/// violation minutes on both at 17 % of static peak; on Spring Festival
+/// 2013 crest is below reactive's frontier (13,047 ih against reactive at
+/// 0.75's 13,074), on National Day 2013 it is not: reactive at 0.75 reaches
+/// 0 minutes for 0.3 % fewer instance-hours (9,806 against 9,833). The gap
+/// is asserted, not hidden: update this when it closes.
+#[test]
+fn area1_targets() {
+    let v = json(&[
+        "--history",
+        "china_load_area1",
+        "--calendar",
+        "cn",
+        "--crests",
+        "spring-festival-2013,national-day-2013",
+    ]);
+    let (zero, below, share) = targets(&v);
+    assert_eq!(zero.len(), 2, "0 violation minutes only on {zero:?}: {v}");
+    assert!(share <= 0.25, "crest uses {share:.2} of static peak: {v}");
+    assert_eq!(below, ["spring-festival-2013"], "{v}");
+    let nd = &v["crests"][1];
+    let cheapest_zero = nd["reactive"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| f(r, "slo_violation_minutes") == 0.0)
+        .map(|r| f(r, "instance_hours"))
+        .fold(f64::INFINITY, f64::min);
+    let gap = f(&nd["crest"], "instance_hours") / cheapest_zero - 1.0;
+    assert!(
+        gap < 0.01,
+        "National Day 2013: crest {gap:.3} above reactive: {v}"
+    );
+}
+
+/// Bike sharing (us), every crest (2011 was looked at when the defaults were
+/// chosen, 2012 was not). Measured: 12 % of static peak and below reactive's
+/// whole frontier on all 17 crests (no reactive target gets down to crest's
+/// violation minutes), but **not** violation-free: 114 SLO-violation minutes,
+/// 0 on only 5 of 17 crests (hourly data: demand jumps at the hour beyond
+/// the learned margin). Pinned so it cannot get worse unnoticed.
+#[test]
+fn bike_sharing_targets() {
+    let v = json(&["--history", "bike_sharing", "--calendar", "us"]);
+    let (zero, below, share) = targets(&v);
+    assert_eq!(v["crests"].as_array().unwrap().len(), 17, "{v}");
+    assert!(share <= 0.15, "crest uses {share:.2} of static peak: {v}");
+    assert_eq!(
+        below.len(),
+        17,
+        "on or below reactive's frontier: {below:?}: {v}"
+    );
+    assert!(zero.len() >= 5, "0 violation minutes only on {zero:?}: {v}");
+    let minutes = f(&v["total"]["crest"], "slo_violation_minutes");
+    assert!(minutes <= 120.0, "{minutes} violation minutes: {v}");
+}
+
+/// `--plan-ahead 7d`: each day's plan is decided a week before it (in the
+/// JSON settings as `decision_lead_s`). Measured on Thanksgiving and New Year
+/// 2014: 0 violation minutes either way, 5,181 instance-hours a week ahead
+/// against 5,150 day-ahead (tracking the live level, the plan's age matters
+/// little). Here on Labor Day, the smallest crest.
+#[test]
+fn plan_ahead_a_week() {
+    let base = [
+        "--history",
+        "nyc_taxi",
+        "--calendar",
+        "us",
+        "--crests",
+        "labor-day-2014",
+    ];
+    let day = json(&base);
+    let mut a = base.to_vec();
+    a.extend(["--plan-ahead", "7d"]);
+    let week = json(&a);
+    assert_eq!(week["settings"]["decision_lead_s"], 604_800);
+    assert_eq!(day["settings"]["decision_lead_s"], 3600);
+    for v in [&day, &week] {
+        assert_eq!(
+            f(&v["crests"][0]["crest"], "slo_violation_minutes"),
+            0.0,
+            "{v}"
+        );
+    }
+    // A different plan: made from a forecast six days older.
+    assert_ne!(
+        f(&day["crests"][0]["crest"], "instance_hours"),
+        f(&week["crests"][0]["crest"], "instance_hours")
     );
 }

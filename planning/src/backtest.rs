@@ -554,6 +554,12 @@ fn validate(s: &BacktestSettings) -> Result<(), PlanningError> {
         ));
     }
     StressCases::parse(&s.gate_stress)?;
+    if !(0..=30 * 86_400).contains(&s.decision_lead_s) {
+        return bad(format!(
+            "plan ahead {} s: expected 0 to 30 days",
+            s.decision_lead_s
+        ));
+    }
     if s.min > s.max || s.max == 0 {
         return bad(format!(
             "bounds {}..{}: expected 0 < max and min <= max",

@@ -116,6 +116,10 @@ pub struct RehearseCmd {
     /// this long (one rule for every crest; 0 turns it off).
     #[arg(long, default_value = "0")]
     scale_in_hold: String,
+    /// How long before each day crest decides that day's plan: 1h (day-ahead,
+    /// decided at 23:00 the evening before) or e.g. 7d (a week ahead).
+    #[arg(long, default_value = "1h")]
+    plan_ahead: String,
     /// Fewest instances.
     #[arg(long, default_value_t = 2, value_parser = parse_replicas)]
     min: u32,
@@ -151,8 +155,9 @@ How each strategy decides (every crest, every dataset, one configuration):
   reactive     target tracking alone, replayed at every --reactive-targets
                value (its frontier), with the same scale-in stabilisation as
                crest (--scale-in-rate per decision, --scale-in-cooldown).
-  crest        each day planned from a forecast made at 23:00 the evening
-               before with the data before it; followed by a predictive
+  crest        each day planned from a forecast made --plan-ahead before
+               the day (default 23:00 the evening before) with the data
+               before it; followed by a predictive
                policy that tracks live demand's level both ways
                (--track-level): the forecast mean's shape over the next lead
                time, scaled to live demand, times a margin = the
@@ -201,6 +206,7 @@ fn settings(cmd: &RehearseCmd) -> anyhow::Result<BacktestSettings> {
     s.scale_in_rate = parse_rate(&cmd.scale_in_rate)?;
     s.scale_in_cooldown_s = parse_duration_s(&cmd.scale_in_cooldown)?;
     s.scale_in_hold_s = parse_duration_s(&cmd.scale_in_hold)?;
+    s.decision_lead_s = parse_duration_s(&cmd.plan_ahead)?;
     s.min = cmd.min;
     s.max = cmd.max;
     s.price = cmd.price;

@@ -18,7 +18,14 @@
 //!   correction.
 //!
 //! It never asks for less than the plan: scale-in below the plan is not its
-//! call.
+//! call — unless `track_level` is on. Then it follows live demand's level
+//! both ways: the forecast term is the forecast mean's shape over the next
+//! lead time scaled to live demand (a rise counts at once, a fall once two
+//! evaluations see it), times a `level_margin` the caller learns from the
+//! forecaster's recent errors, and the plan's floor shrinks in proportion
+//! when live demand runs below the quantile the plan was sized for. On a
+//! smooth load that is what beats reactive scaling: a one-sided plan pays for
+//! every forecast overshoot, reactive scaling for every ramp it lags.
 
 use std::collections::VecDeque;
 
