@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::PlanningError;
 use crate::forecast::{forecast_window, scale_forecast, scale_series, series_window, stitch};
-use crate::gate::{StressCases, empirical_scenarios, error_profiles, gate};
+use crate::gate::{GateEngine, StressCases, empirical_scenarios, error_profiles, verify_with};
 use crate::replay::{SimMode, replay_sim};
 
 /// Every setting of a backtest (all of it goes into the JSON report).
@@ -791,13 +791,13 @@ fn run_crest(
     };
     StressCases::parse(&s.gate_stress)?.apply(&mut gate_cfg);
     let extra = empirical_scenarios(&forecast, &profiles)?;
-    let g = gate(
+    let g = verify_with(
         &outcome.plan,
         &forecast,
         &model,
         &gate_cfg,
         &extra,
-        s.replay,
+        GateEngine::Sim(s.replay),
         Some(&make_crest),
     )?;
 

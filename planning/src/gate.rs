@@ -368,33 +368,6 @@ pub fn run_gate(doc: &PlanDocument, engine: GateEngine) -> Result<GateReport, Pl
 /// scenario: policies keep memory).
 pub type PolicyFactory<'a> = dyn Fn() -> Result<Box<dyn Policy>, PlanningError> + Sync + 'a;
 
-/// The gate on crest-sim in `mode`, with `extra` as empirical scenarios (the
-/// backtest's entry). With `policy`, each scenario replays that policy with
-/// the plan in force — the policy that will run, live corrections and safety
-/// net included — instead of the plan's schedule alone.
-///
-/// # Errors
-/// As [`verify`].
-pub fn gate(
-    plan: &ScalingPlan,
-    forecast: &Forecast,
-    model: &FluidModel,
-    cfg: &GateConfig,
-    extra: &[Series],
-    mode: SimMode,
-    policy: Option<&PolicyFactory<'_>>,
-) -> Result<GateReport, PlanningError> {
-    verify_with(
-        plan,
-        forecast,
-        model,
-        cfg,
-        extra,
-        GateEngine::Sim(mode),
-        policy,
-    )
-}
-
 /// One gate scenario: its kind, demand and lead times.
 struct Case {
     kind: String,
@@ -420,7 +393,8 @@ pub fn verify(
 }
 
 /// [`verify`], replaying `policy` (when given, on crest-sim) with the plan
-/// in force instead of the plan's schedule alone.
+/// in force instead of the plan's schedule alone — the policy that will run,
+/// live corrections and safety net included (the backtest's entry).
 ///
 /// # Errors
 /// As [`run_gate`].

@@ -1000,6 +1000,33 @@ fn forecast_at(f: &Forecast, t: Timestamp) -> Vec<(String, f64)> {
     out
 }
 
+/// Store `body` as JSON under `id` in a side table of plans (`plan_verdicts`,
+/// `plan_forecasts`), or drop the row when there is none (a re-posted plan
+/// must not keep an old one).
+fn put_or_drop<T: serde::Serialize>(
+    tx: &rusqlite::Transaction<'_>,
+    table: &'static str,
+    id: &str,
+    body: Option<&T>,
+) -> rusqlite::Result<()> {
+    match body {
+        Some(b) => {
+            let body = serde_json::to_string(b)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            tx.prepare_cached(&format!(
+                "INSERT INTO {table} (id, body) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body"
+            ))?
+            .execute(params![id, body])?;
+        }
+        None => {
+            tx.prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1"))?
+                .execute(params![id])?;
+        }
+    }
+    Ok(())
+}
+
 fn put_plan(
     tx: &rusqlite::Transaction<'_>,
     plan: &ScalingPlan,
@@ -1007,36 +1034,8 @@ fn put_plan(
     verdict: Option<&PlanVerdict>,
     now: Timestamp,
 ) -> rusqlite::Result<bool> {
-    match verdict {
-        Some(v) => {
-            let body = serde_json::to_string(v)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            tx.prepare_cached(
-                "INSERT INTO plan_verdicts (id, body) VALUES (?1, ?2)
-                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-            )?
-            .execute(params![plan.id, body])?;
-        }
-        None => {
-            tx.prepare_cached("DELETE FROM plan_verdicts WHERE id = ?1")?
-                .execute(params![plan.id])?;
-        }
-    }
-    match forecast {
-        Some(f) => {
-            let body = serde_json::to_string(f)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            tx.prepare_cached(
-                "INSERT INTO plan_forecasts (id, body) VALUES (?1, ?2)
-                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-            )?
-            .execute(params![plan.id, body])?;
-        }
-        None => {
-            tx.prepare_cached("DELETE FROM plan_forecasts WHERE id = ?1")?
-                .execute(params![plan.id])?;
-        }
-    }
+    put_or_drop(tx, "plan_verdicts", &plan.id, verdict)?;
+    put_or_drop(tx, "plan_forecasts", &plan.id, forecast)?;
     let body = serde_json::to_string(plan)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let existed: bool = tx

@@ -305,16 +305,13 @@ impl Policy for PredictivePolicy {
             let to = Self::index(f, now.add_secs(self.cfg.lead_time_s))
                 .or_else(|| from.map(|_| f.horizon() - 1));
             if let (Some(a), Some(b)) = (from.or(to.map(|_| 0)), to) {
+                let peak = |v: &[f64]| v[a..=b.max(a)].iter().copied().fold(0.0, f64::max);
+                // Tracking the level, the mean's shape at the live level; an
+                // alert's correction (k > 1) still raises it.
                 let d = match self.level() {
-                    Some(l) => {
-                        f.mean[a..=b.max(a)].iter().copied().fold(0.0, f64::max)
-                            * if k > 1.0 {
-                                (l * self.cfg.level_margin).max(k)
-                            } else {
-                                l * self.cfg.level_margin
-                            }
-                    }
-                    None => path[a..=b.max(a)].iter().copied().fold(0.0, f64::max) * k,
+                    Some(l) if k > 1.0 => peak(&f.mean) * (l * self.cfg.level_margin).max(k),
+                    Some(l) => peak(&f.mean) * l * self.cfg.level_margin,
+                    None => peak(path) * k,
                 };
                 let n = self
                     .cfg
