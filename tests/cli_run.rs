@@ -382,99 +382,121 @@ fn replica_counts(lines: &[String]) -> Vec<u32> {
         .collect()
 }
 
-/// `crest run --prometheus`: live demand from a real Prometheus scraping a
-/// crest-loadlab server joins a one-instance plan. At 20 rps and a target
-/// of 5 rps per instance the fleet goes to 4; a step to 60 rps reaches it
-/// within two evaluation periods; with Prometheus killed (and the load
-/// gone) it is held, not scaled in.
-#[test]
-#[allow(clippy::disallowed_methods)] // a real Prometheus and a real server run on the wall clock
-fn live_prometheus_demand_lifts_the_plan_and_missing_data_holds_the_fleet() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
+/// A real Prometheus scraping a crest-loadlab server under open-loop load,
+/// and a one-instance plan (10 rps forecast at 20 per instance) to run
+/// against it with `crest run --prometheus`.
+struct LiveRig {
+    dir: tempfile::TempDir,
+    /// Kept alive: the loadlab server and load generator run on it.
+    _rt: tokio::runtime::Runtime,
+    prom: crest_prometheus::local::LocalPrometheus,
+    load: crest_loadlab::loadgen::LoadGenHandle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
 
-    let Some(bin) = crest_prometheus::local::prometheus_binary() else {
-        crest_core::services::skip_or_fail(
-            "live_prometheus_demand_lifts_the_plan_and_missing_data_holds_the_fleet",
-            "prometheus is not installed (CI installs it)",
-        );
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    // 10 rps for 6 hours at 20 per instance: a plan of one instance.
-    let mut q = std::collections::BTreeMap::new();
-    for l in [0.1, 0.5, 0.9, 0.975] {
-        q.insert(
-            crest_core::series::Quantile::try_new(l).unwrap(),
-            vec![10.0; 12],
-        );
-    }
-    let f = crest_core::Forecast::try_new(
-        "web",
-        crest_core::Timestamp::from_secs(1_417_046_400),
-        1800,
-        vec![10.0; 12],
-        q,
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("forecast.json"),
-        serde_json::to_string(&f).unwrap(),
-    )
-    .unwrap();
-    plan(dir.path(), "p.json", &[]);
-    let doc: PlanDocument =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("p.json")).unwrap()).unwrap();
-    let app = doc.plan.app.to_string();
-    assert!(plan_counts(&doc).iter().all(|n| *n <= 1), "{doc:?}");
+/// Evaluation period of the live runs, seconds.
+const PERIOD_S: u64 = 4;
 
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let _enter = rt.enter();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let target = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    rt.spawn(crest_loadlab::server::run(
-        listener,
-        crest_loadlab::server::TestServerConfig {
-            name: "s0".into(),
-            workers: 16,
-            service_time: Duration::from_millis(5),
-        },
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    let config = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: loadlab\n    static_configs:\n      - targets: ['{target}']\n        labels:\n          app: {app}\n"
-    );
-    let mut prom =
-        crest_prometheus::local::LocalPrometheus::start(&bin, dir.path(), &config, &[]).unwrap();
-    let client =
-        crest_prometheus::Client::new(&crest_prometheus::ClientConfig::new(prom.url())).unwrap();
-    let mut scraped = false;
-    for _ in 0..100 {
-        scraped = rt
-            .block_on(client.query("count_over_time(up{job=\"loadlab\"}[10s]) >= 2", None))
-            .is_ok_and(|v| !v.is_empty());
-        if scraped {
-            break;
+impl LiveRig {
+    /// `None` when Prometheus is not installed (skipped, or failed under CI).
+    #[allow(clippy::disallowed_methods)] // waits for a real Prometheus on the wall clock
+    fn start(test: &str, rps: f64) -> Option<LiveRig> {
+        use std::time::Duration;
+        let Some(bin) = crest_prometheus::local::prometheus_binary() else {
+            crest_core::services::skip_or_fail(
+                test,
+                "prometheus is not installed (CI installs it)",
+            );
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = std::collections::BTreeMap::new();
+        for l in [0.1, 0.5, 0.9, 0.975] {
+            q.insert(
+                crest_core::series::Quantile::try_new(l).unwrap(),
+                vec![10.0; 12],
+            );
         }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(scraped, "prometheus never scraped: {}", prom.log_tail());
-    let load = crest_loadlab::loadgen::spawn(crest_loadlab::loadgen::LoadGenConfig::get(
-        format!("http://{target}/").parse().unwrap(),
-        20.0,
-    ))
-    .unwrap();
+        let f = crest_core::Forecast::try_new(
+            "web",
+            crest_core::Timestamp::from_secs(1_417_046_400),
+            1800,
+            vec![10.0; 12],
+            q,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("forecast.json"),
+            serde_json::to_string(&f).unwrap(),
+        )
+        .unwrap();
+        plan(dir.path(), "p.json", &[]);
+        let doc: PlanDocument =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("p.json")).unwrap())
+                .unwrap();
+        let app = doc.plan.app.to_string();
+        assert!(plan_counts(&doc).iter().all(|n| *n <= 1), "{doc:?}");
 
-    const PERIOD_S: u64 = 4;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crest"))
-        .current_dir(dir.path())
-        .args([
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let target = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(crest_loadlab::server::run(
+            listener,
+            crest_loadlab::server::TestServerConfig {
+                name: "s0".into(),
+                workers: 16,
+                service_time: Duration::from_millis(5),
+            },
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: loadlab\n    static_configs:\n      - targets: ['{target}']\n        labels:\n          app: {app}\n"
+        );
+        let prom = crest_prometheus::local::LocalPrometheus::start(&bin, dir.path(), &config, &[])
+            .unwrap();
+        let client =
+            crest_prometheus::Client::new(&crest_prometheus::ClientConfig::new(prom.url()))
+                .unwrap();
+        let mut scraped = false;
+        for _ in 0..100 {
+            scraped = rt
+                .block_on(client.query("count_over_time(up{job=\"loadlab\"}[10s]) >= 2", None))
+                .is_ok_and(|v| !v.is_empty());
+            if scraped {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(scraped, "prometheus never scraped: {}", prom.log_tail());
+        let load = {
+            let _enter = rt.enter();
+            crest_loadlab::loadgen::spawn(crest_loadlab::loadgen::LoadGenConfig::get(
+                format!("http://{target}/").parse().unwrap(),
+                rps,
+            ))
+            .unwrap()
+        };
+        Some(LiveRig {
+            dir,
+            _rt: rt,
+            prom,
+            load,
+            stop: Some(stop),
+        })
+    }
+
+    /// `crest run` on the plan with live demand and `extra` arguments; its
+    /// stdout lines arrive on the receiver.
+    fn run(&self, extra: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let url = self.prom.url();
+        let mut args = vec![
             "run",
             "--schedule",
             "p.json",
@@ -486,42 +508,76 @@ fn live_prometheus_demand_lifts_the_plan_and_missing_data_holds_the_fleet() {
             "fluid",
             "--force",
             "--prometheus",
-            &prom.url(),
-            "--target-rps-per-instance",
-            "5",
+            &url,
             "--demand-query",
             r#"sum(rate(http_requests_total{app="{app}"}[4s]))"#,
-            "--period",
-            &format!("{PERIOD_S}s"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    let mut lines: Vec<String> = Vec::new();
-    fn wait_until(
-        rx: &std::sync::mpsc::Receiver<String>,
-        lines: &mut Vec<String>,
-        what: &str,
-        secs: u64,
-        ok: &dyn Fn(&[String]) -> bool,
-    ) {
-        let until = Instant::now() + Duration::from_secs(secs);
-        while !ok(lines) {
-            let left = until.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(l) => lines.push(l),
-                Err(_) => panic!("{what} within {secs} s; output:\n{}", lines.join("\n")),
+        ];
+        args.extend_from_slice(extra);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crest"))
+            .current_dir(self.dir.path())
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
             }
+        });
+        (child, rx)
+    }
+}
+
+impl Drop for LiveRig {
+    fn drop(&mut self) {
+        self.load.stop();
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
         }
     }
+}
+
+/// Read lines from `rx` into `lines` until `ok` holds; panics after `secs`.
+#[allow(clippy::disallowed_methods)] // the run is on the wall clock
+fn wait_until(
+    rx: &std::sync::mpsc::Receiver<String>,
+    lines: &mut Vec<String>,
+    what: &str,
+    secs: u64,
+    ok: &dyn Fn(&[String]) -> bool,
+) {
+    use std::time::{Duration, Instant};
+    let until = Instant::now() + Duration::from_secs(secs);
+    while !ok(lines) {
+        let left = until.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => lines.push(l),
+            Err(_) => panic!("{what} within {secs} s; output:\n{}", lines.join("\n")),
+        }
+    }
+}
+
+/// `crest run --prometheus`: live demand from a real Prometheus scraping a
+/// crest-loadlab server joins a one-instance plan. At 20 rps and a target
+/// of 5 rps per instance the fleet goes to 4; a step to 60 rps reaches it
+/// within two evaluation periods; with Prometheus killed (and the load
+/// gone) it is held, not scaled in.
+#[test]
+#[allow(clippy::disallowed_methods)] // a real Prometheus and a real server run on the wall clock
+fn live_prometheus_demand_lifts_the_plan_and_missing_data_holds_the_fleet() {
+    use std::time::{Duration, Instant};
+    let Some(mut rig) = LiveRig::start(
+        "live_prometheus_demand_lifts_the_plan_and_missing_data_holds_the_fleet",
+        20.0,
+    ) else {
+        return;
+    };
+    let period = format!("{PERIOD_S}s");
+    let (mut child, rx) = rig.run(&["--target-rps-per-instance", "5", "--period", &period]);
+    let mut lines: Vec<String> = Vec::new();
     // 20 rps at 5 per instance: 4, above the plan's 1.
     wait_until(&rx, &mut lines, "4 instances at 20 rps", 60, &|l| {
         replica_counts(l).last().is_some_and(|n| *n >= 4)
@@ -532,7 +588,7 @@ fn live_prometheus_demand_lifts_the_plan_and_missing_data_holds_the_fleet() {
     while let Ok(l) = rx.try_recv() {
         lines.push(l);
     }
-    load.set_rate(60.0);
+    rig.load.set_rate(60.0);
     let stepped = Instant::now();
     wait_until(
         &rx,
@@ -552,8 +608,8 @@ fn live_prometheus_demand_lifts_the_plan_and_missing_data_holds_the_fleet() {
     let top = *replica_counts(&lines).last().unwrap();
 
     // Prometheus and the load gone: held, never scaled in.
-    prom.kill();
-    load.stop();
+    rig.prom.kill();
+    rig.load.stop();
     wait_until(&rx, &mut lines, "a hold on missing data", 60, &|l| {
         l.iter().any(|x| x.contains("live demand unknown"))
     });
@@ -571,5 +627,66 @@ fn live_prometheus_demand_lifts_the_plan_and_missing_data_holds_the_fleet() {
     );
     let _ = child.kill();
     let _ = child.wait();
-    let _ = stop.send(());
+}
+
+/// `crest run --track-level`: the policy `crest rehearse` replays, run
+/// against live demand. The plan forecasts 10 rps (one instance at 20 per
+/// instance); the safety net's target (1000 rps per instance) never acts, so
+/// every move is the level tracker's: at 40 rps (level 4) the fleet goes
+/// above the plan, a step to 120 rps at least doubles it, and when
+/// the load falls back to 20 rps it scales in again, below the step's
+/// fleet (level tracking works both ways; the schedule alone would hold 1).
+#[test]
+#[allow(clippy::disallowed_methods)] // a real Prometheus and a real server run on the wall clock
+fn track_level_follows_live_demand_both_ways() {
+    let Some(rig) = LiveRig::start("track_level_follows_live_demand_both_ways", 40.0) else {
+        return;
+    };
+    // Plan time runs 15x faster than the wall (a 60 s period every 4 s of
+    // wall time), so the run reaches the forecast's window, which opens
+    // after the plan's first step, within a minute.
+    let (mut child, rx) = rig.run(&[
+        "--target-rps-per-instance",
+        "1000",
+        "--track-level",
+        "--speed",
+        "15",
+        "--period",
+        "60s",
+    ]);
+    let mut lines: Vec<String> = Vec::new();
+    wait_until(
+        &rx,
+        &mut lines,
+        "the crest policy's margin line",
+        30,
+        &|l| {
+            l.iter()
+                .any(|x| x.contains("crest policy: level tracking with margin"))
+        },
+    );
+    wait_until(
+        &rx,
+        &mut lines,
+        "2+ instances at 40 rps (level 4)",
+        60,
+        &|l| replica_counts(l).last().is_some_and(|n| *n >= 2),
+    );
+    let low = *replica_counts(&lines).last().unwrap();
+    rig.load.set_rate(120.0);
+    // 120 rps at 16 per instance (20 at the plan's 0.8): 8; at least double.
+    wait_until(&rx, &mut lines, "a doubled fleet at 120 rps", 60, &|l| {
+        replica_counts(l).last().is_some_and(|n| *n >= 2 * low)
+    });
+    let high = *replica_counts(&lines).last().unwrap();
+    rig.load.set_rate(20.0);
+    wait_until(
+        &rx,
+        &mut lines,
+        "scale-in after the load falls to 20 rps",
+        90,
+        &|l| replica_counts(l).last().is_some_and(|n| *n < high / 2),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }

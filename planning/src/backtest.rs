@@ -35,8 +35,7 @@
 use chrono::{Days, NaiveDate};
 use crest_autoscaler::planner::{PlannerConfig, RateLimit};
 use crest_autoscaler::policies::{
-    CombinedPolicy, FixedPolicy, Guard, PredictiveConfig, PredictivePolicy, SafetyNet,
-    TargetMetric, TargetTrackingConfig, TargetTrackingPolicy,
+    CombinedPolicy, FixedPolicy, Guard, TargetMetric, TargetTrackingConfig, TargetTrackingPolicy,
 };
 use crest_autoscaler::{FluidModel, GateConfig, Policy, ReplayReport};
 use crest_core::{AppId, Calendar, Capacity, Forecast, Replicas, Series, Timestamp};
@@ -46,6 +45,7 @@ use serde::{Deserialize, Serialize};
 use crate::PlanningError;
 use crate::forecast::{forecast_window, scale_forecast, scale_series, series_window, stitch};
 use crate::gate::{GateEngine, StressCases, empirical_scenarios, error_profiles, verify_with};
+use crate::policy::{CrestPolicyConfig, crest_policy};
 use crate::replay::{SimMode, replay_sim};
 
 /// Every setting of a backtest (all of it goes into the JSON report).
@@ -569,30 +569,7 @@ fn validate(s: &BacktestSettings) -> Result<(), PlanningError> {
     Ok(())
 }
 
-/// How far live demand moves relative to the forecast's shape within one
-/// lead time, at the `quantile` of the forecaster's errors in `profiles`
-/// (actual / forecast per step, day by day): the ratio a step ahead (at
-/// least one step, more when the lead time spans several) over the larger of
-/// the last two ratios, as a policy tracking the level sees it. At least 1.
-pub fn level_margin(profiles: &[Vec<f64>], step_s: i64, lead_time_s: i64, quantile: f64) -> f64 {
-    let r: Vec<f64> = profiles.iter().flatten().copied().collect();
-    let ahead = usize::try_from((lead_time_s + step_s - 1) / step_s.max(1))
-        .unwrap_or(1)
-        .max(1);
-    let mut e: Vec<f64> = (1..r.len().saturating_sub(ahead))
-        .filter_map(|t| {
-            let base = r[t].max(r[t - 1]);
-            (base > 0.0 && r[t + ahead].is_finite()).then(|| r[t + ahead] / base)
-        })
-        .filter(|x| x.is_finite())
-        .collect();
-    if e.is_empty() {
-        return 1.0;
-    }
-    e.sort_by(f64::total_cmp);
-    let i = ((e.len() - 1) as f64 * quantile.clamp(0.0, 1.0)).round() as usize;
-    e[i].max(1.0)
-}
+pub use crate::policy::level_margin;
 
 /// The capacity and fluid model of the settings.
 pub fn capacity_and_model(s: &BacktestSettings) -> Result<(Capacity, FluidModel), PlanningError> {
@@ -711,25 +688,21 @@ fn run_crest(
     };
     let sat = model.saturation_factor.max(1.0);
 
-    // crest's runtime policy (the replay and every gate scenario build it afresh).
-    let make_crest = || -> Result<Box<dyn Policy>, PlanningError> {
-        let mut pc = PredictiveConfig::new(cap.clone());
-        pc.target_utilisation = s.utilisation;
-        pc.risk = s.risk;
-        pc.lead_time_s = s.lead_time_s;
-        pc.max = max;
-        pc.track_level = s.track_level;
-        pc.level_margin = level_margin;
-        let mut p = PredictivePolicy::try_new(pc).map_err(auto_err("build predictive"))?;
-        p.set_forecast(forecast.clone())
-            .map_err(auto_err("follow the forecast"))?;
-        Ok(Box::new(
-            CombinedPolicy::try_new("crest", guard)
-                .map_err(auto_err("build crest"))?
-                .with(p)
-                .with(SafetyNet::new(tt(s.crest_reactive_target)?)),
-        ))
+    // crest's runtime policy (the replay and every gate scenario build it
+    // afresh): the one `crest run --track-level` runs.
+    let crest_cfg = CrestPolicyConfig {
+        capacity: cap.clone(),
+        utilisation: s.utilisation,
+        risk: s.risk,
+        lead_time_s: s.lead_time_s,
+        max,
+        track_level: s.track_level,
+        level_margin,
+        net: TargetTrackingConfig::new(TargetMetric::Utilisation, s.crest_reactive_target)
+            .with_bounds(s.min, s.max),
+        guard,
     };
+    let make_crest = || crest_policy(&crest_cfg, &forecast);
 
     // The replays: static, crest, and reactive at every target.
     enum Kind {

@@ -10,6 +10,8 @@
 //! ```
 //!
 //! [`backtest`] runs it over every crest of a history (`crest rehearse`);
+//! [`policy`] builds crest's runtime policy (the one the backtest replays
+//! and `crest run --track-level` runs);
 //! [`gate`] is the verification gate `crest plan --verify` and `crest run`
 //! call; [`replay`] builds crest-sim scenarios for a capacity;
 //! [`history`] pulls history from Prometheus (with its Parquet cache) for
@@ -27,6 +29,7 @@ pub mod forecast;
 pub mod gate;
 #[cfg(feature = "history")]
 pub mod history;
+pub mod policy;
 pub mod replay;
 
 #[cfg(feature = "history")]

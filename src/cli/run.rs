@@ -56,6 +56,7 @@ use crest_autoscaler::{
 };
 use crest_core::seams::{Actuator, Applied, FleetState, Metrics, MetricsSource, SeamError};
 use crest_core::{Action, AppId, Clock, Replicas, Timestamp, WallClock};
+use crest_planning::policy::{CrestPolicyConfig, crest_policy};
 use crest_prometheus::{AppQueries, Client, ClientConfig, PrometheusMetrics};
 use serde::Deserialize;
 
@@ -114,6 +115,22 @@ pub struct RunCmd {
     /// How often live demand is read (plan time; with --prometheus).
     #[arg(long, value_name = "DUR", default_value = "15s")]
     period: String,
+    /// Run crest's rehearsed policy instead of the schedule: follow each
+    /// plan's forecast scaled to live demand's level (both ways) with a
+    /// margin learned from the document's empirical errors, the plan as a
+    /// floor that shrinks with live demand, target tracking only ever adding
+    /// instances — the policy `crest rehearse` replays (needs --prometheus).
+    #[arg(long, requires = "prometheus")]
+    track_level: bool,
+    /// With --track-level: the quantile of the forecaster's lead-time level
+    /// moves (the document's empirical errors) the margin covers.
+    #[arg(
+        long,
+        value_name = "Q",
+        default_value_t = 0.99,
+        requires = "track_level"
+    )]
+    level_quantile: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -413,8 +430,13 @@ fn live(cmd: &RunCmd) -> anyhow::Result<Live> {
     })
 }
 
-/// The schedule alone, or the schedule with target tracking beside it.
-fn run_policy(target: Option<f64>) -> anyhow::Result<Box<dyn Policy>> {
+/// The schedule alone, the schedule with target tracking beside it, or
+/// (`--track-level`) crest's rehearsed policy on the document's forecast.
+fn run_policy(
+    target: Option<f64>,
+    level_quantile: Option<f64>,
+    doc: &PlanDocument,
+) -> anyhow::Result<Box<dyn Policy>> {
     let Some(t) = target else {
         return Ok(Box::new(SchedulePolicy::new()));
     };
@@ -425,8 +447,19 @@ fn run_policy(target: Option<f64>) -> anyhow::Result<Box<dyn Policy>> {
         max_step_down: u32::MAX,
         scale_in_cooldown_s: 0,
     };
-    let tracking =
-        TargetTrackingPolicy::try_new(TargetTrackingConfig::new(TargetMetric::RpsPerInstance, t))?;
+    let net = TargetTrackingConfig::new(TargetMetric::RpsPerInstance, t);
+    if let Some(q) = level_quantile {
+        let cfg = CrestPolicyConfig::from_document(doc, q, net, guard);
+        say!(
+            "crest policy: level tracking with margin {:.3} (quantile {q} of {})",
+            cfg.level_margin,
+            doc.empirical
+                .as_ref()
+                .map_or("no empirical errors in the document", |e| e.source.as_str())
+        );
+        return Ok(crest_policy(&cfg, &doc.forecast)?);
+    }
+    let tracking = TargetTrackingPolicy::try_new(net)?;
     Ok(Box::new(
         CombinedPolicy::try_new("plan+live", guard)?
             .with(SchedulePolicy::new())
@@ -448,6 +481,12 @@ pub fn run(cmd: RunCmd) -> anyhow::Result<ExitCode> {
         );
     }
     let reverify_s = super::args::parse_duration_s(&cmd.reverify_before)?;
+    if !(0.0..=1.0).contains(&cmd.level_quantile) {
+        bail!(
+            "failed to read --level-quantile {}: expected a quantile in 0..=1",
+            cmd.level_quantile
+        );
+    }
     let mut runs = load_schedule(&cmd.schedule)?;
     runs.sort_by_key(|r| r.doc.plan.steps().first().map(|s| s.at));
     let cfg = match &cmd.config {
@@ -656,7 +695,11 @@ async fn run_all<A: Actuator + Clone>(
             clock,
             live.metrics.clone(),
             actuator.clone(),
-            run_policy(live.target)?,
+            run_policy(
+                live.target,
+                cmd.track_level.then_some(cmd.level_quantile),
+                d,
+            )?,
         )
         .with_plan(plan.clone());
         // Live demand is read until the plan's window ends (its forecast's
