@@ -32,14 +32,16 @@ fn nyc_taxi_day_ahead_wape_and_calibration() {
     // holiday windows around the scored days move it a little).
     let naive = report.overall["seasonal_naive"].wape;
     assert!((naive - 0.100).abs() < 0.003, "seasonal naive WAPE {naive}");
-    // Achieved: auto 6.61 %, ensemble 6.54 %, mstl_ets 7.23 %, regression
-    // 7.46 % (before the holiday analogs, level adaptation and the choice
-    // relative to naive: auto 6.85 %). The target, 6.0 %, is not met.
+    // Achieved: auto 6.29 %, ensemble 6.28 % (its weight learned in
+    // calibration; the plain average gave auto 6.61 %, ensemble 6.54 %),
+    // mstl_ets 7.23 %, regression 7.46 % (before the holiday analogs, level
+    // adaptation and the choice relative to naive: auto 6.85 %). The
+    // issue's target, 6.0 %, is not met.
     let auto = &report.overall["auto"];
-    assert!(auto.wape <= 0.0675, "auto WAPE {}", auto.wape);
+    assert!(auto.wape <= 0.0635, "auto WAPE {}", auto.wape);
     assert!(auto.wape < naive, "auto must beat seasonal naive");
     let ens = report.overall["ensemble"].wape;
-    assert!(ens <= 0.0665, "ensemble WAPE {ens}");
+    assert!(ens <= 0.0635, "ensemble WAPE {ens}");
     let reg = report.overall["regression"].wape;
     assert!(reg <= 0.076, "regression WAPE {reg}");
     // Calibration: p90 exceeded about 10 % of the time, p10 about 90 %.
@@ -73,7 +75,8 @@ fn nyc_taxi_watch_precision_recall() {
     let score = score_windows(&alerts, &windows);
     eprintln!("watch on nyc_taxi: {score:?}");
     assert_eq!(score.windows, 5);
-    // Achieved: 4 of 5 windows, precision 0.314 (11 of 35 alerts). Before
+    // Achieved: 4 of 5 windows, precision 0.333 (13 of 39 alerts; 0.314, 11
+    // of 35, before the ensemble learned its weight). Before
     // the holiday windows (us: Christmas spans Dec 18..31) the Christmas
     // window was caught on Dec 23 or 27, its only days that are neither the
     // eve, the holiday nor the day after (where the watcher is quiet by

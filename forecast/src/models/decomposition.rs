@@ -1,6 +1,7 @@
 //! MSTL/ETS-style decomposition: a seasonal moving-average trend, a robust
-//! (median) weekly seasonal profile on top of it, and exponential smoothing
-//! with a damped trend of what is left as the level.
+//! (median) weekly seasonal profile on top of it (a daily one when the
+//! history shows no weekly cycle, `Context::cycle`), and exponential
+//! smoothing with a damped trend of what is left as the level.
 //!
 //! Medians instead of means keep one bad week (a storm, an outage) from
 //! bending the profile; the smoothing constant is chosen per series and
@@ -11,6 +12,9 @@ use crate::context::{Context, median};
 
 /// Damping of the trend per step.
 const PHI: f64 = 0.98;
+
+/// Days of medians in a daily profile (series without a weekly cycle).
+const DAILY_PROFILE_DAYS: usize = 14;
 
 /// Seasonal decomposition + exponentially smoothed level.
 #[derive(Debug, Clone, Copy)]
@@ -41,16 +45,26 @@ impl Forecaster for MstlEtsForecaster {
 impl MstlEtsForecaster {
     fn path(&self, ctx: &Context, o: usize, horizon: usize) -> Vec<f64> {
         let p = ctx.season();
+        // The profile's cycle: the season, or a day when the history shows
+        // no weekly cycle; then the profile takes the medians of the last
+        // two weeks' days (a day is too short a cycle for six of them).
+        let q = ctx.cycle();
+        let seasons = if q < p {
+            DAILY_PROFILE_DAYS
+        } else {
+            self.seasons
+        };
         let from = o.saturating_sub(p * (self.seasons + 2));
         let y = &ctx.filled[from..o];
         let m = y.len();
         if m == 0 {
             return vec![0.0; horizon];
         }
-        // Trend: centred moving average over one whole season, so that both
+        // Trend: centred moving average over one whole cycle, so that both
         // the daily and the weekly pattern land in the seasonal profile (a
-        // one-day window would leave the weekend dip in the level).
-        let w = p.max(1);
+        // one-day window would leave the weekend dip in the level); without
+        // a weekly cycle, a day.
+        let w = q.max(1);
         let mut prefix = vec![0.0; m + 1];
         for i in 0..m {
             prefix[i + 1] = prefix[i] + y[i];
@@ -63,30 +77,30 @@ impl MstlEtsForecaster {
                 (prefix[hi] - prefix[lo]) / (hi - lo) as f64
             })
             .collect();
-        // Seasonal profile by absolute slot (index mod p), medians over recent seasons.
-        let mut seasonal = vec![0.0; p];
-        if p > 1 {
-            let mut buf = Vec::with_capacity(self.seasons);
+        // Profile by absolute slot (index mod q), medians over recent cycles.
+        let mut seasonal = vec![0.0; q];
+        if q > 1 {
+            let mut buf = Vec::with_capacity(seasons);
             for (s, slot) in seasonal.iter_mut().enumerate() {
                 buf.clear();
-                // Indices i in [0, m) with (from + i) % p == s, newest first.
+                // Indices i in [0, m) with (from + i) % q == s, newest first.
                 let mut i = m as isize
                     - 1
-                    - (((from + m - 1) as isize - s as isize).rem_euclid(p as isize));
-                while i >= 0 && buf.len() < self.seasons {
+                    - (((from + m - 1) as isize - s as isize).rem_euclid(q as isize));
+                while i >= 0 && buf.len() < seasons {
                     let iu = i as usize;
                     buf.push(y[iu] - trend[iu]);
-                    i -= p as isize;
+                    i -= q as isize;
                 }
                 *slot = median(&mut buf);
                 if !slot.is_finite() {
                     *slot = 0.0;
                 }
             }
-            let mean = seasonal.iter().sum::<f64>() / p as f64;
+            let mean = seasonal.iter().sum::<f64>() / q as f64;
             seasonal.iter_mut().for_each(|v| *v -= mean);
         }
-        let seas = |abs: usize| if p > 1 { seasonal[abs % p] } else { 0.0 };
+        let seas = |abs: usize| if q > 1 { seasonal[abs % q] } else { 0.0 };
         // Exponential smoothing of the deseasonalised series with a damped
         // trend (Holt-Gardner): the trend weight 0 is plain simple smoothing,
         // so a series without a trend keeps a flat level, while a series that

@@ -29,7 +29,8 @@ pub enum ModelKind {
     /// Ridge regression on Fourier terms per day type, calendar effects,
     /// trend, with a recent-residual (autoregressive) correction.
     Regression,
-    /// The average of `MstlEts` and `Regression`.
+    /// A blend of `MstlEts` and `Regression`, weight learned in calibration
+    /// (1/4, 1/2 or 3/4; [`EnsembleForecaster`] alone is the plain average).
     Ensemble,
 }
 

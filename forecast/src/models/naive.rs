@@ -4,8 +4,9 @@
 use super::{Forecaster, ModelKind};
 use crate::context::Context;
 
-/// The value one season earlier (a week when there are two weeks of history,
-/// else a day, else the last value).
+/// The value one cycle earlier (a week when there are two weeks of history
+/// showing a weekly cycle, else a day, else the last value; see
+/// [`Context::cycle`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SeasonalNaiveForecaster;
 
@@ -15,7 +16,7 @@ impl Forecaster for SeasonalNaiveForecaster {
     }
 
     fn paths(&self, ctx: &Context, origins: &[usize], horizon: usize) -> Vec<Vec<f64>> {
-        let p = ctx.season();
+        let p = ctx.cycle();
         origins
             .iter()
             .map(|&o| {

@@ -62,6 +62,10 @@ enum Layout {
         pd: usize,
         k: usize,
         trig: Vec<(f64, f64)>,
+        /// Day types with their own level and shape: 7, or 1 when the
+        /// history shows no weekly cycle (`Context::weekly`); holidays and
+        /// make-up days then differ through their calendar effects alone.
+        types: usize,
     },
     /// Daily data: day-type levels and yearly Fourier terms.
     Daily { ky: usize },
@@ -92,9 +96,10 @@ impl Design {
                         trig.push((a.cos(), a.sin()));
                     }
                 }
+                let types = if ctx.weekly { 7 } else { 1 };
                 Design {
-                    p: 7 * (1 + 2 * k) + 1 + CAL,
-                    layout: Layout::SubDaily { pd, k, trig },
+                    p: types * (1 + 2 * k) + 1 + CAL,
+                    layout: Layout::SubDaily { pd, k, trig, types },
                     trend_scale: (7 * pd) as f64,
                     n,
                 }
@@ -126,7 +131,7 @@ impl Design {
     /// Columns left out of the ridge penalty: the levels.
     fn unpenalized(&self) -> Vec<usize> {
         match &self.layout {
-            Layout::SubDaily { k, .. } => (0..7).map(|d| d * (1 + 2 * k)).collect(),
+            Layout::SubDaily { k, types, .. } => (0..*types).map(|d| d * (1 + 2 * k)).collect(),
             Layout::Daily { .. } => (0..7).collect(),
             Layout::Plain => vec![0],
         }
@@ -160,8 +165,8 @@ impl Design {
             }
         };
         match &self.layout {
-            Layout::SubDaily { pd, k, trig } => {
-                let b = info.day_type * (1 + 2 * k);
+            Layout::SubDaily { pd, k, trig, types } => {
+                let b = info.day_type.min(types - 1) * (1 + 2 * k);
                 idx.push(b);
                 val.push(1.0);
                 let slot = info.slot.min(pd - 1);
@@ -175,7 +180,7 @@ impl Design {
                 // No trend column for intraday data: over a day-ahead horizon
                 // the residual correction tracks the level better, and a
                 // fitted slope extrapolated past a holiday season overshoots.
-                let t = 7 * (1 + 2 * k);
+                let t = types * (1 + 2 * k);
                 let _ = trend;
                 cal(t + 1, idx, val);
             }
