@@ -93,6 +93,9 @@ pub struct Context {
     pub(crate) transform: Transform,
     /// The named holidays' effect windows, step by step (`0..n + horizon`).
     pub(crate) windows: crate::holiday::HolidayWindows,
+    /// Known-regressor design terms (`crate::regressors`), each `0..n + horizon`;
+    /// empty without regressors.
+    pub(crate) reg: Vec<Vec<f64>>,
 }
 
 impl Context {
@@ -146,6 +149,7 @@ impl Context {
             info,
             transform,
             windows,
+            reg: Vec::new(),
         };
         ctx.filled = fill_gaps(&ctx.y, ctx.season());
         ctx.clip_outliers();
