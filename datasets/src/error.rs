@@ -153,6 +153,20 @@ pub enum DatasetError {
         /// What is wrong.
         why: String,
     },
+    /// A known-future regressor has no value at a step the forecast needs.
+    #[error(
+        "failed to read regressors {file}: column \"{column}\" has no value for {at} (the file covers {covered}); a forecast needs every regressor known over the whole horizon"
+    )]
+    MissingRegressor {
+        /// The file (or bundled name).
+        file: String,
+        /// The column.
+        column: String,
+        /// The first step without a value, as the series writes times.
+        at: String,
+        /// The span of the file's rows.
+        covered: String,
+    },
     /// A core type rejected a value.
     #[error("failed to build a series for {file}: {source}")]
     Core {

@@ -46,6 +46,7 @@ pub mod calendar;
 mod error;
 mod load;
 pub mod points;
+pub mod regressors;
 mod regular;
 pub mod synthetic;
 mod time;
@@ -55,6 +56,7 @@ use std::path::{Path, PathBuf};
 
 pub use crest_core::{Calendar, Series, TimeFormat, Timestamp};
 pub use error::{DatasetError, Place};
+pub use regressors::{RegressorTable, parse_regressors, resolve_regressors};
 pub use regular::{
     Agg, FillRule, Gap, MAX_SLOTS, RegularizationReport, SeriesReport, Summary, detect_interval,
     fill_missing, human_step, regularize, resample, summary,

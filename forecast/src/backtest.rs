@@ -20,6 +20,10 @@ use crate::pipeline::{ForecastConfig, ModelChoice, forecast_models};
 /// Name under which the automatic choice is reported.
 pub const AUTO: &str = "auto";
 
+/// Name of the daily-naive baseline in rolling backtests (series whose step
+/// divides a day): each step repeats the same time of the last observed day.
+pub const DAILY_NAIVE: &str = "daily_naive";
+
 /// The last `k` origins, `step` apart, the latest leaving exactly `horizon`
 /// steps to score. Ascending.
 pub fn rolling_origins(len: usize, horizon: usize, k: usize, step: usize) -> Vec<usize> {
@@ -161,6 +165,23 @@ pub fn backtest_series(
                 for name in names {
                     accs.entry(name).or_default().merge(&acc);
                 }
+            }
+            // Daily naive (the same step of the last observed day), the
+            // baseline a day-ahead forecast must beat, scored at the same points.
+            if let Some(pd) = (series.step_s() > 0 && 86_400 % series.step_s() == 0)
+                .then(|| (86_400 / series.step_s()) as usize)
+            {
+                let v = series.values();
+                let mut acc = Accumulator::default();
+                for k in 0..h {
+                    let i = o + k;
+                    if i >= series.len() || exclude(series.time_at(i)) {
+                        continue;
+                    }
+                    let daily = i.checked_sub(pd * (k / pd + 1)).map_or(f64::NAN, |j| v[j]);
+                    acc.add(v[i], daily, &[], scale);
+                }
+                accs.entry(DAILY_NAIVE.to_string()).or_default().merge(&acc);
             }
             tick();
             Ok((accs, all.chosen.name().to_string()))

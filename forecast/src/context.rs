@@ -96,6 +96,9 @@ pub struct Context {
     /// Whether the history shows a weekly cycle beyond the daily one
     /// ([`weekly_cycle`]); without one the models use a daily profile.
     pub(crate) weekly: bool,
+    /// Known-regressor design terms (`crate::regressors`), each `0..n + horizon`;
+    /// empty without regressors.
+    pub(crate) reg: Vec<Vec<f64>>,
 }
 
 impl Context {
@@ -162,6 +165,7 @@ impl Context {
             transform,
             windows,
             weekly: true,
+            reg: Vec::new(),
         };
         ctx.filled = fill_gaps(&ctx.y, ctx.season());
         if let Some(pd) = per_day.filter(|pd| *pd >= 4 && pd % 4 == 0) {

@@ -41,6 +41,7 @@ pub mod pipeline;
 pub mod plot;
 #[cfg(feature = "progress")]
 pub mod progress;
+pub mod regressors;
 pub mod watch;
 
 pub use error::ForecastError;
@@ -48,6 +49,7 @@ pub use models::{Forecaster, ModelKind};
 pub use pipeline::{
     ForecastConfig, ForecastOutcome, ModelChoice, forecast, forecast_many, forecast_models,
 };
+pub use regressors::KnownRegressors;
 
 #[doc(hidden)]
 pub use context::Context;

@@ -15,6 +15,7 @@
 //! backtests the p90 is exceeded about 10 % of the time.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crest_core::series::Quantile;
 use crest_core::{Calendar, Forecast, Series, WorkEstimate, WorkLimits};
@@ -25,6 +26,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 use crate::ForecastError;
 use crate::context::{Context, median};
 use crate::models::{ModelKind, model};
+use crate::regressors::KnownRegressors;
 
 /// Which model to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -50,6 +52,9 @@ pub struct ForecastConfig {
     pub calibration_origins: usize,
     /// Holiday calendar (empty: weekends only).
     pub calendar: Calendar,
+    /// Known future regressors, taken by the calendar regression (and so by
+    /// the ensemble and the automatic choice); `None`: none.
+    pub regressors: Option<Arc<KnownRegressors>>,
 }
 
 impl ForecastConfig {
@@ -61,7 +66,17 @@ impl ForecastConfig {
             model: ModelChoice::Auto,
             calibration_origins: 28,
             calendar: Calendar::new("none"),
+            regressors: None,
         }
+    }
+
+    /// With known future regressors (`crate::regressors`): their values must
+    /// cover the history and the horizon of every series forecast with this
+    /// configuration (a backtest takes them over each origin's horizon, i.e.
+    /// the actual future values).
+    pub fn with_known_regressors(mut self, r: KnownRegressors) -> Self {
+        self.regressors = Some(Arc::new(r));
+        self
     }
 
     /// With these quantile levels.
@@ -202,7 +217,10 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
             found,
         });
     }
-    let ctx = Context::new(series, &cfg.calendar, h);
+    let mut ctx = Context::new(series, &cfg.calendar, h);
+    if let Some(r) = &cfg.regressors {
+        ctx.reg = crate::regressors::design_terms(r, series, ctx.n, h);
+    }
     let n = ctx.n;
     let candidates: Vec<ModelKind> = match cfg.model {
         ModelChoice::Auto => ModelKind::ALL.to_vec(),

@@ -23,14 +23,16 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use crest_core::series::Quantile;
 use crest_core::{Calendar, Forecast, Series, Timestamp};
-use crest_datasets::{Dataset, Source};
+use crest_datasets::{Dataset, RegressorTable, Source};
 use crest_forecast::backtest::{
     BacktestReport, HolidayBacktest, HolidayFilter, HolidaySpan, backtest_around_holidays,
     backtest_series, midnight_origins, rolling_origins,
 };
 use crest_forecast::progress::Progress;
 use crest_forecast::watch::{DeviationWatcher, WatchConfig, rolling_band, score_windows};
-use crest_forecast::{ForecastConfig, ForecastOutcome, ModelChoice, ModelKind, forecast_many};
+use crest_forecast::{
+    ForecastConfig, ForecastOutcome, KnownRegressors, ModelChoice, ModelKind, forecast_many,
+};
 
 use super::prom::PromArgs;
 use serde::Serialize;
@@ -72,6 +74,15 @@ struct Common {
     /// Model: auto (chosen per series by backtest), regression, ensemble, mstl_ets, seasonal_naive.
     #[arg(long, default_value = "auto")]
     model: String,
+    /// Known future regressors: a CSV with a time column and numeric columns
+    /// (e.g. daily temperature for a load, a promotion flag for orders), or
+    /// the bundled `china_load_area1_weather`. Each step takes the latest row
+    /// at or before it on the same day. A forecast needs values over the whole
+    /// horizon. In `backtest`, each origin's horizon takes the file's values,
+    /// i.e. the ACTUAL future (for weather: a perfect forecast, an upper
+    /// bound of what the regressor is worth).
+    #[arg(long, value_name = "FILE")]
+    regressors: Option<String>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -197,6 +208,43 @@ pub fn run(cmd: ForecastCmd) -> anyhow::Result<ExitCode> {
 struct Prepared {
     data: Dataset,
     cfg: ForecastConfig,
+    /// The regressor file and its values on the series' grid (`cfg` has them too).
+    regressors: Option<(RegressorTable, KnownRegressors)>,
+}
+
+/// Read `--regressors` and put its values on the grid of every series of
+/// `data`, from the earliest start to the latest end plus `horizon`.
+fn load_regressors(
+    spec: &str,
+    data: &Dataset,
+    horizon: usize,
+) -> anyhow::Result<(RegressorTable, KnownRegressors)> {
+    let table = crest_datasets::resolve_regressors(spec)
+        .with_context(|| format!("failed to load --regressors {spec}"))?;
+    let step = data.series[0].step_s();
+    if data.series.iter().any(|s| s.step_s() != step) {
+        bail!(
+            "--regressors: the series of {} have different intervals; give one series per file",
+            data.name
+        );
+    }
+    let start = data
+        .series
+        .iter()
+        .map(Series::start)
+        .min()
+        .context("no series")?;
+    let len = data
+        .series
+        .iter()
+        .map(|s| ((s.start().millis() - start.millis()) / (step * 1000)) as usize + s.len())
+        .max()
+        .unwrap_or(0)
+        + horizon;
+    let fmt = data.series[0].time_format();
+    let columns = table.align(start, step, len, fmt);
+    let known = KnownRegressors::new(table.names.clone(), start, step, columns);
+    Ok((table, known))
 }
 
 fn prepare(c: &Common, horizon: usize) -> anyhow::Result<Prepared> {
@@ -238,17 +286,33 @@ fn prepare(c: &Common, horizon: usize) -> anyhow::Result<Prepared> {
             )
         })?)
     };
-    let cfg = ForecastConfig::new(horizon)
+    let mut cfg = ForecastConfig::new(horizon)
         .with_quantiles(quantiles)
         .with_calendar(calendar)
         .with_model(model);
     cfg.check(&data.series, &c.limits.limits())?;
-    Ok(Prepared { data, cfg })
+    let regressors = match &c.regressors {
+        None => None,
+        Some(spec) => {
+            let (table, known) = load_regressors(spec, &data, horizon)?;
+            cfg = cfg.with_known_regressors(known.clone());
+            Some((table, known))
+        }
+    };
+    Ok(Prepared {
+        data,
+        cfg,
+        regressors,
+    })
 }
 
 fn predict(a: PredictArgs) -> anyhow::Result<ExitCode> {
     let horizon = a.horizon.context("--horizon is required")?;
-    let Prepared { data, cfg } = prepare(&a.common, horizon)?;
+    let Prepared {
+        data,
+        cfg,
+        regressors,
+    } = prepare(&a.common, horizon)?;
     let full = data.series.clone();
     let mut data = data;
     if let Some(t) = &a.origin {
@@ -266,6 +330,20 @@ fn predict(a: PredictArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             *s = s.slice(0, cut);
+        }
+    }
+    if let Some((table, known)) = &regressors {
+        // The whole horizon of every series must be known: no silent zeros.
+        for s in &data.series {
+            let at = ((s.start().millis() - known.start.millis()) / (known.step_s * 1000)) as usize;
+            table.require(
+                &known.columns,
+                known.start,
+                known.step_s,
+                at + s.len(),
+                at + s.len() + horizon,
+                s.time_format(),
+            )?;
         }
     }
     let results = forecast_many(&data.series, &cfg);
@@ -575,7 +653,26 @@ fn backtest(a: BacktestArgs) -> anyhow::Result<ExitCode> {
             "--step is the Prometheus query step (it needs --prometheus URL); the spacing of backtest origins is --origin-step N"
         );
     }
-    let Prepared { data, cfg } = prepare(&a.common, a.horizon)?;
+    let Prepared {
+        data,
+        cfg,
+        regressors,
+    } = prepare(&a.common, a.horizon)?;
+    if let Some((table, known)) = &regressors {
+        let known_steps = known
+            .columns
+            .iter()
+            .map(|c| c.iter().filter(|v| v.is_finite()).count())
+            .min()
+            .unwrap_or(0);
+        eprintln!(
+            "note: regressors {} ({}) known on {} of {} steps; each origin's horizon takes their actual values (an oracle: for weather, a perfect forecast); where they are unknown the regression goes without them",
+            table.file,
+            table.names.join(", "),
+            known_steps,
+            known.columns.first().map_or(0, Vec::len),
+        );
+    }
     if a.around_holidays {
         return backtest_holidays(&a, &data, &cfg);
     }
@@ -704,7 +801,7 @@ fn watch(a: WatchArgs) -> anyhow::Result<ExitCode> {
     let horizon = a.horizon.unwrap_or(per_day);
     let mut common = a.common.clone();
     common.quantiles.extend(a.band.iter().copied());
-    let Prepared { data, cfg } = prepare(&common, horizon)?;
+    let Prepared { data, cfg, .. } = prepare(&common, horizon)?;
     let edge = |i: usize| {
         a.band
             .get(i)
