@@ -26,6 +26,12 @@
 //!   there is no per-crest freeze (the planner's `scale_in_hold_s`, off by
 //!   default, is the same for all).
 //!
+//! Cost: every forecast is made first, in one parallel pass over all crests
+//! (each crest's static-peak forecast, and each day's day-ahead forecast
+//! once however many windows hold the day); then each crest plans, replays
+//! and gates in parallel. With `CREST_TIMING` set in the
+//! environment each phase's wall time goes to stderr.
+//!
 //! Every strategy is replayed in crest-sim on the actual demand of the
 //! window, and crest's policy (plan, level tracking and net) goes through
 //! the verification gate ([`crate::gate`]): scenarios from the plan's
@@ -480,6 +486,9 @@ pub fn backtest(
         .scale
         .unwrap_or_else(|| auto_scale(&inputs.series, &crests, &settings));
     settings.scale = Some(k);
+    let forecasts = timed("all crests", "forecasts", || {
+        crest_forecasts(inputs, &settings, &crests)
+    })?;
     let runs = crests
         .par_iter()
         .enumerate()
@@ -488,6 +497,8 @@ pub fn backtest(
                 inputs,
                 &settings,
                 c,
+                &forecasts.static_peak[i],
+                &forecasts.day_ahead,
                 k,
                 settings.seed.wrapping_add(1000 * i as u64),
             )
@@ -521,6 +532,80 @@ pub fn backtest(
         },
         details,
     ))
+}
+
+/// Every forecast the crests need, made once: each crest's static-peak
+/// forecast (a week ahead, through its window's end) and the day-ahead
+/// forecast of every day of every window. A day inside two crests' windows
+/// (Mid-Autumn and National Day, New Year and Spring Festival) is forecast
+/// once: each forecast is a function of the data before its decision time
+/// and the settings alone, so the crests share it and the report is the one
+/// a forecast per crest and day gives. All of them run in one parallel pass,
+/// which also keeps both cores busy to the end instead of waiting on the
+/// longest crest's forecasts.
+struct CrestForecasts {
+    /// Static-peak forecasts, one per crest (in the crests' order).
+    static_peak: Vec<Forecast>,
+    /// Day-ahead forecasts by day (data units, unscaled).
+    day_ahead: std::collections::BTreeMap<NaiveDate, Forecast>,
+}
+
+fn static_decided(s: &BacktestSettings, c: &Crest) -> Timestamp {
+    midnight(c.from).add_secs(-i64::from(s.static_ahead_days) * 86_400)
+}
+
+fn crest_days(c: &Crest) -> impl Iterator<Item = NaiveDate> + '_ {
+    c.from.iter_days().take_while(|d| *d < c.to)
+}
+
+fn crest_forecasts(
+    inputs: &Inputs,
+    s: &BacktestSettings,
+    crests: &[Crest],
+) -> Result<CrestForecasts, PlanningError> {
+    enum Job {
+        Static(usize),
+        Day(NaiveDate),
+    }
+    let days: std::collections::BTreeSet<NaiveDate> = crests.iter().flat_map(crest_days).collect();
+    let jobs: Vec<Job> = (0..crests.len())
+        .map(Job::Static)
+        .chain(days.iter().copied().map(Job::Day))
+        .collect();
+    if std::env::var_os("CREST_TIMING").is_some() {
+        eprintln!(
+            "timing: {} static-peak and {} day-ahead forecasts for {} crest-days",
+            crests.len(),
+            days.len(),
+            crests.iter().map(|c| crest_days(c).count()).sum::<usize>()
+        );
+    }
+    let (series, cal) = (&inputs.series, &inputs.calendar);
+    let mut made = jobs
+        .par_iter()
+        .map(|job| match job {
+            Job::Static(i) => {
+                let at = static_decided(s, &crests[*i]);
+                forecast_window(series, at, at, midnight(crests[*i].to), cal, s.history_days)
+            }
+            Job::Day(d) => {
+                let a = midnight(*d);
+                forecast_window(
+                    series,
+                    a.add_secs(-s.decision_lead_s),
+                    a,
+                    a.add_secs(86_400),
+                    cal,
+                    s.history_days,
+                )
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let day_ahead = days.into_iter().zip(made.split_off(crests.len())).collect();
+    Ok(CrestForecasts {
+        static_peak: made,
+        day_ahead,
+    })
 }
 
 fn validate(s: &BacktestSettings) -> Result<(), PlanningError> {
@@ -586,6 +671,22 @@ pub fn capacity_and_model(s: &BacktestSettings) -> Result<(Capacity, FluidModel)
     Ok((cap, model))
 }
 
+/// Run `f`, and with `CREST_TIMING` set in the environment print how long
+/// it took to stderr (`crest rehearse`'s cost breakdown; silent by default).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a cost breakdown measures the wall clock, not the pipeline's virtual time"
+)]
+fn timed<T>(crest: &str, what: &str, f: impl FnOnce() -> T) -> T {
+    if std::env::var_os("CREST_TIMING").is_none() {
+        return f();
+    }
+    let t = std::time::Instant::now();
+    let out = f();
+    eprintln!("timing {crest} {what}: {:.3} s", t.elapsed().as_secs_f64());
+    out
+}
+
 fn auto_err(what: &str) -> impl FnOnce(crest_autoscaler::AutoscalerError) -> PlanningError + '_ {
     move |source| PlanningError::Autoscaler {
         what: what.into(),
@@ -597,19 +698,20 @@ fn run_crest(
     inputs: &Inputs,
     s: &BacktestSettings,
     crest: &Crest,
+    week: &Forecast,
+    day_ahead: &std::collections::BTreeMap<NaiveDate, Forecast>,
     k: f64,
     seed: u64,
 ) -> Result<(CrestReport, CrestDetail), PlanningError> {
     let series = &inputs.series;
-    let cal = &inputs.calendar;
     let (from, to) = (midnight(crest.from), midnight(crest.to));
     let (cap, model) = capacity_and_model(s)?;
     let (min, max) = (Replicas(s.min), Replicas(s.max));
 
     // static-peak: a week ahead. The same forecast's errors on the week
     // before the window (known when crest decides its first day) feed the gate.
-    let static_at = from.add_secs(-i64::from(s.static_ahead_days) * 86_400);
-    let mut week = forecast_window(series, static_at, static_at, to, cal, s.history_days)?;
+    let static_at = static_decided(s, crest);
+    let mut week = week.clone();
     scale_forecast(&mut week, k);
     let actual = scale_series(series, k)?;
     let in_window = crate::forecast::window(&week, Some(from), Some(to))?;
@@ -629,24 +731,11 @@ fn run_crest(
     let level_margin = level_margin(&profiles, series.step_s(), s.lead_time_s, s.level_quantile);
 
     // crest: day-ahead forecasts, each decided `decision_lead_s` before its day.
-    let days: Vec<NaiveDate> = crest
-        .from
-        .iter_days()
-        .take_while(|d| *d < crest.to)
-        .collect();
-    let parts = days
-        .par_iter()
+    let parts = crest_days(crest)
         .map(|d| {
-            let a = midnight(*d);
-            let b = a.add_secs(86_400);
-            forecast_window(
-                series,
-                a.add_secs(-s.decision_lead_s),
-                a,
-                b,
-                cal,
-                s.history_days,
-            )
+            day_ahead.get(&d).cloned().ok_or_else(|| {
+                PlanningError::Invalid(format!("no day-ahead forecast of {d} for {}", crest.name))
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut forecast = stitch(&parts)?;
@@ -712,48 +801,50 @@ fn run_crest(
     }
     let mut kinds = vec![Kind::Static, Kind::Crest];
     kinds.extend(s.reactive_targets.iter().map(|t| Kind::Reactive(*t)));
-    let replays = kinds
-        .par_iter()
-        .enumerate()
-        .map(|(i, kind)| -> Result<ReplayReport, PlanningError> {
-            let (name, policy, plan, initial): (String, Box<dyn Policy>, _, u32) = match kind {
-                Kind::Static => (
-                    "static-peak".into(),
-                    Box::new(FixedPolicy::new(Replicas(static_n))),
-                    None,
-                    static_n,
-                ),
-                Kind::Reactive(t) => (
-                    format!("reactive {t:.2}"),
-                    Box::new(
-                        CombinedPolicy::try_new("reactive", guard)
-                            .map_err(auto_err("build reactive"))?
-                            .with(tt(*t)?),
+    let replays = timed(&crest.name, "replays", || {
+        kinds
+            .par_iter()
+            .enumerate()
+            .map(|(i, kind)| -> Result<ReplayReport, PlanningError> {
+                let (name, policy, plan, initial): (String, Box<dyn Policy>, _, u32) = match kind {
+                    Kind::Static => (
+                        "static-peak".into(),
+                        Box::new(FixedPolicy::new(Replicas(static_n))),
+                        None,
+                        static_n,
                     ),
-                    None,
-                    cap.instances_for(at_start, t * sat).clamp(s.min, s.max),
-                ),
-                Kind::Crest => {
-                    let policy = make_crest()?;
-                    let initial = outcome
-                        .plan
-                        .desired_at(from)
-                        .map_or(planner.current.0, |r| r.0);
-                    ("crest".into(), policy, Some(outcome.plan.clone()), initial)
-                }
-            };
-            replay_sim(
-                &name,
-                &demand,
-                initial,
-                policy,
-                plan,
-                &model,
-                s.replay,
-                seed.wrapping_add(i as u64),
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+                    Kind::Reactive(t) => (
+                        format!("reactive {t:.2}"),
+                        Box::new(
+                            CombinedPolicy::try_new("reactive", guard)
+                                .map_err(auto_err("build reactive"))?
+                                .with(tt(*t)?),
+                        ),
+                        None,
+                        cap.instances_for(at_start, t * sat).clamp(s.min, s.max),
+                    ),
+                    Kind::Crest => {
+                        let policy = make_crest()?;
+                        let initial = outcome
+                            .plan
+                            .desired_at(from)
+                            .map_or(planner.current.0, |r| r.0);
+                        ("crest".into(), policy, Some(outcome.plan.clone()), initial)
+                    }
+                };
+                replay_sim(
+                    &name,
+                    &demand,
+                    initial,
+                    policy,
+                    plan,
+                    &model,
+                    s.replay,
+                    seed.wrapping_add(i as u64),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
 
     // The gate on crest's plan.
     let mut gate_cfg = GateConfig {
@@ -764,15 +855,17 @@ fn run_crest(
     };
     StressCases::parse(&s.gate_stress)?.apply(&mut gate_cfg);
     let extra = empirical_scenarios(&forecast, &profiles)?;
-    let g = verify_with(
-        &outcome.plan,
-        &forecast,
-        &model,
-        &gate_cfg,
-        &extra,
-        GateEngine::Sim(s.replay),
-        Some(&make_crest),
-    )?;
+    let g = timed(&crest.name, "gate", || {
+        verify_with(
+            &outcome.plan,
+            &forecast,
+            &model,
+            &gate_cfg,
+            &extra,
+            GateEngine::Sim(s.replay),
+            Some(&make_crest),
+        )
+    })?;
 
     let outcome_of = |r: &ReplayReport| Outcome {
         slo_violation_minutes: r.slo_violation_minutes,
@@ -829,6 +922,55 @@ fn run_crest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 70 days of hourly data with a daily cycle and a weekly swell.
+    fn inputs() -> Inputs {
+        let start = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
+        let v = (0..70 * 24)
+            .map(|i| {
+                let h = f64::from(i % 24);
+                let d = f64::from(i / 24 % 7);
+                100.0 + 50.0 * (h / 24.0 * std::f64::consts::TAU).sin() + 10.0 * d
+            })
+            .collect();
+        Inputs {
+            series: Series::try_new("s", midnight(start), 3600, v).unwrap(),
+            calendar: Calendar::new("none"),
+        }
+    }
+
+    #[test]
+    fn overlapping_crests_share_forecasts_and_report_as_if_alone() {
+        let inputs = inputs();
+        let mut s = BacktestSettings::new("synthetic", "none", "");
+        s.min_history_days = 28;
+        s.gate_scenarios = 4;
+        s.reactive_targets = vec![0.6, 0.8];
+        s.scale = Some(1.0);
+        // Two windows sharing their middle day (2020-02-26).
+        s.crests = "2020-02-25..2020-02-27,2020-02-26..2020-02-28".into();
+        let both = crest_forecasts(
+            &inputs,
+            &s,
+            &select_crests(&s.crests, &inputs.calendar, &inputs.series, 28).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(both.static_peak.len(), 2);
+        assert_eq!(both.day_ahead.len(), 3, "the shared day is forecast once");
+        let (together, _) = backtest(&inputs, &s).unwrap();
+        for (i, c) in ["2020-02-25..2020-02-27", "2020-02-26..2020-02-28"]
+            .iter()
+            .enumerate()
+        {
+            let mut one = s.clone();
+            one.crests = (*c).into();
+            // The seed a crest gets is its place in the list: give it the
+            // one it had beside the other.
+            one.seed = s.seed.wrapping_add(1000 * i as u64);
+            let (alone, _) = backtest(&inputs, &one).unwrap();
+            assert_eq!(alone.crests[0], together.crests[i], "{c}");
+        }
+    }
 
     #[test]
     fn level_margin_is_the_quantile_of_lead_time_level_moves() {
