@@ -4,25 +4,9 @@
 #![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn crest(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_crest"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
+mod common;
+use common::{crest, ok_stdout as stdout};
 
 /// Three weeks of hourly data, one or two series.
 fn write_input(dir: &Path, long: bool) -> std::path::PathBuf {

@@ -51,7 +51,7 @@ use serde::{Deserialize, Serialize};
 use crate::PlanningError;
 use crate::forecast::{forecast_window, scale_forecast, scale_series, series_window, stitch};
 use crate::gate::{GateEngine, StressCases, empirical_scenarios, error_profiles, verify_with};
-use crate::policy::{CrestPolicyConfig, crest_policy};
+use crate::policy::{CrestPolicyConfig, auto_err, crest_policy};
 use crate::replay::{SimMode, replay_sim};
 
 /// Every setting of a backtest (all of it goes into the JSON report).
@@ -685,13 +685,6 @@ fn timed<T>(crest: &str, what: &str, f: impl FnOnce() -> T) -> T {
     let out = f();
     eprintln!("timing {crest} {what}: {:.3} s", t.elapsed().as_secs_f64());
     out
-}
-
-fn auto_err(what: &str) -> impl FnOnce(crest_autoscaler::AutoscalerError) -> PlanningError + '_ {
-    move |source| PlanningError::Autoscaler {
-        what: what.into(),
-        source: Box::new(source),
-    }
 }
 
 fn run_crest(

@@ -75,7 +75,10 @@ impl CrestPolicyConfig {
     }
 }
 
-fn auto_err(what: &str) -> impl FnOnce(crest_autoscaler::AutoscalerError) -> PlanningError + '_ {
+/// Wraps an autoscaler error with what was being done.
+pub(crate) fn auto_err(
+    what: &str,
+) -> impl FnOnce(crest_autoscaler::AutoscalerError) -> PlanningError + '_ {
     move |source| PlanningError::Autoscaler {
         what: what.into(),
         source: Box::new(source),
