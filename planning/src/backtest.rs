@@ -19,7 +19,8 @@
 //!   predictive policy follows. With `track_level` (the default) it tracks
 //!   live demand's level both ways: the forecast mean's shape over the next
 //!   lead time scaled to live demand, times a margin learned from the
-//!   forecaster's errors in the week before the window ([`level_margin`]),
+//!   forecaster's errors in the week before the window
+//!   ([`crate::policy::level_margin`]),
 //!   and the plan as a floor that shrinks with live demand below what it was
 //!   sized for. Target tracking at `crest_reactive_target` is a safety net
 //!   that only ever adds instances ([`SafetyNet`]). One rule for every crest:
@@ -51,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use crate::PlanningError;
 use crate::forecast::{forecast_window, scale_forecast, scale_series, series_window, stitch};
 use crate::gate::{GateEngine, StressCases, empirical_scenarios, error_profiles, verify_with};
-use crate::policy::{CrestPolicyConfig, auto_err, crest_policy};
+use crate::policy::{CrestPolicyConfig, auto_err, crest_policy, level_margin};
 use crate::replay::{SimMode, replay_sim};
 
 /// Every setting of a backtest (all of it goes into the JSON report).
@@ -654,8 +655,6 @@ fn validate(s: &BacktestSettings) -> Result<(), PlanningError> {
     Ok(())
 }
 
-pub use crate::policy::level_margin;
-
 /// The capacity and fluid model of the settings.
 pub fn capacity_and_model(s: &BacktestSettings) -> Result<(Capacity, FluidModel), PlanningError> {
     let cap = Capacity::given(s.per_instance_qps, s.slo_p99_ms).map_err(|source| {
@@ -963,31 +962,5 @@ mod tests {
             let (alone, _) = backtest(&inputs, &one).unwrap();
             assert_eq!(alone.crests[0], together.crests[i], "{c}");
         }
-    }
-
-    #[test]
-    fn level_margin_is_the_quantile_of_lead_time_level_moves() {
-        // A steady forecaster (ratio 1) whose level jumps by 30 % once.
-        let mut day = vec![1.0; 96];
-        day[50..].iter_mut().for_each(|r| *r = 1.3);
-        let flat = vec![vec![1.0; 96]; 6];
-        let mut profiles = flat.clone();
-        profiles.push(day);
-        // 15-min steps, 5-min lead: one step ahead. One jump in ~670 moves:
-        // the 0.99 quantile is still 1, the top one is 1.3.
-        assert_eq!(level_margin(&profiles, 900, 300, 0.99), 1.0);
-        assert!((level_margin(&profiles, 900, 300, 1.0) - 1.3).abs() < 1e-9);
-        // Falls never make a margin below 1; no data means no margin.
-        let falling = vec![(0..96).map(|i| 2.0 - f64::from(i) / 96.0).collect()];
-        assert_eq!(level_margin(&falling, 900, 300, 0.99), 1.0);
-        assert_eq!(level_margin(&[], 900, 300, 0.99), 1.0);
-        // A noisy forecaster (alternating 0.8 / 1.2) needs 1.2 / 1.2 = 1 from
-        // the larger of the last two, but 1.5 one step after a low pair.
-        let noisy = vec![
-            (0..96)
-                .map(|i| if i % 3 == 2 { 1.2 } else { 0.8 })
-                .collect(),
-        ];
-        assert!((level_margin(&noisy, 900, 300, 0.99) - 1.5).abs() < 1e-9);
     }
 }

@@ -139,3 +139,34 @@ pub fn level_margin(profiles: &[Vec<f64>], step_s: i64, lead_time_s: i64, quanti
     let i = ((e.len() - 1) as f64 * quantile.clamp(0.0, 1.0)).round() as usize;
     e[i].max(1.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::level_margin;
+
+    #[test]
+    fn level_margin_is_the_quantile_of_lead_time_level_moves() {
+        // A steady forecaster (ratio 1) whose level jumps by 30 % once.
+        let mut day = vec![1.0; 96];
+        day[50..].iter_mut().for_each(|r| *r = 1.3);
+        let flat = vec![vec![1.0; 96]; 6];
+        let mut profiles = flat.clone();
+        profiles.push(day);
+        // 15-min steps, 5-min lead: one step ahead. One jump in ~670 moves:
+        // the 0.99 quantile is still 1, the top one is 1.3.
+        assert_eq!(level_margin(&profiles, 900, 300, 0.99), 1.0);
+        assert!((level_margin(&profiles, 900, 300, 1.0) - 1.3).abs() < 1e-9);
+        // Falls never make a margin below 1; no data means no margin.
+        let falling = vec![(0..96).map(|i| 2.0 - f64::from(i) / 96.0).collect()];
+        assert_eq!(level_margin(&falling, 900, 300, 0.99), 1.0);
+        assert_eq!(level_margin(&[], 900, 300, 0.99), 1.0);
+        // A noisy forecaster (alternating 0.8 / 1.2) needs 1.2 / 1.2 = 1 from
+        // the larger of the last two, but 1.5 one step after a low pair.
+        let noisy = vec![
+            (0..96)
+                .map(|i| if i % 3 == 2 { 1.2 } else { 0.8 })
+                .collect(),
+        ];
+        assert!((level_margin(&noisy, 900, 300, 0.99) - 1.5).abs() < 1e-9);
+    }
+}

@@ -76,4 +76,24 @@ pub(crate) mod testutil {
             running,
         }
     }
+
+    /// What `p` recommends at `at_s` for `running` serving instances (all
+    /// asked for) at `demand_rps` and `utilisation`, no plan in force.
+    pub fn recommend_at(
+        p: &mut dyn crate::Policy,
+        at_s: i64,
+        running: u32,
+        demand_rps: f64,
+        utilisation: f64,
+    ) -> Option<u32> {
+        let f = fleet(at_s, running, running);
+        let m = metrics(at_s, demand_rps, utilisation, running);
+        p.recommend(&crate::Observation {
+            now: Timestamp::from_secs(at_s),
+            fleet: &f,
+            metrics: &m,
+            plan: None,
+        })
+        .map(|d| d.desired.0)
+    }
 }

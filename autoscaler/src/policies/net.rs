@@ -48,7 +48,7 @@ impl<P: Policy> Policy for SafetyNet<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policies::testutil::{fleet, metrics};
+    use crate::policies::testutil::{fleet, metrics, recommend_at};
     use crate::policies::{TargetMetric, TargetTrackingConfig, TargetTrackingPolicy};
     use crest_core::{Replicas, Timestamp};
 
@@ -62,15 +62,7 @@ mod tests {
     }
 
     fn ask(p: &mut SafetyNet<TargetTrackingPolicy>, t: i64, n: u32, util: f64) -> Option<u32> {
-        let f = fleet(t, n, n);
-        let m = metrics(t, 10.0, util, n);
-        p.recommend(&Observation {
-            now: Timestamp::from_secs(t),
-            fleet: &f,
-            metrics: &m,
-            plan: None,
-        })
-        .map(|d| d.desired.0)
+        recommend_at(p, t, n, 10.0, util)
     }
 
     #[test]

@@ -214,7 +214,7 @@ impl Policy for StepScalingPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policies::testutil::{fleet, metrics};
+    use crate::policies::testutil::recommend_at;
 
     fn sig(key: &str, firing: bool, at: i64, adj: Adjustment) -> AlertSignal {
         AlertSignal {
@@ -227,15 +227,7 @@ mod tests {
     }
 
     fn rec(p: &mut StepScalingPolicy, t: i64, cur: u32) -> Option<u32> {
-        let f = fleet(t, cur, cur);
-        let m = metrics(t, 0.0, 0.5, cur);
-        p.recommend(&Observation {
-            now: Timestamp::from_secs(t),
-            fleet: &f,
-            metrics: &m,
-            plan: None,
-        })
-        .map(|d| d.desired.0)
+        recommend_at(p, t, cur, 0.0, 0.5)
     }
 
     #[test]
