@@ -195,6 +195,32 @@ fn bad_schedules_are_named_by_field_and_line() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("[containerd]"), "{}", stderr(&o));
     assert!(!stdout(&o).contains("set app"), "{}", stdout(&o));
+    // A level quantile outside 0..=1 is named before anything runs.
+    for q in ["1.5", "-0.1", "NaN"] {
+        let arg = format!("--level-quantile={q}");
+        let o = crest(
+            &[
+                "run",
+                "--schedule",
+                "ok.toml",
+                "--dry-run",
+                "--prometheus",
+                "http://127.0.0.1:9",
+                "--target-rps-per-instance",
+                "50",
+                "--track-level",
+                &arg,
+            ],
+            dir.path(),
+        );
+        assert_eq!(o.status.code(), Some(1), "{q}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("--level-quantile"),
+            "{q}: {}",
+            stderr(&o)
+        );
+        assert!(stdout(&o).is_empty(), "{q}: {}", stdout(&o));
+    }
 }
 
 /// A plan whose steps are not in time order is refused when read, naming

@@ -72,6 +72,12 @@ pub struct Calendar {
     /// [`default_effect_window`]).
     #[serde(default)]
     windows: BTreeMap<String, EffectWindow>,
+    /// The day each occurrence of a holiday is named after, by holiday name,
+    /// where that is not simply its first day off: Mid-Autumn's lunar 8/15
+    /// may be the first or the last of its three days off, and it is that
+    /// day, not the first day off, on which the load dips.
+    #[serde(default)]
+    principal: BTreeMap<String, Vec<NaiveDate>>,
 }
 
 /// How many days before and after a holiday period its traffic effect spans
@@ -166,7 +172,33 @@ impl Calendar {
             name: name.into(),
             days: BTreeMap::new(),
             windows: BTreeMap::new(),
+            principal: BTreeMap::new(),
         }
+    }
+
+    /// Record `date` as the day a holiday occurrence is named after (e.g.
+    /// the lunar festival day inside its days off).
+    pub fn set_principal_day(&mut self, name: &str, date: NaiveDate) {
+        let v = self
+            .principal
+            .entry(base_holiday_name(name).to_string())
+            .or_default();
+        if let Err(at) = v.binary_search(&date) {
+            v.insert(at, date);
+        }
+    }
+
+    /// The day `period` is named after: a recorded principal day of its
+    /// name inside the period, else its first day.
+    pub fn principal_day(&self, period: &HolidayPeriod) -> NaiveDate {
+        self.principal
+            .get(base_holiday_name(&period.name))
+            .and_then(|v| {
+                v.iter()
+                    .find(|d| **d >= period.first && **d <= period.last)
+                    .copied()
+            })
+            .unwrap_or(period.first)
     }
 
     /// Set the effect window of a holiday (by its base name), overriding
@@ -244,6 +276,11 @@ impl Calendar {
         }
         for (name, w) in &other.windows {
             self.windows.insert(name.clone(), *w);
+        }
+        for (name, days) in &other.principal {
+            for d in days {
+                self.set_principal_day(name, *d);
+            }
         }
     }
 
@@ -354,6 +391,37 @@ mod tests {
         // An ordinary Saturday is off; a make-up Sunday is not.
         assert!(c.is_off_day(d(2024, 3, 2)));
         assert!(!c.is_off_day(d(2024, 2, 18)));
+    }
+
+    #[test]
+    fn principal_day_is_the_recorded_day_inside_the_period_else_the_first() {
+        let mut c = Calendar::new("t");
+        let hol = || DayKind::Holiday {
+            name: "Mid-Autumn".into(),
+        };
+        for day in 10..=12 {
+            c.insert(d(2011, 9, day), hol());
+        }
+        for day in 22..=24 {
+            c.insert(d(2010, 9, day), hol());
+        }
+        c.set_principal_day("Mid-Autumn", d(2011, 9, 12));
+        // A principal day outside every period is not used.
+        c.set_principal_day("Mid-Autumn", d(2010, 9, 1));
+        let p = c.holiday_periods();
+        assert_eq!(
+            c.principal_day(&p[0]),
+            d(2010, 9, 22),
+            "none inside: the first day"
+        );
+        assert_eq!(c.principal_day(&p[1]), d(2011, 9, 12));
+        let mut other = Calendar::new("o");
+        other.merge(&c);
+        assert_eq!(
+            other.principal_day(&p[1]),
+            d(2011, 9, 12),
+            "merge keeps them"
+        );
     }
 
     #[test]

@@ -320,7 +320,52 @@ pub fn cn() -> Result<Calendar, DatasetError> {
     for (d, name) in extra {
         c.insert(d, DayKind::Holiday { name });
     }
+    for p in c.holiday_periods() {
+        if let Some(day) = lunar_festival_day(&p.name, p.first, p.last) {
+            c.set_principal_day(&p.name, day);
+        }
+    }
     Ok(c)
+}
+
+/// The lunar (month, day) each lunar holiday of the cn calendar is named
+/// after: Spring Festival 1/1, Dragon Boat 5/5, Mid-Autumn 8/15.
+fn lunar_month_day(name: &str) -> Option<(u8, u8)> {
+    match name {
+        "Spring Festival" => Some((1, 1)),
+        "Dragon Boat" => Some((5, 5)),
+        "Mid-Autumn" => Some((8, 15)),
+        _ => None,
+    }
+}
+
+/// Qingming, the solar term at the sun's ecliptic longitude 15 degrees, in
+/// April of `year` (2001..=2099): the day-count rule of the Chinese almanac
+/// makers, `floor(0.2422 y + 4.81) - floor(y / 4)` with `y` the year of the
+/// century (a test checks it against 2008..=2027).
+fn qingming_day(year: i32) -> Option<NaiveDate> {
+    if !(2001..=2099).contains(&year) {
+        return None;
+    }
+    let y = f64::from(year % 100);
+    let day = (0.2422 * y + 4.81).floor() - (y / 4.0).floor();
+    NaiveDate::from_ymd_opt(year, 4, day as u32)
+}
+
+/// The festival day of a lunar holiday's period `first..=last` (its days
+/// off always hold it), from the Chinese lunisolar calendar (Qingming: its
+/// solar term); `None` for holidays not named after such a date.
+fn lunar_festival_day(name: &str, first: NaiveDate, last: NaiveDate) -> Option<NaiveDate> {
+    if name == "Qingming" {
+        return qingming_day(last.year()).filter(|d| (first..=last).contains(d));
+    }
+    let (month, day) = lunar_month_day(name)?;
+    first.iter_days().take_while(|d| *d <= last).find(|d| {
+        chinese_lunisolar_calendar::LunisolarDate::from_date(*d).is_ok_and(|l| {
+            let m = l.to_lunar_month();
+            !m.is_leap_month() && m.to_u8() == month && l.to_lunar_day().to_u8() == day
+        })
+    })
 }
 
 // ---------------------------------------------------------------- user files

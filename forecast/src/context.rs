@@ -99,6 +99,8 @@ pub struct Context {
     /// Known-regressor design terms (`crate::regressors`), each `0..n + horizon`;
     /// empty without regressors.
     pub(crate) reg: Vec<Vec<f64>>,
+    /// The solver of the regression's final fit.
+    pub(crate) final_fit: crate::pipeline::FinalFit,
 }
 
 impl Context {
@@ -166,6 +168,7 @@ impl Context {
             windows,
             weekly: true,
             reg: Vec::new(),
+            final_fit: crate::pipeline::FinalFit::Linfa,
         };
         ctx.filled = fill_gaps(&ctx.y, ctx.season());
         if let Some(pd) = per_day.filter(|pd| *pd >= 4 && pd % 4 == 0) {

@@ -16,8 +16,11 @@
 //! ```
 //!
 //! in the log space the models work in, where `t_j`/`r_j` are the same day
-//! offsets (from the holiday's first day, or from its last day for the days
-//! after it) in year `j`, and `W` is the weekly profile (per day type and time
+//! offsets in year `j` ([`Part`]: the days before count from the first day
+//! off, the days off from the day the holiday is named after — a lunar
+//! festival's own date, which moves inside its days off from year to year —
+//! and the days after from the last day off; a day off with no counterpart
+//! in year `j`'s days off skips that year), and `W` is the weekly profile (per day type and time
 //! of day) measured on the year of ordinary days before the origin, so that a
 //! Saturday in this year's window is not compared with a Monday in last
 //! year's. Starting from `y(r)` makes the level adapt by itself: a ramp-down
@@ -51,10 +54,37 @@ pub(crate) struct WindowPos {
     pub name: usize,
     /// Index of this occurrence in the holiday's occurrence list.
     pub occ: usize,
-    /// Days after the last day off (true) or relative to the first (false).
-    pub after: bool,
-    /// Day offset from the anchor.
+    /// Which part of the window, and so which day the offset counts from.
+    pub part: Part,
+    /// Day offset from the part's anchor.
     pub k: i64,
+}
+
+/// The parts of a holiday's effect window, each with its own anchor: the
+/// days before count from the first day off (the eve is the last workday,
+/// whatever the festival's date), the days off from the day the holiday is
+/// named after (`Calendar::principal_day`: Mid-Autumn's lunar 8/15 is the
+/// dip, and it may be the first or the last of its three days off), the
+/// days after from the last day off (the first workday back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// Before the first day off.
+    Before,
+    /// A day off.
+    Off,
+    /// After the last day off.
+    After,
+}
+
+/// One occurrence of a holiday, in days since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Occurrence {
+    /// First day off.
+    pub first: i64,
+    /// Last day off.
+    pub last: i64,
+    /// The day it is named after (inside `first..=last`).
+    pub principal: i64,
 }
 
 /// The holiday windows of a series' calendar, step by step.
@@ -62,8 +92,8 @@ pub(crate) struct WindowPos {
 pub(crate) struct HolidayWindows {
     /// Holiday names.
     pub names: Vec<String>,
-    /// Per name, its periods as (first day, last day) in days since the epoch.
-    pub occ: Vec<Vec<(i64, i64)>>,
+    /// Per name, its periods.
+    pub occ: Vec<Vec<Occurrence>>,
     /// Per name, the days its window reaches after the last day off.
     pub after: Vec<i64>,
     /// Per step `0..n + horizon`, the window it is in.
@@ -88,7 +118,7 @@ impl HolidayWindows {
             return HolidayWindows::default();
         };
         let mut names: Vec<String> = Vec::new();
-        let mut occ: Vec<Vec<(i64, i64)>> = Vec::new();
+        let mut occ: Vec<Vec<Occurrence>> = Vec::new();
         let mut after: Vec<i64> = Vec::new();
         // (day -> (distance, pos)) for the days of the series only.
         let span = (d1 - d0 + 1) as usize;
@@ -97,6 +127,10 @@ impl HolidayWindows {
             let w = calendar.effect_window(&p.name);
             let first = p.first.signed_duration_since(epoch()).num_days();
             let last = p.last.signed_duration_since(epoch()).num_days();
+            let principal = calendar
+                .principal_day(&p)
+                .signed_duration_since(epoch())
+                .num_days();
             let (from, to) = (first - i64::from(w.before), last + i64::from(w.after));
             if to < d0 || from > d1 {
                 // Still an occurrence other years can be compared with only
@@ -112,7 +146,11 @@ impl HolidayWindows {
                     names.len() - 1
                 }
             };
-            occ[name].push((first, last));
+            occ[name].push(Occurrence {
+                first,
+                last,
+                principal,
+            });
             let o = occ[name].len() - 1;
             for d in from.max(d0)..=to.min(d1) {
                 let dist = if d < first {
@@ -122,11 +160,18 @@ impl HolidayWindows {
                 } else {
                     0
                 };
+                let (part, k) = if d < first {
+                    (Part::Before, d - first)
+                } else if d > last {
+                    (Part::After, d - last)
+                } else {
+                    (Part::Off, d - principal)
+                };
                 let pos = WindowPos {
                     name,
                     occ: o,
-                    after: d > last,
-                    k: if d > last { d - last } else { d - first },
+                    part,
+                    k,
                 };
                 let slot = &mut by_day[(d - d0) as usize];
                 if slot.is_none_or(|(best, _)| dist < best) {
@@ -147,11 +192,16 @@ impl HolidayWindows {
         }
     }
 
-    /// The day (since the epoch) of position `(after, k)` in occurrence `j`
-    /// of holiday `name`.
-    fn day_of(&self, name: usize, j: usize, after: bool, k: i64) -> i64 {
-        let (first, last) = self.occ[name][j];
-        if after { last + k } else { first + k }
+    /// The day (since the epoch) of position `(part, k)` in occurrence `j`
+    /// of holiday `name`; `None` for a day off that has no counterpart among
+    /// that occurrence's days off (a four-day break against a three-day one).
+    fn day_of(&self, name: usize, j: usize, part: Part, k: i64) -> Option<i64> {
+        let o = self.occ[name][j];
+        match part {
+            Part::Before => Some(o.first + k),
+            Part::After => Some(o.last + k),
+            Part::Off => Some(o.principal + k).filter(|d| (o.first..=o.last).contains(d)),
+        }
     }
 }
 
@@ -328,7 +378,7 @@ fn analog_at(
     let r = t.checked_sub(back)?;
     let wk = |i: usize| beta * w[profile_type(ctx, i)][ctx.info[i].slot.min(pd - 1)];
     let change_at = |name: usize, j: usize| -> Option<f64> {
-        let dj = hw.day_of(name, j, pos.after, pos.k);
+        let dj = hw.day_of(name, j, pos.part, pos.k)?;
         let shift = (dj - hw.day[t]) * pd as i64;
         let tj = usize::try_from(t as i64 + shift).ok()?;
         let rj = tj.checked_sub(back)?;
@@ -381,7 +431,7 @@ fn learn_beta(ctx: &Context, o: usize, name: usize, pd: usize, w: &[Vec<f64>]) -
     let Some(&today) = hw.day.get(o) else {
         return 1.0;
     };
-    let complete = |j: usize| hw.occ[name][j].1 + hw.after[name] < today;
+    let complete = |j: usize| hw.occ[name][j].last + hw.after[name] < today;
     let seen = (0..hw.occ[name].len()).filter(|j| complete(*j)).count();
     if seen < 2 {
         return 1.0;
@@ -442,25 +492,33 @@ mod tests {
                 .map(|f| (date - *f).num_days())
                 .min_by_key(|x| x.abs())
                 .unwrap();
-            let level = match f {
+            v.push(match f {
                 -3..=-1 => 1.0 - 0.15 * (4 + f) as f64,
                 0..=6 => 0.4,
                 _ => 1.0,
-            };
-            for s in 0..24 {
-                v.push(
-                    1000.0 * level * (1.0 + 0.3 * (s as f64 / 24.0 * std::f64::consts::TAU).sin()),
-                );
-            }
+            });
         }
-        let s = Series::try_new(
+        (hourly(start, &v), cal)
+    }
+
+    /// An hourly series from `start` with one daily shape (a sine around
+    /// 1,000) scaled by each day's level.
+    fn hourly(start: NaiveDate, levels: &[f64]) -> Series {
+        let v = levels
+            .iter()
+            .flat_map(|level| {
+                (0..24).map(move |s| {
+                    1000.0 * level * (1.0 + 0.3 * (s as f64 / 24.0 * std::f64::consts::TAU).sin())
+                })
+            })
+            .collect();
+        Series::try_new(
             "x",
             Timestamp::from_naive_utc(&start.and_hms_opt(0, 0, 0).unwrap()),
             3600,
             v,
         )
-        .unwrap();
-        (s, cal)
+        .unwrap()
     }
 
     #[test]
@@ -482,6 +540,54 @@ mod tests {
         let drop = (p[36].unwrap() - y_last).exp();
         let want = (0.75 * 0.85f64.ln()).exp();
         assert!((drop - want).abs() < 0.01, "ratio {drop}, want {want}");
+    }
+
+    /// A three-day holiday whose festival day (the dip) is its first day
+    /// off in 2010 and its last in 2011 and 2012: the 2012 festival day is
+    /// forecast from the earlier festival days, not from whatever day sat
+    /// at the same distance from the first day off.
+    #[test]
+    fn days_off_count_from_the_festival_day() {
+        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let start = date(2010, 1, 1);
+        let mut cal = Calendar::new("t");
+        let periods = [
+            (date(2010, 9, 22), date(2010, 9, 22)),
+            (date(2011, 9, 10), date(2011, 9, 12)),
+            (date(2012, 9, 29), date(2012, 10, 1)),
+        ];
+        for (first, principal) in periods {
+            for k in 0..3 {
+                cal.insert(
+                    first + chrono::Days::new(k),
+                    DayKind::Holiday {
+                        name: "Mid-Autumn".into(),
+                    },
+                );
+            }
+            cal.set_principal_day("Mid-Autumn", principal);
+        }
+        let end = date(2012, 10, 1);
+        let mut v = Vec::new();
+        for d in start.iter_days().take_while(|d| *d < end) {
+            v.push(if periods.iter().any(|(_, p)| *p == d) {
+                0.5
+            } else if cal.is_holiday(d) {
+                0.9
+            } else {
+                1.0
+            });
+        }
+        let s = hourly(start, &v);
+        let ctx = Context::new(&s, &cal, 24);
+        let o = ctx.n;
+        let p = Analog::new(&ctx, o).path(&ctx, o, 24);
+        // From yesterday (0.9, a day off) toward the festival days' drops
+        // (0.9 -> 0.5 in 2011, 1.0 -> 0.5 in 2010), shrunk by 2/3: about
+        // 0.65 of yesterday. Anchored on the first day off it would be
+        // about 0.82 (2010's third day off did not drop).
+        let ratio = (p[12].unwrap() - ctx.y[o - 24 + 12]).exp();
+        assert!(ratio < 0.70, "festival day at {ratio} of the day before");
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub mod watch;
 pub use error::ForecastError;
 pub use models::{Forecaster, ModelKind};
 pub use pipeline::{
-    ForecastConfig, ForecastOutcome, ModelChoice, forecast, forecast_many, forecast_models,
+    FinalFit, ForecastConfig, ForecastOutcome, ModelChoice, forecast, forecast_many,
+    forecast_models,
 };
 pub use regressors::KnownRegressors;
 

@@ -24,20 +24,52 @@ fn area1() -> crest_core::Series {
 }
 
 fn run(years: (i32, i32)) -> crest_forecast::backtest::HolidayBacktest {
+    run_named(&["Spring Festival"], years, HolidaySpan::Offsets(-10, 16))
+}
+
+fn run_named(
+    names: &[&str],
+    years: (i32, i32),
+    span: HolidaySpan,
+) -> crest_forecast::backtest::HolidayBacktest {
     let cal = crest_datasets::calendar::resolve_calendar("cn").unwrap();
     let cfg = ForecastConfig::new(96).with_calendar(cal);
     let filter = HolidayFilter {
-        names: vec!["Spring Festival".into()],
+        names: names.iter().map(|n| n.to_string()).collect(),
         years: Some(years),
     };
-    backtest_around_holidays(
-        &area1(),
-        &cfg,
-        HolidaySpan::Offsets(-10, 16),
-        &filter,
-        &|| {},
-    )
-    .unwrap()
+    backtest_around_holidays(&area1(), &cfg, span, &filter, &|| {}).unwrap()
+}
+
+/// The lunar holidays whose festival day moves inside their three days off
+/// (Mid-Autumn 2010: the first of them, 2011: the last), at every midnight
+/// of their calendar windows (two days either side), 2010-2014. Anchoring
+/// the days off on the festival day (`Calendar::principal_day`) instead of
+/// the first day off took Dragon Boat from 15.36 % to 11.06 % and
+/// Mid-Autumn from 21.14 % to 14.20 % (daily naive 17.12 % and 17.65 %,
+/// weekly naive 15.00 % and 14.63 % in the same runs); before it, crest
+/// lost to both naives on Mid-Autumn.
+#[test]
+fn lunar_holidays_follow_their_festival_day() {
+    let r = run_named(
+        &["Dragon Boat", "Mid-Autumn"],
+        (2010, 2014),
+        HolidaySpan::EffectWindow,
+    );
+    let all = &r.overall;
+    let (crest, daily, weekly) = (
+        all["crest"].wape,
+        all["daily_naive"].wape,
+        all["weekly_naive"].wape,
+    );
+    eprintln!(
+        "Dragon Boat + Mid-Autumn 2010-2014: crest {crest:.4} daily naive {daily:.4} weekly naive {weekly:.4}"
+    );
+    assert!(
+        crest < daily && crest < weekly,
+        "{crest} vs {daily} / {weekly}"
+    );
+    assert!(crest <= 0.130, "crest WAPE {crest}");
 }
 
 #[test]
@@ -67,8 +99,9 @@ fn spring_festival_day_ahead_beats_daily_naive_every_year() {
     let all = &r.overall;
     let (crest, naive) = (all["crest"].wape, all["daily_naive"].wape);
     eprintln!("2010-2014: crest {crest:.4} daily naive {naive:.4}");
-    // Achieved 4.45 % against 9.31 % (2010 6.29, 2011 3.98, 2012 3.42,
-    // 2013 3.41, 2014 5.09); the target is <= 5 %.
+    // Achieved 4.49 % against 9.31 % (2010 6.29, 2011 3.98, 2012 3.42,
+    // 2013 3.41, 2014 5.28; 4.45 % with 2014 at 5.09 before the days off
+    // were anchored on the festival day); the target is <= 5 %.
     assert!(crest <= 0.0465, "crest WAPE {crest}");
     assert!((naive - 0.0931).abs() < 0.001, "daily naive moved: {naive}");
     // Held-back years, pinned on their own.

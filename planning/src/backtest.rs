@@ -29,7 +29,11 @@
 //!
 //! Cost: every forecast is made first, in one parallel pass over all crests
 //! (each crest's static-peak forecast, and each day's day-ahead forecast
-//! once however many windows hold the day); then each crest plans, replays
+//! once however many windows hold the day), with the regression's final fit
+//! solved by Cholesky of its normal equations
+//! ([`FinalFit::Gram`](crest_forecast::FinalFit::Gram): the problem
+//! `crest forecast` solves by linfa's QR, which was over half of each
+//! day-ahead forecast's time); then each crest plans, replays
 //! and gates in parallel. With `CREST_TIMING` set in the
 //! environment each phase's wall time goes to stderr.
 //!
@@ -50,10 +54,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::PlanningError;
-use crate::forecast::{forecast_window, scale_forecast, scale_series, series_window, stitch};
+use crate::forecast::{forecast_window_with, scale_forecast, scale_series, series_window, stitch};
 use crate::gate::{GateEngine, StressCases, empirical_scenarios, error_profiles, verify_with};
 use crate::policy::{CrestPolicyConfig, auto_err, crest_policy, level_margin};
 use crate::replay::{SimMode, replay_sim};
+use crest_forecast::FinalFit;
 
 /// Every setting of a backtest (all of it goes into the JSON report).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -587,17 +592,26 @@ fn crest_forecasts(
         .map(|job| match job {
             Job::Static(i) => {
                 let at = static_decided(s, &crests[*i]);
-                forecast_window(series, at, at, midnight(crests[*i].to), cal, s.history_days)
+                forecast_window_with(
+                    series,
+                    at,
+                    at,
+                    midnight(crests[*i].to),
+                    cal,
+                    s.history_days,
+                    FinalFit::Gram,
+                )
             }
             Job::Day(d) => {
                 let a = midnight(*d);
-                forecast_window(
+                forecast_window_with(
                     series,
                     a.add_secs(-s.decision_lead_s),
                     a,
                     a.add_secs(86_400),
                     cal,
                     s.history_days,
+                    FinalFit::Gram,
                 )
             }
         })

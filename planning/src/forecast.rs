@@ -28,6 +28,33 @@ pub fn forecast_window(
     calendar: &Calendar,
     history_days: u32,
 ) -> Result<Forecast, PlanningError> {
+    forecast_window_with(
+        series,
+        decided,
+        from,
+        to,
+        calendar,
+        history_days,
+        crest_forecast::FinalFit::Linfa,
+    )
+}
+
+/// [`forecast_window`] with a choice of the regression's final-fit solver:
+/// the backtest and the gate, which make hundreds of forecasts, take
+/// [`FinalFit::Gram`](crest_forecast::FinalFit::Gram) (the same problem;
+/// linfa's QR was over half of each day-ahead forecast's time).
+///
+/// # Errors
+/// As [`forecast_window`].
+pub fn forecast_window_with(
+    series: &Series,
+    decided: Timestamp,
+    from: Timestamp,
+    to: Timestamp,
+    calendar: &Calendar,
+    history_days: u32,
+    final_fit: crest_forecast::FinalFit,
+) -> Result<Forecast, PlanningError> {
     let step_ms = series.step_s() * 1000;
     let offset = decided.millis() - series.start().millis();
     if offset <= 0 || from < decided || to <= from {
@@ -50,7 +77,8 @@ pub fn forecast_window(
     let span = usize::try_from((to.millis() - from.millis() + step_ms - 1) / step_ms).unwrap_or(0);
     let cfg = crest_forecast::ForecastConfig::new(lead + span)
         .with_calendar(calendar.clone())
-        .with_quantiles(pipeline_quantiles());
+        .with_quantiles(pipeline_quantiles())
+        .with_final_fit(final_fit);
     let out =
         crest_forecast::forecast(&before, &cfg).map_err(|source| PlanningError::Forecast {
             what: format!("{from} to {to} from the history before {decided}"),

@@ -242,3 +242,50 @@ fn resolve_calendar_specs() {
     );
     assert!(resolve_calendar("cn+").is_err());
 }
+
+/// The lunar festival days (from the Chinese lunisolar calendar) are the
+/// principal days of their holidays: Mid-Autumn 2011 was the last of its
+/// three days off, Mid-Autumn 2010 the first.
+#[test]
+fn cn_lunar_holidays_are_anchored_on_their_festival_day() {
+    let c = cn().unwrap();
+    let principal = |name: &str, year: i32| {
+        let p = c
+            .holiday_periods()
+            .into_iter()
+            .find(|p| p.name == name && p.last.year() == year)
+            .unwrap();
+        c.principal_day(&p)
+    };
+    assert_eq!(principal("Mid-Autumn", 2010), d(2010, 9, 22));
+    assert_eq!(principal("Mid-Autumn", 2011), d(2011, 9, 12));
+    assert_eq!(principal("Mid-Autumn", 2014), d(2014, 9, 8));
+    assert_eq!(principal("Dragon Boat", 2012), d(2012, 6, 23));
+    assert_eq!(principal("Dragon Boat", 2013), d(2013, 6, 12));
+    assert_eq!(principal("Spring Festival", 2013), d(2013, 2, 10));
+    assert_eq!(principal("Spring Festival", 2014), d(2014, 1, 31));
+    assert_eq!(principal("Spring Festival", 2024), d(2024, 2, 10));
+    assert_eq!(
+        principal("Qingming", 2012),
+        d(2012, 4, 4),
+        "the last day off"
+    );
+    assert_eq!(
+        principal("Qingming", 2014),
+        d(2014, 4, 5),
+        "the first day off"
+    );
+    // Not a lunar holiday: its first day off.
+    assert_eq!(principal("National Day", 2014), d(2014, 10, 1));
+}
+
+/// The Qingming rule against the almanac's dates, 2008..=2027.
+#[test]
+fn qingming_falls_on_the_almanac_day() {
+    let fifth = [2010, 2011, 2014, 2015, 2018, 2019, 2022, 2023, 2026, 2027];
+    for y in 2008..=2027 {
+        let day = if fifth.contains(&y) { 5 } else { 4 };
+        assert_eq!(qingming_day(y), Some(d(y, 4, day)), "{y}");
+    }
+    assert_eq!(qingming_day(1999), None);
+}

@@ -299,10 +299,11 @@ impl Forecaster for CalendarRegressionForecaster {
             for r in &mut ridge[d.r0..] {
                 *r = self.regressor_ridge_days * pd * scale;
             }
-            // The final origin (the user's forecast) is fitted by linfa; if
+            // The final origin (the user's forecast) is fitted by linfa
+            // unless the caller asked for the Gram path (FinalFit); if
             // linfa finds the design rank-deficient, the Gram path (which
             // raises the ridge until it can solve) takes over.
-            let linfa_beta = if o == ctx.n {
+            let linfa_beta = if o == ctx.n && ctx.final_fit == crate::pipeline::FinalFit::Linfa {
                 linfa_fit(ctx, &d, acc_start, o, a, &ridge)
             } else {
                 None

@@ -11,6 +11,8 @@ use crate::dist::ServiceDist;
 use crate::scenario::{FluidLatency, Scenario};
 use crate::theory::erlang_c;
 
+/// Slot counts whose memo tables are kept at once (a few MB at most).
+const MEMO_TABLES: usize = 64;
 /// Latency samples drawn per step (each weighted by its share of requests).
 const SAMPLES: u64 = 32;
 /// Step length, seconds.
@@ -46,6 +48,12 @@ pub(crate) struct FluidState {
     tail: Option<Tail>,
     /// Bound on P(latency > the SLO) by arrivals, for `erlang_slots` slots.
     tail_memo: Vec<f64>,
+    /// The two tables above for other slot counts, kept when the fleet
+    /// changes size: a fleet that moves between a few sizes (a gate
+    /// scenario's rough demand, a policy's corrections) finds them again
+    /// instead of recomputing every entry (both are functions of slots and
+    /// arrivals alone, so the results are the same).
+    memo_by_slots: std::collections::BTreeMap<u32, (Vec<f64>, Vec<f64>)>,
     /// This minute's stationary steps, their samples not drawn yet.
     deferred: Vec<Deferred>,
     /// A step of this minute has drawn its samples already.
@@ -195,8 +203,15 @@ impl FluidState {
             return erlang_c(slots, offered);
         }
         if slots != self.erlang_slots {
-            self.erlang.clear();
-            self.tail_memo.clear();
+            if self.memo_by_slots.len() >= MEMO_TABLES {
+                self.memo_by_slots.clear();
+            }
+            let old = (
+                std::mem::take(&mut self.erlang),
+                std::mem::take(&mut self.tail_memo),
+            );
+            self.memo_by_slots.insert(self.erlang_slots, old);
+            (self.erlang, self.tail_memo) = self.memo_by_slots.remove(&slots).unwrap_or_default();
             self.erlang_slots = slots;
         }
         let i = arrivals as usize;
