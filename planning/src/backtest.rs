@@ -54,7 +54,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::PlanningError;
-use crate::forecast::{forecast_window_with, scale_forecast, scale_series, series_window, stitch};
+use crate::forecast::{forecast_window, scale_forecast, scale_series, series_window, stitch};
 use crate::gate::{GateEngine, StressCases, empirical_scenarios, error_profiles, verify_with};
 use crate::policy::{CrestPolicyConfig, auto_err, crest_policy, level_margin};
 use crate::replay::{SimMode, replay_sim};
@@ -592,7 +592,7 @@ fn crest_forecasts(
         .map(|job| match job {
             Job::Static(i) => {
                 let at = static_decided(s, &crests[*i]);
-                forecast_window_with(
+                forecast_window(
                     series,
                     at,
                     at,
@@ -604,7 +604,7 @@ fn crest_forecasts(
             }
             Job::Day(d) => {
                 let a = midnight(*d);
-                forecast_window_with(
+                forecast_window(
                     series,
                     a.add_secs(-s.decision_lead_s),
                     a,

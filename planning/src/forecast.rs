@@ -15,38 +15,16 @@ pub fn pipeline_quantiles() -> Vec<Quantile> {
 
 /// Forecast `[from, to)` with the part of `series` before `decided` only
 /// (`decided <= from`), and of that at most the last `history_days` days
-/// (0: all of it).
+/// (0: all of it), the regression's final fit solved by `final_fit`:
+/// [`FinalFit::Linfa`](crest_forecast::FinalFit::Linfa) where one forecast
+/// is made (`crest plan`, the gate's comparable days), `Gram` in the
+/// backtest, which makes hundreds (the same problem; linfa's QR was over
+/// half of each day-ahead forecast's time).
 ///
 /// # Errors
 /// [`PlanningError::Invalid`] when there is no history before `decided`,
 /// [`PlanningError::Forecast`] when the forecaster fails.
 pub fn forecast_window(
-    series: &Series,
-    decided: Timestamp,
-    from: Timestamp,
-    to: Timestamp,
-    calendar: &Calendar,
-    history_days: u32,
-) -> Result<Forecast, PlanningError> {
-    forecast_window_with(
-        series,
-        decided,
-        from,
-        to,
-        calendar,
-        history_days,
-        crest_forecast::FinalFit::Linfa,
-    )
-}
-
-/// [`forecast_window`] with a choice of the regression's final-fit solver:
-/// the backtest and the gate, which make hundreds of forecasts, take
-/// [`FinalFit::Gram`](crest_forecast::FinalFit::Gram) (the same problem;
-/// linfa's QR was over half of each day-ahead forecast's time).
-///
-/// # Errors
-/// As [`forecast_window`].
-pub fn forecast_window_with(
     series: &Series,
     decided: Timestamp,
     from: Timestamp,
@@ -242,5 +220,6 @@ pub fn forecast_after(
         origin.add_secs(horizon_s),
         calendar,
         0,
+        crest_forecast::FinalFit::Linfa,
     )
 }

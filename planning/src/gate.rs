@@ -33,6 +33,7 @@ use rayon::prelude::*;
 use crate::PlanningError;
 use crate::forecast::forecast_window;
 use crate::replay::{LeadTimes, SimMode, replay_sim_with};
+use crest_forecast::FinalFit;
 
 /// What the gate replays scenarios on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,7 +277,7 @@ pub fn comparable_errors(
         let profiles = windows
             .par_iter()
             .map(|(_, a, b)| {
-                let f = forecast_window(series, *a, *a, *b, calendar, 0)?;
+                let f = forecast_window(series, *a, *a, *b, calendar, 0, FinalFit::Linfa)?;
                 Ok(error_ratios(&f, series))
             })
             .collect::<Result<Vec<_>, PlanningError>>()?;
@@ -305,7 +306,15 @@ pub fn comparable_errors(
         .par_iter()
         .map(|d| {
             let a = midnight(*d);
-            let f = forecast_window(series, a, a, a.add_secs(86_400), calendar, 0)?;
+            let f = forecast_window(
+                series,
+                a,
+                a,
+                a.add_secs(86_400),
+                calendar,
+                0,
+                FinalFit::Linfa,
+            )?;
             let mut r = error_ratios(&f, series);
             if r.len() == per_day {
                 r.rotate_left(rotate);

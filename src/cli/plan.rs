@@ -417,6 +417,7 @@ fn obtain_forecast(cmd: &PlanArgs) -> anyhow::Result<(Forecast, Option<Empirical
                 to,
                 &inputs.calendar,
                 0,
+                crest_forecast::FinalFit::Linfa,
             )?
         }
         (None, None) => {
