@@ -396,7 +396,7 @@ where
         let mut doomed: BTreeSet<String> = BTreeSet::new();
         let mut reregister = Vec::new();
         for c in &containers {
-            let j = journal.get(&InstanceId(c.id.clone()));
+            let j = journal.get(&InstanceId::from(c.id.as_str()));
             let ip = allocs.get(&c.id).and_then(|v| v.first().cloned());
             let healthy = j.is_some_and(|j| j.state == JournalState::Running)
                 && c.status == TaskStatus::Running
@@ -411,8 +411,8 @@ where
             }
         }
         for id in journal.keys() {
-            if !live.contains_key(&id.0) {
-                doomed.insert(id.0.clone());
+            if !live.contains_key(id.as_str()) {
+                doomed.insert(id.to_string());
             }
         }
         let doomed: Vec<String> = doomed.into_iter().collect();
@@ -558,7 +558,7 @@ where
             .journal
             .step(
                 app,
-                &InstanceId(id.to_string()),
+                &InstanceId::from(id),
                 step,
                 mark,
                 detail,
@@ -578,7 +578,8 @@ where
             .journal
             .reserve(app, plan_id, inner.clock.now())
             .map_err(|e| ("(unreserved)".to_string(), e.to_string()))?
-            .0;
+            .0
+            .to_string();
         match self.build_one(app, &id, plan_id).await {
             Ok(ip) => Ok((id, ip)),
             Err(e) => {
@@ -628,7 +629,7 @@ where
                 .map_err(|e| e.to_string())?;
             inner
                 .journal
-                .set_ip(&InstanceId(id.to_string()), Some(&addr))
+                .set_ip(&InstanceId::from(id), Some(&addr))
                 .map_err(|e| e.to_string())?;
             self.log(app, id, "attach", StepMark::Done, &addr, None)?;
             ip = Some(addr);
@@ -751,7 +752,7 @@ where
                 .map_err(|e| e.to_string())?;
             inner
                 .journal
-                .set_ip(&InstanceId(id.to_string()), None)
+                .set_ip(&InstanceId::from(id), None)
                 .map_err(|e| e.to_string())?;
             self.log(app, id, "detach", StepMark::Done, "", None)?;
         }
@@ -852,7 +853,7 @@ where
         let instances = containers
             .into_iter()
             .map(|c| {
-                let j = journal.get(&InstanceId(c.id.clone()));
+                let j = journal.get(&InstanceId::from(c.id.as_str()));
                 let phase = match (j.map(|j| j.state), c.status) {
                     (_, TaskStatus::Stopped) => InstancePhase::Failed,
                     (Some(JournalState::Running), TaskStatus::Running) => InstancePhase::Running,
@@ -865,7 +866,7 @@ where
                     addr: j
                         .and_then(|j| j.ip.clone())
                         .map(|ip| format!("{ip}:{}", inner.opts.port)),
-                    id: InstanceId(c.id),
+                    id: InstanceId::from(c.id),
                     phase,
                 }
             })

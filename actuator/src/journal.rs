@@ -219,16 +219,16 @@ impl Journal {
             params![app.as_str(), next + 1],
         )
         .map_err(self.err("bump the instance counter"))?;
-        let id = InstanceId(format!("{app}-{next:05}"));
+        let id = InstanceId::from(format!("{app}-{next:05}"));
         tx.execute(
             "INSERT INTO instances(instance, app, plan_id, ip, state, updated_ms)
              VALUES (?1, ?2, ?3, NULL, 'starting', ?4)",
-            params![id.0, app.as_str(), plan_id, now.millis()],
+            params![id.as_str(), app.as_str(), plan_id, now.millis()],
         )
         .map_err(self.err("insert an instance"))?;
         tx.execute(
             "INSERT INTO steps(at_ms, app, instance, step, mark) VALUES (?1, ?2, ?3, 'reserve', 'done')",
-            params![now.millis(), app.as_str(), id.0],
+            params![now.millis(), app.as_str(), id.as_str()],
         )
         .map_err(self.err("log a step"))?;
         tx.commit().map_err(self.err("commit"))?;
@@ -256,7 +256,7 @@ impl Journal {
             .map_err(self.err("begin a transaction"))?;
         tx.execute(
             "INSERT INTO steps(at_ms, app, instance, step, mark, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![now.millis(), app.as_str(), instance.0, step, mark.as_str(), detail],
+            params![now.millis(), app.as_str(), instance.as_str(), step, mark.as_str(), detail],
         )
         .map_err(self.err("log a step"))?;
         if let Some(s) = new_state {
@@ -264,7 +264,7 @@ impl Journal {
                 "INSERT INTO instances(instance, app, plan_id, ip, state, updated_ms)
                  VALUES (?1, ?2, NULL, NULL, ?3, ?4)
                  ON CONFLICT(instance) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
-                params![instance.0, app.as_str(), s.as_str(), now.millis()],
+                params![instance.as_str(), app.as_str(), s.as_str(), now.millis()],
             )
             .map_err(self.err("update an instance"))?;
         }
@@ -279,7 +279,7 @@ impl Journal {
         self.lock()
             .execute(
                 "UPDATE instances SET ip = ?2 WHERE instance = ?1",
-                params![instance.0, ip],
+                params![instance.as_str(), ip],
             )
             .map(|_| ())
             .map_err(self.err("record an IP"))
@@ -354,7 +354,7 @@ impl Journal {
                     row: id.clone(),
                     message: format!("unknown state {state:?}"),
                 })?;
-            let id = InstanceId(id);
+            let id = InstanceId::from(id);
             out.insert(
                 id.clone(),
                 JournalInstance {

@@ -355,7 +355,7 @@ async fn assert_consistent(env: &Env, fleet: &Fleet, app: &AppId, want: usize) -
         .live(app)
         .unwrap()
         .into_keys()
-        .map(|i| i.0)
+        .map(|i| i.to_string())
         .collect();
     assert_eq!(live, ids, "journal agrees with containerd");
     if let Some(cfg) = env.lb_config() {

@@ -324,7 +324,7 @@ fn sync_instances(list: &mut Vec<InstanceState>, serving: u32, starting: u32) {
     while list.len() < want {
         let i = list.len();
         list.push(InstanceState {
-            id: InstanceId(format!("fluid-{i}")),
+            id: InstanceId(crest_core::action::format_compact!("fluid-{i}")),
             phase: InstancePhase::Running,
             addr: None,
         });

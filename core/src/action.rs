@@ -8,14 +8,38 @@
 
 use std::fmt;
 
+pub use compact_str::{CompactString, format_compact};
 use serde::{Deserialize, Serialize};
 
 use crate::{AppId, Replicas};
 
 /// One instance (container, VM, task) of an app, as the actuator names it.
+///
+/// A [`CompactString`]: names up to 24 bytes are stored inline, so copying a
+/// fleet's instance list (every observation of it) allocates nothing per
+/// instance.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct InstanceId(pub String);
+pub struct InstanceId(pub CompactString);
+
+impl InstanceId {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for InstanceId {
+    fn from(name: String) -> Self {
+        InstanceId(name.into())
+    }
+}
+
+impl From<&str> for InstanceId {
+    fn from(name: &str) -> Self {
+        InstanceId(name.into())
+    }
+}
 
 impl fmt::Display for InstanceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -8,7 +8,10 @@
 //! shared queue are a stack of server indices, so an arrival finds a server in
 //! O(1). Nothing is kept per request once it leaves: latencies go to HDR
 //! histograms (one for the run, 3 significant digits; one per minute, 2),
-//! sums and counters.
+//! sums and counters. The fluid mode's one-second step is kept aside the same
+//! way (a time and its sequence number, compared with the heap's top in the
+//! heap's own order): it is the most frequent event of a fluid run, and
+//! pushing and popping it cost more than the step itself.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -146,6 +149,9 @@ pub(crate) struct Engine<'a> {
     sampler: Sampler,
     now: f64,
     heap: BinaryHeap<Entry>,
+    /// The pending fluid step (`Ev::Tick`), outside the heap: its time and
+    /// sequence number. At most one is pending.
+    tick_at: Option<Entry>,
     seq: u64,
     events: u64,
     // arrivals
@@ -212,7 +218,8 @@ pub(crate) struct Engine<'a> {
     scale_changes: u64,
     step_errors: u64,
     policy_name: String,
-    fluid: Option<fluid::FluidState>,
+    /// Boxed: a fluid step takes it out and puts it back every second.
+    fluid: Option<Box<fluid::FluidState>>,
     /// Bumped whenever a server's phase, weight or balancer state, the
     /// server list or the pending launches change: the autoscaler's
     /// snapshot rebuilds its instance and server lists only then (their
@@ -281,6 +288,7 @@ impl<'a> Engine<'a> {
             sampler: sc.fleet.service.sampler(),
             now: 0.0,
             heap: BinaryHeap::with_capacity(1024),
+            tick_at: None,
             seq: 0,
             events: 0,
             src,
@@ -341,7 +349,7 @@ impl<'a> Engine<'a> {
             scale_changes: 0,
             step_errors: 0,
             policy_name,
-            fluid: fluid_mode.then(|| fluid::FluidState::new(sc)),
+            fluid: fluid_mode.then(|| Box::new(fluid::FluidState::new(sc))),
             fleet_gen: 0,
             snap_gen: u64::MAX,
             snap_servers: Vec::new(),
@@ -374,11 +382,39 @@ impl<'a> Engine<'a> {
     #[inline]
     fn push(&mut self, t: f64, ev: Ev) {
         self.seq += 1;
-        self.heap.push(Entry {
+        let entry = Entry {
             t,
             seq: self.seq,
             ev,
-        });
+        };
+        if matches!(ev, Ev::Tick) {
+            debug_assert!(self.tick_at.is_none(), "one fluid step pending at a time");
+            self.tick_at = Some(entry);
+        } else {
+            self.heap.push(entry);
+        }
+    }
+
+    /// The next event in time (then sequence) order: the heap's top or the
+    /// pending fluid step.
+    #[inline]
+    fn next_event_time(&self) -> f64 {
+        let heap = self.heap.peek().map_or(f64::INFINITY, |e| e.t);
+        match &self.tick_at {
+            Some(tick) => tick.t.min(heap),
+            None => heap,
+        }
+    }
+
+    /// Take the next event: the pending fluid step when it comes before the
+    /// heap's top (`Entry`'s order is reversed: greater is earlier).
+    #[inline]
+    fn pop_event(&mut self) -> Option<Entry> {
+        match (&self.tick_at, self.heap.peek()) {
+            (Some(tick), Some(top)) if top > tick => self.heap.pop(),
+            (Some(_), _) => self.tick_at.take(),
+            (None, _) => self.heap.pop(),
+        }
     }
 
     #[inline]
@@ -399,7 +435,7 @@ impl<'a> Engine<'a> {
     /// Run to the end.
     pub(crate) fn run(&mut self) -> Result<(), SimError> {
         loop {
-            let th = self.heap.peek().map_or(f64::INFINITY, |e| e.t);
+            let th = self.next_event_time();
             if self.next_arrival <= th {
                 if self.next_arrival.is_infinite() {
                     break;
@@ -409,7 +445,7 @@ impl<'a> Engine<'a> {
                 self.advance(t);
                 self.arrival(t);
             } else {
-                let Some(e) = self.heap.pop() else { break };
+                let Some(e) = self.pop_event() else { break };
                 self.events += 1;
                 self.advance(e.t);
                 match e.ev {
@@ -1031,9 +1067,10 @@ impl<'a> Engine<'a> {
                     St::Draining => InstancePhase::Draining,
                     St::Dead => continue,
                 };
-                let name = format!("sim-{i}");
+                let id = InstanceId(crest_core::action::format_compact!("sim-{i}"));
+                let name = id.to_string();
                 mb.fleet.instances.push(InstanceState {
-                    id: InstanceId(name.clone()),
+                    id,
                     phase,
                     addr: None,
                 });
@@ -1056,7 +1093,7 @@ impl<'a> Engine<'a> {
             }
             for k in 0..self.pending {
                 mb.fleet.instances.push(InstanceState {
-                    id: InstanceId(format!("sim-pending-{k}")),
+                    id: InstanceId(crest_core::action::format_compact!("sim-pending-{k}")),
                     phase: InstancePhase::Starting,
                     addr: None,
                 });
@@ -1174,12 +1211,12 @@ impl<'a> Engine<'a> {
             Action::SetWeight {
                 instance, weight, ..
             } => self.apply_lb(&LbCommand::Weight {
-                server: instance.0.clone(),
+                server: instance.to_string(),
                 weight: *weight,
             }),
             Action::Drain { instance, .. } | Action::Deregister { instance, .. } => {
                 self.apply_lb(&LbCommand::State {
-                    server: instance.0.clone(),
+                    server: instance.to_string(),
                     state: ServerAdminState::Drain,
                 })
             }

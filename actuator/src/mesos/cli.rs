@@ -529,7 +529,7 @@ fn active_tasks(a: &MesosActuator<WallClock>, app: &AppId) -> BTreeSet<String> {
             .instances
             .into_iter()
             .filter(|i| matches!(i.phase, InstancePhase::Starting | InstancePhase::Running))
-            .map(|i| i.id.0)
+            .map(|i| i.id.to_string())
             .collect()
     })
 }

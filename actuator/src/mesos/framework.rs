@@ -453,7 +453,7 @@ impl Framework {
             .iter()
             .filter(|(_, t)| &t.app == app)
             .map(|(id, t)| InstanceState {
-                id: InstanceId(id.clone()),
+                id: InstanceId::from(id.as_str()),
                 phase: if t.kill_sent {
                     InstancePhase::Draining
                 } else {

@@ -280,7 +280,7 @@ async fn defect6_tasks_get_host_ports_from_offers_and_report_ip_and_port() {
     // one agent hosts all three: no collision, and the address names the port
     let fleet = a.inspect(|f| f.fleet(&web(), Timestamp(0)));
     for i in &fleet.instances {
-        let port = tasks[&i.id.0].ports[0];
+        let port = tasks[i.id.as_str()].ports[0];
         let addr = i.addr.clone().unwrap();
         assert!(
             addr.starts_with("127.0.1.") && addr.ends_with(&format!(":{port}")),

@@ -56,7 +56,7 @@ pub(crate) mod testutil {
             desired: Replicas(desired),
             instances: (0..running)
                 .map(|i| InstanceState {
-                    id: InstanceId(format!("app-{i}")),
+                    id: InstanceId(crest_core::action::format_compact!("app-{i}")),
                     phase: InstancePhase::Running,
                     addr: None,
                 })
