@@ -60,40 +60,54 @@ pub struct EmpiricalErrors {
     pub labels: Vec<String>,
     /// The profiles.
     pub profiles: Vec<Vec<f64>>,
+    /// The same days as the live levels a policy tracking the level
+    /// measures ([`crate::policies::live_level`]: every step with a positive
+    /// forecast, however small, where `profiles` count near-zero forecasts
+    /// as 1 so that a scenario never multiplies a night's ratio onto a day).
+    /// The level margin is learned from these; empty in documents written
+    /// before they existed (the margin then falls back to `profiles`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub levels: Vec<Vec<f64>>,
 }
 
 impl EmpiricalErrors {
-    /// Check the profiles: at most [`MAX_EMPIRICAL_PROFILES`], each of
-    /// 1..=100000 finite ratios >= 0.
+    /// Check the profiles and levels: at most [`MAX_EMPIRICAL_PROFILES`]
+    /// each, each of 1..=100000 finite ratios >= 0.
     ///
     /// # Errors
     /// [`AutoscalerError::InvalidSetting`] naming the first bad one.
     pub fn validate(&self) -> Result<(), AutoscalerError> {
-        if self.profiles.len() > MAX_EMPIRICAL_PROFILES {
+        check_profiles("empirical.profiles", &self.profiles)?;
+        check_profiles("empirical.levels", &self.levels)
+    }
+}
+
+/// At most [`MAX_EMPIRICAL_PROFILES`] profiles of 1..=100000 finite ratios >= 0.
+fn check_profiles(field: &'static str, profiles: &[Vec<f64>]) -> Result<(), AutoscalerError> {
+    if profiles.len() > MAX_EMPIRICAL_PROFILES {
+        return Err(AutoscalerError::setting(
+            field,
+            "at most 1000 profiles",
+            profiles.len(),
+        ));
+    }
+    for (i, p) in profiles.iter().enumerate() {
+        if p.is_empty() || p.len() > 100_000 {
             return Err(AutoscalerError::setting(
-                "empirical.profiles",
-                "at most 1000 profiles",
-                self.profiles.len(),
+                field,
+                "profiles of 1 to 100000 steps",
+                format!("profile {i} of {} steps", p.len()),
             ));
         }
-        for (i, p) in self.profiles.iter().enumerate() {
-            if p.is_empty() || p.len() > 100_000 {
-                return Err(AutoscalerError::setting(
-                    "empirical.profiles",
-                    "profiles of 1 to 100000 steps",
-                    format!("profile {i} of {} steps", p.len()),
-                ));
-            }
-            if let Some(v) = p.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
-                return Err(AutoscalerError::setting(
-                    "empirical.profiles",
-                    "finite ratios >= 0",
-                    format!("profile {i}: {v}"),
-                ));
-            }
+        if let Some(v) = p.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+            return Err(AutoscalerError::setting(
+                field,
+                "finite ratios >= 0",
+                format!("profile {i}: {v}"),
+            ));
         }
-        Ok(())
     }
+    Ok(())
 }
 
 impl PlanDocument {

@@ -55,7 +55,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::PlanningError;
 use crate::forecast::{forecast_window, scale_forecast, scale_series, series_window, stitch};
-use crate::gate::{GateEngine, StressCases, empirical_scenarios, error_profiles, verify_with};
+use crate::gate::{
+    GateEngine, StressCases, empirical_scenarios, error_profiles, level_profiles, verify_with,
+};
 use crate::policy::{CrestPolicyConfig, auto_err, crest_policy, level_margin};
 use crate::replay::{SimMode, replay_sim};
 use crest_forecast::FinalFit;
@@ -733,8 +735,12 @@ fn run_crest(
         .instances_for(top, s.static_utilisation)
         .clamp(s.min, s.max);
     let before = crate::forecast::window(&week, Some(static_at), Some(from))?;
-    let profiles = error_profiles(&before, &series_window(&actual, static_at, from)?);
-    let level_margin = level_margin(&profiles, series.step_s(), s.lead_time_s, s.level_quantile);
+    let seen = series_window(&actual, static_at, from)?;
+    let (profiles, levels) = (
+        error_profiles(&before, &seen),
+        level_profiles(&before, &seen),
+    );
+    let level_margin = level_margin(&levels, series.step_s(), s.lead_time_s, s.level_quantile);
 
     // crest: day-ahead forecasts, each decided `decision_lead_s` before its day.
     let parts = crest_days(crest)

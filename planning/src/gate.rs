@@ -23,6 +23,7 @@
 //! [`gate`], the same replays on its parts.
 
 use chrono::NaiveDate;
+use crest_autoscaler::policies::live_level;
 use crest_autoscaler::{
     EmpiricalErrors, FluidModel, GateConfig, GateReport, PlanDocument, Policy, ScenarioRun,
     SchedulePolicy,
@@ -123,13 +124,35 @@ impl StressCases {
 /// actual / forecast mean per step of the day. Steps where the forecast was
 /// near zero count as 1.
 pub fn error_profiles(forecast: &Forecast, actual: &Series) -> Vec<Vec<f64>> {
+    per_day(forecast, error_ratios(forecast, actual))
+}
+
+/// The same days as the live levels the level-tracking policy measures
+/// ([`live_level`]: every step, however small its forecast; 1 where the
+/// forecast is not positive or the actual is missing): the level margin is
+/// learned from these ([`crate::policy::level_margin`]).
+pub fn level_profiles(forecast: &Forecast, actual: &Series) -> Vec<Vec<f64>> {
+    per_day(forecast, level_ratios(forecast, actual))
+}
+
+fn per_day(forecast: &Forecast, ratios: Vec<f64>) -> Vec<Vec<f64>> {
     let per_day = usize::try_from(86_400 / forecast.step_s.max(1))
         .unwrap_or(1)
         .max(1);
-    error_ratios(forecast, actual)
+    ratios
         .chunks(per_day)
         .filter(|c| c.len() == per_day)
         .map(<[f64]>::to_vec)
+        .collect()
+}
+
+/// [`live_level`] for every forecast step the series covers.
+fn level_ratios(forecast: &Forecast, actual: &Series) -> Vec<f64> {
+    (0..forecast.horizon())
+        .filter_map(|i| {
+            let j = actual.index_of(forecast.time_at(i))?;
+            Some(live_level(actual.values()[j], forecast.mean[i]).unwrap_or(1.0))
+        })
         .collect()
 }
 
@@ -243,6 +266,7 @@ pub fn comparable_errors(
             source: "no comparable days (empty data)".into(),
             labels: Vec::new(),
             profiles: Vec::new(),
+            levels: Vec::new(),
         });
     };
     let step = series.step_s();
@@ -274,13 +298,15 @@ pub fn comparable_errors(
     windows.sort_by_key(|w| w.1);
     windows.dedup_by_key(|w| w.1);
     if !windows.is_empty() {
-        let profiles = windows
+        let (profiles, levels): (Vec<_>, Vec<_>) = windows
             .par_iter()
             .map(|(_, a, b)| {
                 let f = forecast_window(series, *a, *a, *b, calendar, 0, FinalFit::Linfa)?;
-                Ok(error_ratios(&f, series))
+                Ok((error_ratios(&f, series), level_ratios(&f, series)))
             })
-            .collect::<Result<Vec<_>, PlanningError>>()?;
+            .collect::<Result<Vec<_>, PlanningError>>()?
+            .into_iter()
+            .unzip();
         let labels: Vec<String> = windows.iter().map(|w| w.0.clone()).collect();
         return Ok(EmpiricalErrors {
             source: format!(
@@ -290,6 +316,7 @@ pub fn comparable_errors(
             ),
             labels,
             profiles,
+            levels,
         });
     }
 
@@ -302,7 +329,7 @@ pub fn comparable_errors(
     let rotate = usize::try_from((from.millis() - midnight(first).millis()) / (step * 1000))
         .unwrap_or(0)
         % per_day;
-    let profiles = days
+    let (profiles, levels): (Vec<_>, Vec<_>) = days
         .par_iter()
         .map(|d| {
             let a = midnight(*d);
@@ -315,13 +342,18 @@ pub fn comparable_errors(
                 0,
                 FinalFit::Linfa,
             )?;
-            let mut r = error_ratios(&f, series);
+            let (mut r, mut l) = (error_ratios(&f, series), level_ratios(&f, series));
             if r.len() == per_day {
                 r.rotate_left(rotate);
             }
-            Ok(r)
+            if l.len() == per_day {
+                l.rotate_left(rotate);
+            }
+            Ok((r, l))
         })
-        .collect::<Result<Vec<_>, PlanningError>>()?;
+        .collect::<Result<Vec<_>, PlanningError>>()?
+        .into_iter()
+        .unzip();
     let labels: Vec<String> = days.iter().map(ToString::to_string).collect();
     let why = if names.is_empty() {
         String::new()
@@ -339,6 +371,7 @@ pub fn comparable_errors(
         },
         labels,
         profiles,
+        levels,
     })
 }
 
@@ -549,6 +582,7 @@ fn replay_case(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::CrestPolicyConfig;
     use crest_autoscaler::planner::{PlannerConfig, RateLimit, plan};
     use crest_core::series::Quantile;
     use crest_core::{AppId, Capacity, DayKind, Replicas};
@@ -619,6 +653,29 @@ mod tests {
             let e = StressCases::parse(bad).unwrap_err().to_string();
             assert!(e.contains(bad), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn level_profiles_see_the_small_steps_scenario_profiles_count_as_one() {
+        // A day of half-hours: the forecast is 1000 except two night steps
+        // at 10 (1 % of the peak); demand runs at 0.5 of it all day and at
+        // 30 (3×) in those two steps.
+        let mut f = flat_forecast();
+        f.mean[4] = 10.0;
+        f.mean[5] = 10.0;
+        let mut v = vec![500.0; 48];
+        v[4] = 30.0;
+        v[5] = 30.0;
+        let actual = Series::try_new("a", f.start, 1800, v).unwrap();
+        let scen = error_profiles(&f, &actual);
+        let lev = level_profiles(&f, &actual);
+        assert_eq!((scen.len(), lev.len()), (1, 1));
+        // A scenario never multiplies a near-zero forecast's ratio onto
+        // another day's steps; the policy's level there is 3, and so is
+        // what its margin is learned from.
+        assert_eq!((scen[0][4], scen[0][5], scen[0][6]), (1.0, 1.0, 0.5));
+        assert_eq!((lev[0][4], lev[0][5], lev[0][6]), (3.0, 3.0, 0.5));
+        assert_eq!(lev[0][3], live_level(500.0, 1000.0).unwrap());
     }
 
     #[test]
@@ -710,18 +767,55 @@ mod tests {
             source: "test".into(),
             labels: vec!["d".into()],
             profiles: vec![surge],
+            levels: Vec::new(),
         });
         let r = run_gate(&doc, SIM).unwrap();
         assert!(!r.passed, "{r:?}");
         assert_eq!(r.failed_kinds(), "empirical 1/1");
+        // The runtime policy's level margin: from the live levels when the
+        // document has them (a 2× move one step ahead), else from the
+        // scenario profiles (the 3× surge).
+        let net = crest_autoscaler::policies::TargetTrackingConfig::new(
+            crest_autoscaler::policies::TargetMetric::Utilisation,
+            0.75,
+        );
+        let guard = crest_autoscaler::policies::Guard::new(Replicas(1), Replicas(100));
+        let margin = |d: &PlanDocument| {
+            CrestPolicyConfig::from_document(d, 1.0, net.clone(), guard).level_margin
+        };
+        assert!((margin(&doc) - 3.0).abs() < 1e-9, "{}", margin(&doc));
+        let mut moved = vec![1.0; 48];
+        moved[20..].fill(2.0);
+        if let Some(e) = doc.empirical.as_mut() {
+            e.levels = vec![moved];
+        }
+        assert!((margin(&doc) - 2.0).abs() < 1e-9, "{}", margin(&doc));
         // A hostile document's profiles are refused, not replayed.
         doc.empirical = Some(EmpiricalErrors {
             source: "test".into(),
             labels: Vec::new(),
             profiles: vec![vec![f64::NAN]],
+            levels: Vec::new(),
         });
-        let e = run_gate(&doc, SIM).unwrap_err().to_string();
-        assert!(e.contains("empirical"), "{e}");
+        let chain = |e: PlanningError| {
+            let mut out = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                out = format!("{out}: {s}");
+                src = s.source();
+            }
+            out
+        };
+        let e = chain(run_gate(&doc, SIM).unwrap_err());
+        assert!(e.contains("empirical.profiles"), "{e}");
+        doc.empirical = Some(EmpiricalErrors {
+            source: "test".into(),
+            labels: Vec::new(),
+            profiles: vec![vec![1.0]],
+            levels: vec![vec![-1.0]],
+        });
+        let e = chain(run_gate(&doc, SIM).unwrap_err());
+        assert!(e.contains("empirical.levels"), "{e}");
     }
 
     /// 70 days of hourly data: a daily cycle, and on each "Fest" day (days
@@ -766,6 +860,9 @@ mod tests {
         assert!(e.source.contains("Fest"), "{}", e.source);
         assert_eq!(e.profiles.len(), 1);
         assert_eq!(e.profiles[0].len(), 24);
+        // The live levels of the same days, for the level margin.
+        assert_eq!(e.levels.len(), e.profiles.len());
+        assert_eq!(e.levels[0].len(), 24);
         let mean = e.profiles[0].iter().sum::<f64>() / 24.0;
         assert!(
             mean > 1.5,
@@ -775,6 +872,8 @@ mod tests {
         let r = comparable_errors(&s, &cal, day(50), day(51), &opts).unwrap();
         assert_eq!(r.profiles.len(), 7, "{}", r.source);
         assert!(r.profiles.iter().all(|p| p.len() == 24));
+        assert_eq!(r.levels.len(), 7);
+        assert!(r.levels.iter().all(|p| p.len() == 24));
         assert_eq!(r.labels[0], "2020-02-19");
         assert!(
             r.source.contains("7 days before 2020-02-20"),

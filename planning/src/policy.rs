@@ -53,9 +53,15 @@ impl CrestPolicyConfig {
         net: TargetTrackingConfig,
         guard: Guard,
     ) -> Self {
+        // Learned from the live levels the policy will measure; a document
+        // from before they were recorded has only the scenario profiles.
         let margin = doc.empirical.as_ref().map_or(1.0, |e| {
             level_margin(
-                &e.profiles,
+                if e.levels.is_empty() {
+                    &e.profiles
+                } else {
+                    &e.levels
+                },
                 doc.forecast.step_s,
                 doc.planner.lead_time_s,
                 level_quantile,

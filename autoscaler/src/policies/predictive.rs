@@ -70,6 +70,15 @@ fn one() -> f64 {
     1.0
 }
 
+/// The live level a policy tracking the level measures at one step: actual
+/// over the forecast mean, clamped to 0.05..=20 (one odd sample cannot
+/// zero or explode the fleet). `None` when the mean is not positive or the
+/// actual is not a finite count. The level margin is learned from the same
+/// measure on past days, so that it covers the moves the policy will see.
+pub fn live_level(actual: f64, mean: f64) -> Option<f64> {
+    (mean > 0.0 && actual.is_finite() && actual >= 0.0).then(|| (actual / mean).clamp(0.05, 20.0))
+}
+
 impl PredictiveConfig {
     /// Defaults: 80 % utilisation, p90, 5 min lead, 5 % tolerance, 15 min hold.
     pub fn new(capacity: Capacity) -> Self {
@@ -220,9 +229,8 @@ impl PredictivePolicy {
         };
         let actual = obs.metrics.demand_rps;
         if self.cfg.track_level {
-            let mean = f.mean[i];
-            if mean > 0.0 && actual.is_finite() && actual >= 0.0 {
-                self.levels.push_back((actual / mean).clamp(0.05, 20.0));
+            if let Some(level) = live_level(actual, f.mean[i]) {
+                self.levels.push_back(level);
                 while self.levels.len() > 2 {
                     self.levels.pop_front();
                 }

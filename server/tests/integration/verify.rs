@@ -46,6 +46,7 @@ fn document(id: &str, missed: Option<f64>) -> String {
         source: "a day the forecaster missed".into(),
         labels: vec!["missed".into()],
         profiles: vec![vec![k; 48]],
+        levels: Vec::new(),
     });
     serde_json::to_string(&doc).unwrap()
 }
