@@ -32,18 +32,23 @@ fn nyc_taxi_day_ahead_wape_and_calibration() {
     // holiday windows around the scored days move it a little).
     let naive = report.overall["seasonal_naive"].wape;
     assert!((naive - 0.100).abs() < 0.003, "seasonal naive WAPE {naive}");
-    // Achieved: auto 6.29 %, ensemble 6.28 % (its weight learned in
-    // calibration; the plain average gave auto 6.61 %, ensemble 6.54 %),
-    // mstl_ets 7.23 %, regression 7.46 % (before the holiday analogs, level
-    // adaptation and the choice relative to naive: auto 6.85 %). The
-    // issue's target, 6.0 %, is not met.
+    // Achieved: auto 5.63 %, ensemble 5.56 %, regression 6.14 %, mstl_ets
+    // 7.23 % since the regression learns from ordinary days only (window
+    // days are the holiday analog's), its fit and its residual
+    // autoregression's coefficients alike. Before, the Thanksgiving-to-New-
+    // Year weeks pulled the morning rush of every later weekday down: auto
+    // 6.29 %, ensemble 6.28 %, regression 7.46 % (5.85 % with the fit alone
+    // on ordinary days). Before the ensemble's weight was learned in
+    // calibration: auto 6.61 %; before the holiday analogs, level
+    // adaptation and the choice relative to naive: 6.85 %. The issue's
+    // target is 6.0 %.
     let auto = &report.overall["auto"];
-    assert!(auto.wape <= 0.0635, "auto WAPE {}", auto.wape);
+    assert!(auto.wape <= 0.0575, "auto WAPE {}", auto.wape);
     assert!(auto.wape < naive, "auto must beat seasonal naive");
     let ens = report.overall["ensemble"].wape;
-    assert!(ens <= 0.0635, "ensemble WAPE {ens}");
+    assert!(ens <= 0.057, "ensemble WAPE {ens}");
     let reg = report.overall["regression"].wape;
-    assert!(reg <= 0.076, "regression WAPE {reg}");
+    assert!(reg <= 0.063, "regression WAPE {reg}");
     // Calibration: p90 exceeded about 10 % of the time, p10 about 90 %.
     let p90 = auto.coverage["p90"];
     let p10 = auto.coverage["p10"];

@@ -273,10 +273,11 @@ impl Forecaster for CalendarRegressionForecaster {
         let mut t = acc_start;
         let mut ridge = vec![self.ridge; d.p];
         let free = d.unpenalized();
+        let fit = FitRows::new(ctx, acc_start, first, pd);
         for &o in origins {
             while t < o {
                 let y = ctx.y[t];
-                if y.is_finite() {
+                if fit.takes(ctx, t) {
                     // Weights grow with time instead of decaying the matrix:
                     // the same fit, at the cost of rescaling the ridge below.
                     let w = (a * (t - acc_start) as f64).exp();
@@ -304,14 +305,14 @@ impl Forecaster for CalendarRegressionForecaster {
             // linfa finds the design rank-deficient, the Gram path (which
             // raises the ridge until it can solve) takes over.
             let linfa_beta = if o == ctx.n && ctx.final_fit == crate::pipeline::FinalFit::Linfa {
-                linfa_fit(ctx, &d, acc_start, o, a, &ridge)
+                linfa_fit(ctx, &d, &fit, acc_start, o, a, &ridge)
             } else {
                 None
             };
             let beta = linfa_beta
                 .or_else(|| gram.solve(&ridge))
                 .unwrap_or_else(|| vec![0.0; d.p]);
-            let corr = self.residual_correction(ctx, &d, &beta, acc_start, o, horizon);
+            let corr = self.residual_correction(ctx, &d, &fit, &beta, o, horizon);
             let path = (0..horizon)
                 .map(|h| d.predict(ctx, o + h, &beta, &mut idx, &mut val) + corr[h])
                 .collect();
@@ -321,11 +322,51 @@ impl Forecaster for CalendarRegressionForecaster {
     }
 }
 
+/// Which steps of the history the regression learns from: the observed
+/// ones outside the named holidays' effect windows. Inside a window every
+/// model gives way to the holiday analog (`crate::holiday`), so window days
+/// would only teach the ordinary day's shape what a holiday week looks like
+/// (on NYC taxi the Thanksgiving-to-New-Year weeks, whose missing morning
+/// rush pulled every later weekday's rush down). The calendar effects keep
+/// what days outside every window show (make-up workdays). A history with
+/// fewer than two weeks of ordinary days before its first origin keeps its
+/// window days: an ill-fitted shape would be worse than a contaminated one.
+struct FitRows {
+    /// The first step of the fit.
+    start: usize,
+    skip_windows: bool,
+}
+
+/// Ordinary days a history needs before the fit leaves window days out.
+const MIN_ORDINARY_DAYS: f64 = 14.0;
+
+impl FitRows {
+    fn new(ctx: &Context, acc_start: usize, first: usize, per_day: f64) -> FitRows {
+        let ordinary = (acc_start..first.min(ctx.n))
+            .filter(|&t| ctx.y[t].is_finite() && !in_window(ctx, t))
+            .count();
+        FitRows {
+            start: acc_start,
+            skip_windows: ordinary as f64 >= MIN_ORDINARY_DAYS * per_day,
+        }
+    }
+
+    /// Whether step `t` is a row of the fit.
+    fn takes(&self, ctx: &Context, t: usize) -> bool {
+        ctx.y[t].is_finite() && !(self.skip_windows && in_window(ctx, t))
+    }
+}
+
+fn in_window(ctx: &Context, t: usize) -> bool {
+    ctx.windows.pos.get(t).is_some_and(Option::is_some)
+}
+
 /// The weighted ridge fit on steps `acc_start..o` by linfa, with the same
 /// weights `exp(a (t - acc_start))` and penalties as the accumulated Gram path.
 fn linfa_fit(
     ctx: &Context,
     d: &Design,
+    fit: &FitRows,
     acc_start: usize,
     o: usize,
     a: f64,
@@ -333,7 +374,7 @@ fn linfa_fit(
 ) -> Option<Vec<f64>> {
     let (mut idx, mut val) = (Vec::new(), Vec::new());
     let obs: Vec<Observation> = (acc_start..o)
-        .filter(|t| ctx.y[*t].is_finite())
+        .filter(|t| fit.takes(ctx, *t))
         .map(|t| {
             d.row(ctx, t, &mut idx, &mut val);
             Observation {
@@ -355,13 +396,19 @@ impl CalendarRegressionForecaster {
 
     /// Direct autoregression of future residuals on the last residual, the
     /// mean residual of the last day and the same-time-yesterday residual,
-    /// one set of coefficients per step ahead.
+    /// one set of coefficients per step ahead. The coefficients are learned
+    /// on ordinary steps (outside holiday windows, as the fit), but the
+    /// last residuals they apply to are whatever the last days were: how
+    /// far a holiday week ran from an ordinary one still says something
+    /// about tomorrow (on NYC taxi day-ahead, auto WAPE: 5.85 % learning
+    /// from every step, 6.01 % dropping window residuals altogether, 5.63 %
+    /// this way).
     fn residual_correction(
         &self,
         ctx: &Context,
         d: &Design,
+        fit: &FitRows,
         beta: &[f64],
-        acc_start: usize,
         o: usize,
         horizon: usize,
     ) -> Vec<f64> {
@@ -371,7 +418,7 @@ impl CalendarRegressionForecaster {
             Layout::Daily { .. } => 120,
             Layout::Plain => 200,
         };
-        let from = o.saturating_sub(span).max(acc_start);
+        let from = o.saturating_sub(span).max(fit.start);
         if o <= from + 2 {
             return vec![0.0; horizon];
         }
@@ -387,6 +434,16 @@ impl CalendarRegressionForecaster {
             })
             .collect();
         let m = r.len();
+        // The autoregression learns from ordinary steps only (a holiday
+        // week's residuals against the ordinary-day fit run at -60 % for
+        // days and, nearly collinear, made corrections of e^-10 at a week
+        // ahead); it still starts from the last residuals, window or not.
+        let ordinary: Vec<bool> = (from..o).map(|i| fit.takes(ctx, i)).collect();
+        // Nor does a correction go beyond the largest residual it saw.
+        let largest = r
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, |a, v| a.max(v.abs()));
         let win = match d.layout {
             Layout::SubDaily { pd, .. } => pd,
             Layout::Daily { .. } => 7,
@@ -433,6 +490,12 @@ impl CalendarRegressionForecaster {
                     if !(target.is_finite() && z.iter().all(|v| v.is_finite())) {
                         continue;
                     }
+                    let (target_at, z3_at) = (i + h + 1, i + h + 1 - lag);
+                    let z2_from = (i + 1).saturating_sub(win);
+                    if !(ordinary[i] && ordinary[target_at] && ordinary[z3_at] && ordinary[z2_from])
+                    {
+                        continue;
+                    }
                     for a in 0..3 {
                         t[a] += z[a] * target;
                         for b in 0..3 {
@@ -449,7 +512,7 @@ impl CalendarRegressionForecaster {
                     if v.is_finite() { v } else { 0.0 }
                 };
                 match cholesky_solve(&mut g, &t, 3) {
-                    Some(b) => b[0] * l1 + b[1] * l2 + b[2] * l3,
+                    Some(b) => (b[0] * l1 + b[1] * l2 + b[2] * l3).clamp(-largest, largest),
                     None => 0.0,
                 }
             })
@@ -461,6 +524,41 @@ impl CalendarRegressionForecaster {
 mod tests {
     use super::*;
     use crate::linalg::Gram;
+    use crest_core::{Calendar, DayKind, Series, Timestamp};
+
+    /// Hourly data from 2020-01-01 with a holiday "Fest" on day `fest`.
+    fn with_fest(days: usize, fest: u64) -> (Context, usize) {
+        let start = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
+        let mut cal = Calendar::new("t");
+        cal.insert(
+            start + chrono::Days::new(fest),
+            DayKind::Holiday {
+                name: "Fest".into(),
+            },
+        );
+        let s = Series::try_new(
+            "s",
+            Timestamp::from_secs(1_577_836_800),
+            3600,
+            (0..days * 24).map(|i| 100.0 + (i % 24) as f64).collect(),
+        )
+        .unwrap();
+        let ctx = Context::new(&s, &cal, 24);
+        (ctx, fest as usize * 24 + 12)
+    }
+
+    #[test]
+    fn the_fit_leaves_holiday_windows_out_once_it_has_two_ordinary_weeks() {
+        let (ctx, noon_of_fest) = with_fest(40, 30);
+        assert!(in_window(&ctx, noon_of_fest));
+        let fit = FitRows::new(&ctx, 0, ctx.n, 24.0);
+        assert!(!fit.takes(&ctx, noon_of_fest));
+        assert!(fit.takes(&ctx, 10 * 24));
+        // Ten days of data: too few ordinary days, the window stays in.
+        let (short, noon) = with_fest(10, 6);
+        assert!(in_window(&short, noon));
+        assert!(FitRows::new(&short, 0, short.n, 24.0).takes(&short, noon));
+    }
 
     /// The linfa fit (the user's forecast) and the accumulated Cholesky fit
     /// (backtests, calibration) must agree on real data, coefficient by
@@ -485,11 +583,13 @@ mod tests {
         for j in d.unpenalized() {
             ridge[j] = 0.0;
         }
+        let fit = FitRows::new(&ctx, acc_start, o, pd);
+        assert!(fit.skip_windows, "NYC taxi has months of ordinary days");
         let mut gram = Gram::new(d.p);
         let mut dense = vec![0.0; d.p];
         let (mut idx, mut val) = (Vec::new(), Vec::new());
         for t in acc_start..o {
-            if ctx.y[t].is_finite() {
+            if fit.takes(&ctx, t) {
                 d.row(&ctx, t, &mut idx, &mut val);
                 for (j, v) in idx.iter().zip(&val) {
                     dense[*j] = *v;
@@ -501,7 +601,7 @@ mod tests {
             }
         }
         let fast = gram.solve(&ridge).unwrap();
-        let lin = linfa_fit(&ctx, &d, acc_start, o, a, &ridge).expect("linfa fit");
+        let lin = linfa_fit(&ctx, &d, &fit, acc_start, o, a, &ridge).expect("linfa fit");
         let worst = fast
             .iter()
             .zip(&lin)
@@ -521,7 +621,7 @@ mod tests {
         // And `paths` at the final origin really goes through linfa: its
         // path equals the one built from the linfa coefficients.
         let path = &m.paths(&ctx, &[o], 48)[0];
-        let corr = m.residual_correction(&ctx, &d, &lin, acc_start, o, 48);
+        let corr = m.residual_correction(&ctx, &d, &fit, &lin, o, 48);
         for h in 0..48 {
             let want = d.predict(&ctx, o + h, &lin, &mut idx, &mut val) + corr[h];
             assert!((path[h] - want).abs() < 1e-12);
