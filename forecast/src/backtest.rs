@@ -20,6 +20,14 @@ use crate::pipeline::{ForecastConfig, ModelChoice, forecast_models};
 /// Name under which the automatic choice is reported.
 pub const AUTO: &str = "auto";
 
+/// The automatic choice scored on the steps inside the calendar's named
+/// holidays' effect windows only (present when a scored step is in one).
+pub const AUTO_HOLIDAY_WINDOWS: &str = "auto:holidays";
+
+/// The automatic choice scored on the steps outside every window (present
+/// beside [`AUTO_HOLIDAY_WINDOWS`]).
+pub const AUTO_ORDINARY_DAYS: &str = "auto:ordinary";
+
 /// Name of the daily-naive baseline in rolling backtests (series whose step
 /// divides a day): each step repeats the same time of the last observed day.
 pub const DAILY_NAIVE: &str = "daily_naive";
@@ -137,6 +145,14 @@ pub fn backtest_series(
         model: ModelChoice::Auto,
         ..cfg.clone()
     };
+    // Holiday-window days are harder than ordinary ones and their bands
+    // are widened for it: the automatic choice is also scored on each kind
+    // of day alone, so that its coverage can be read on both.
+    let windows = crate::context::holiday_windows(series, &cfg.calendar, series.len());
+    let in_window = |i: usize| windows.pos.get(i).is_some_and(Option::is_some);
+    let split = origins
+        .iter()
+        .any(|&o| (o..(o + h).min(series.len())).any(in_window));
     type OriginScores = (BTreeMap<String, Accumulator>, String);
     let per_origin: Vec<Result<OriginScores, ForecastError>> = origins
         .par_iter()
@@ -152,6 +168,8 @@ pub fn backtest_series(
                 }
                 let fc = &out.forecast;
                 let mut acc = Accumulator::default();
+                // Inside / outside the holiday windows, for the chosen model.
+                let mut by_kind = [Accumulator::default(), Accumulator::default()];
                 let mut qs: Vec<(Quantile, f64)> = Vec::new();
                 for step in 0..fc.horizon() {
                     let i = o + step;
@@ -161,9 +179,26 @@ pub fn backtest_series(
                     qs.clear();
                     qs.extend(fc.quantiles.iter().map(|(q, p)| (*q, p[step])));
                     acc.add(series.values()[i], fc.mean[step], &qs, scale);
+                    if split && out.model == all.chosen {
+                        by_kind[usize::from(!in_window(i))].add(
+                            series.values()[i],
+                            fc.mean[step],
+                            &qs,
+                            scale,
+                        );
+                    }
                 }
                 for name in names {
                     accs.entry(name).or_default().merge(&acc);
+                }
+                if split && out.model == all.chosen {
+                    let [inside, outside] = &by_kind;
+                    for (name, a) in [
+                        (AUTO_HOLIDAY_WINDOWS, inside),
+                        (AUTO_ORDINARY_DAYS, outside),
+                    ] {
+                        accs.entry(name.to_string()).or_default().merge(a);
+                    }
                 }
             }
             // Daily naive (the same step of the last observed day), the

@@ -136,17 +136,9 @@ impl Context {
         };
         let n = series.len();
         let transform = Transform::choose(series.values());
-        let offset_ms = match series.time_format() {
-            TimeFormat::Rfc3339 { offset_s } => i64::from(offset_s) * 1000,
-            _ => 0,
-        };
+        let offset_ms = local_offset_ms(series);
         let info = step_infos(series, calendar, n + horizon, offset_ms);
-        let windows = crate::holiday::HolidayWindows::new(
-            calendar,
-            series.start().millis() + offset_ms,
-            series.step_s() * 1000,
-            n + horizon,
-        );
+        let windows = holiday_windows(series, calendar, n + horizon);
         let raw: Vec<f64> = series
             .values()
             .iter()
@@ -228,6 +220,29 @@ impl Context {
             }
         }
     }
+}
+
+/// The series' local-time offset (its timestamps' own), milliseconds.
+fn local_offset_ms(series: &Series) -> i64 {
+    match series.time_format() {
+        TimeFormat::Rfc3339 { offset_s } => i64::from(offset_s) * 1000,
+        _ => 0,
+    }
+}
+
+/// The named holidays' effect windows over the first `len` steps of
+/// `series` (on its local dates).
+pub(crate) fn holiday_windows(
+    series: &Series,
+    calendar: &Calendar,
+    len: usize,
+) -> crate::holiday::HolidayWindows {
+    crate::holiday::HolidayWindows::new(
+        calendar,
+        series.start().millis() + local_offset_ms(series),
+        series.step_s() * 1000,
+        len,
+    )
 }
 
 /// Median of a slice (reorders it); `NaN` when empty.

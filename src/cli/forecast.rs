@@ -50,7 +50,10 @@ pub struct ForecastCmd {
 #[derive(Debug, Subcommand)]
 enum Sub {
     /// Rolling-origin backtest: MAPE, WAPE, sMAPE, MASE, pinball loss and
-    /// interval coverage per model and per series.
+    /// interval coverage per model and per series; with a calendar whose
+    /// holiday windows the scored points reach, the automatic choice also on
+    /// window days alone (`auto:holidays`) and on ordinary days alone
+    /// (`auto:ordinary`).
     Backtest(BacktestArgs),
     /// Replay actuals against day-ahead forecast bands and print deviation
     /// alerts; on bundled data with labelled anomalies, precision and recall.
