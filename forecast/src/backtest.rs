@@ -149,10 +149,9 @@ pub fn backtest_series(
     // are widened for it: the automatic choice is also scored on each kind
     // of day alone, so that its coverage can be read on both.
     let windows = crate::context::holiday_windows(series, &cfg.calendar, series.len());
-    let in_window = |i: usize| windows.pos.get(i).is_some_and(Option::is_some);
     let split = origins
         .iter()
-        .any(|&o| (o..(o + h).min(series.len())).any(in_window));
+        .any(|&o| (o..(o + h).min(series.len())).any(|i| windows.covers(i)));
     type OriginScores = (BTreeMap<String, Accumulator>, String);
     let per_origin: Vec<Result<OriginScores, ForecastError>> = origins
         .par_iter()
@@ -169,6 +168,7 @@ pub fn backtest_series(
                 let fc = &out.forecast;
                 let mut acc = Accumulator::default();
                 // Inside / outside the holiday windows, for the chosen model.
+                let by_kind_too = split && out.model == all.chosen;
                 let mut by_kind = [Accumulator::default(), Accumulator::default()];
                 let mut qs: Vec<(Quantile, f64)> = Vec::new();
                 for step in 0..fc.horizon() {
@@ -179,8 +179,8 @@ pub fn backtest_series(
                     qs.clear();
                     qs.extend(fc.quantiles.iter().map(|(q, p)| (*q, p[step])));
                     acc.add(series.values()[i], fc.mean[step], &qs, scale);
-                    if split && out.model == all.chosen {
-                        by_kind[usize::from(!in_window(i))].add(
+                    if by_kind_too {
+                        by_kind[usize::from(!windows.covers(i))].add(
                             series.values()[i],
                             fc.mean[step],
                             &qs,
@@ -191,7 +191,7 @@ pub fn backtest_series(
                 for name in names {
                     accs.entry(name).or_default().merge(&acc);
                 }
-                if split && out.model == all.chosen {
+                if by_kind_too {
                     let [inside, outside] = &by_kind;
                     for (name, a) in [
                         (AUTO_HOLIDAY_WINDOWS, inside),

@@ -209,7 +209,7 @@ impl Context {
                 || f.day_after
                 || f.event
                 || f.makeup_workday
-                || self.windows.pos[i].is_some()
+                || self.windows.covers(i)
             {
                 continue;
             }

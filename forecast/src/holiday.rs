@@ -103,6 +103,11 @@ pub(crate) struct HolidayWindows {
 }
 
 impl HolidayWindows {
+    /// Whether step `i` lies in some holiday's window (false past the end).
+    pub(crate) fn covers(&self, i: usize) -> bool {
+        self.pos.get(i).is_some_and(Option::is_some)
+    }
+
     /// Windows of every named holiday and event of `calendar`; a day in
     /// two windows belongs to the nearer holiday.
     pub(crate) fn new(

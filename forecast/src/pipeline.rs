@@ -293,8 +293,7 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
     // the calibration origins share them (as they share the calendar).
     // Nothing to learn when no forecast here reaches a window, and no band
     // to widen when the final one does not.
-    let touches =
-        |o: usize| (o..o + h).any(|t| ctx.windows.pos.get(t).is_some_and(Option::is_some));
+    let touches = |o: usize| (o..o + h).any(|t| ctx.windows.covers(t));
     let analog = origins
         .iter()
         .any(|&o| touches(o))
@@ -494,7 +493,7 @@ fn adapt_level(ctx: &Context, origins: &[usize], paths: &mut [Vec<f64>], h: usiz
     if stride == 0 || stride > h || origins.windows(2).any(|w| w[1] - w[0] != stride) {
         return;
     }
-    let in_window = |i: usize| ctx.windows.pos.get(i).is_some_and(Option::is_some);
+    let in_window = |i: usize| ctx.windows.covers(i);
     // Mean error of path j over steps [from, to) of the series.
     let mean_err = |path: &[f64], o: usize, from: usize, to: usize| -> Option<f64> {
         let (mut s, mut c) = (0.0, 0usize);
@@ -602,7 +601,7 @@ fn build_forecast(
 ) -> Result<Forecast, ForecastError> {
     let h = path.len();
     let sigma = step_scales(ctx, errs);
-    let in_window = |i: usize| ctx.windows.pos.get(ctx.n + i).is_some_and(Option::is_some);
+    let in_window = |i: usize| ctx.windows.covers(ctx.n + i);
     // Pool errors normalised by their step's scale.
     let mut u: Vec<f64> = errs
         .iter()

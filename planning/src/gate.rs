@@ -146,32 +146,36 @@ fn per_day(forecast: &Forecast, ratios: Vec<f64>) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// (actual, forecast mean) at every forecast step the series covers.
+fn aligned<'a>(
+    forecast: &'a Forecast,
+    actual: &'a Series,
+) -> impl Iterator<Item = (f64, f64)> + 'a {
+    (0..forecast.horizon()).filter_map(|i| {
+        let j = actual.index_of(forecast.time_at(i))?;
+        Some((actual.values()[j], forecast.mean[i]))
+    })
+}
+
 /// [`live_level`] for every forecast step the series covers.
 fn level_ratios(forecast: &Forecast, actual: &Series) -> Vec<f64> {
-    (0..forecast.horizon())
-        .filter_map(|i| {
-            let j = actual.index_of(forecast.time_at(i))?;
-            Some(live_level(actual.values()[j], forecast.mean[i]).unwrap_or(1.0))
-        })
+    aligned(forecast, actual)
+        .map(|(a, m)| live_level(a, m).unwrap_or(1.0))
         .collect()
 }
 
 /// actual / forecast mean for every forecast step the series covers.
 fn error_ratios(forecast: &Forecast, actual: &Series) -> Vec<f64> {
     let floor = 0.05 * forecast.mean.iter().copied().fold(0.0, f64::max);
-    let mut ratios = Vec::with_capacity(forecast.horizon());
-    for i in 0..forecast.horizon() {
-        let Some(j) = actual.index_of(forecast.time_at(i)) else {
-            continue;
-        };
-        let (a, m) = (actual.values()[j], forecast.mean[i]);
-        ratios.push(if m > floor && a.is_finite() {
-            (a / m).max(0.0)
-        } else {
-            1.0
-        });
-    }
-    ratios
+    aligned(forecast, actual)
+        .map(|(a, m)| {
+            if m > floor && a.is_finite() {
+                (a / m).max(0.0)
+            } else {
+                1.0
+            }
+        })
+        .collect()
 }
 
 /// Scenarios: the forecast mean times each error profile, repeated over the
@@ -343,11 +347,10 @@ pub fn comparable_errors(
                 FinalFit::Linfa,
             )?;
             let (mut r, mut l) = (error_ratios(&f, series), level_ratios(&f, series));
-            if r.len() == per_day {
-                r.rotate_left(rotate);
-            }
-            if l.len() == per_day {
-                l.rotate_left(rotate);
+            for day in [&mut r, &mut l] {
+                if day.len() == per_day {
+                    day.rotate_left(rotate);
+                }
             }
             Ok((r, l))
         })
@@ -797,15 +800,7 @@ mod tests {
             profiles: vec![vec![f64::NAN]],
             levels: Vec::new(),
         });
-        let chain = |e: PlanningError| {
-            let mut out = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                out = format!("{out}: {s}");
-                src = s.source();
-            }
-            out
-        };
+        let chain = |e: PlanningError| crest_core::error_chain(&e);
         let e = chain(run_gate(&doc, SIM).unwrap_err());
         assert!(e.contains("empirical.profiles"), "{e}");
         doc.empirical = Some(EmpiricalErrors {

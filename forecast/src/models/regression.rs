@@ -343,7 +343,7 @@ const MIN_ORDINARY_DAYS: f64 = 14.0;
 impl FitRows {
     fn new(ctx: &Context, acc_start: usize, first: usize, per_day: f64) -> FitRows {
         let ordinary = (acc_start..first.min(ctx.n))
-            .filter(|&t| ctx.y[t].is_finite() && !in_window(ctx, t))
+            .filter(|&t| ctx.y[t].is_finite() && !ctx.windows.covers(t))
             .count();
         FitRows {
             start: acc_start,
@@ -353,12 +353,8 @@ impl FitRows {
 
     /// Whether step `t` is a row of the fit.
     fn takes(&self, ctx: &Context, t: usize) -> bool {
-        ctx.y[t].is_finite() && !(self.skip_windows && in_window(ctx, t))
+        ctx.y[t].is_finite() && !(self.skip_windows && ctx.windows.covers(t))
     }
-}
-
-fn in_window(ctx: &Context, t: usize) -> bool {
-    ctx.windows.pos.get(t).is_some_and(Option::is_some)
 }
 
 /// The weighted ridge fit on steps `acc_start..o` by linfa, with the same
@@ -491,6 +487,7 @@ impl CalendarRegressionForecaster {
                         continue;
                     }
                     let (target_at, z3_at) = (i + h + 1, i + h + 1 - lag);
+                    // z2's day spans at most two dates: both ends decide.
                     let z2_from = (i + 1).saturating_sub(win);
                     if !(ordinary[i] && ordinary[target_at] && ordinary[z3_at] && ordinary[z2_from])
                     {
@@ -550,13 +547,13 @@ mod tests {
     #[test]
     fn the_fit_leaves_holiday_windows_out_once_it_has_two_ordinary_weeks() {
         let (ctx, noon_of_fest) = with_fest(40, 30);
-        assert!(in_window(&ctx, noon_of_fest));
+        assert!(ctx.windows.covers(noon_of_fest));
         let fit = FitRows::new(&ctx, 0, ctx.n, 24.0);
         assert!(!fit.takes(&ctx, noon_of_fest));
         assert!(fit.takes(&ctx, 10 * 24));
         // Ten days of data: too few ordinary days, the window stays in.
         let (short, noon) = with_fest(10, 6);
-        assert!(in_window(&short, noon));
+        assert!(short.windows.covers(noon));
         assert!(FitRows::new(&short, 0, short.n, 24.0).takes(&short, noon));
     }
 
