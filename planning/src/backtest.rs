@@ -18,9 +18,9 @@
 //!   day-ahead forecasts are joined into one plan for the window, which a
 //!   predictive policy follows. With `track_level` (the default) it tracks
 //!   live demand's level both ways: the forecast mean's shape over the next
-//!   lead time scaled to live demand, times a margin learned from the
-//!   forecaster's errors in the week before the window
-//!   ([`crate::policy::level_margin`]),
+//!   lead time scaled to live demand (a level below the forecast expected
+//!   to climb back), times a margin, both learned from the forecaster's
+//!   errors in the week before the window ([`crate::policy::level_model`]),
 //!   and the plan as a floor that shrinks with live demand below what it was
 //!   sized for. Target tracking at `crest_reactive_target` is a safety net
 //!   that only ever adds instances ([`SafetyNet`]). One rule for every crest:
@@ -58,7 +58,7 @@ use crate::forecast::{forecast_window, scale_forecast, scale_series, series_wind
 use crate::gate::{
     GateEngine, StressCases, empirical_scenarios, error_profiles, level_profiles, verify_with,
 };
-use crate::policy::{CrestPolicyConfig, auto_err, crest_policy, level_margin};
+use crate::policy::{CrestPolicyConfig, auto_err, crest_policy, level_model};
 use crate::replay::{SimMode, replay_sim};
 use crest_forecast::FinalFit;
 
@@ -740,7 +740,7 @@ fn run_crest(
         error_profiles(&before, &seen),
         level_profiles(&before, &seen),
     );
-    let level_margin = level_margin(&levels, series.step_s(), s.lead_time_s, s.level_quantile);
+    let level = level_model(&levels, series.step_s(), s.lead_time_s, s.level_quantile);
 
     // crest: day-ahead forecasts, each decided `decision_lead_s` before its day.
     let parts = crest_days(crest)
@@ -798,7 +798,7 @@ fn run_crest(
         lead_time_s: s.lead_time_s,
         max,
         track_level: s.track_level,
-        level_margin,
+        level,
         net: TargetTrackingConfig::new(TargetMetric::Utilisation, s.crest_reactive_target)
             .with_bounds(s.min, s.max),
         guard,

@@ -130,7 +130,7 @@ pub fn error_profiles(forecast: &Forecast, actual: &Series) -> Vec<Vec<f64>> {
 /// The same days as the live levels the level-tracking policy measures
 /// ([`live_level`]: every step, however small its forecast; 1 where the
 /// forecast is not positive or the actual is missing): the level margin is
-/// learned from these ([`crate::policy::level_margin`]).
+/// learned from these ([`crate::policy::level_model`]).
 pub fn level_profiles(forecast: &Forecast, actual: &Series) -> Vec<Vec<f64>> {
     per_day(forecast, level_ratios(forecast, actual))
 }
@@ -784,7 +784,9 @@ mod tests {
         );
         let guard = crest_autoscaler::policies::Guard::new(Replicas(1), Replicas(100));
         let margin = |d: &PlanDocument| {
-            CrestPolicyConfig::from_document(d, 1.0, net.clone(), guard).level_margin
+            CrestPolicyConfig::from_document(d, 1.0, net.clone(), guard)
+                .level
+                .margin
         };
         assert!((margin(&doc) - 3.0).abs() < 1e-9, "{}", margin(&doc));
         let mut moved = vec![1.0; 48];

@@ -4,15 +4,16 @@
 //!
 //! The policy: the predictive policy follows the plan's forecast and, with
 //! level tracking, live demand's level both ways (the forecast mean's shape
-//! over the next lead time scaled to live demand, times a margin learned
-//! from the forecaster's own errors: [`level_margin`]); the plan is a floor
+//! over the next lead time scaled to live demand — where a level below the
+//! forecast is expected to climb back to — times a margin, both learned
+//! from the forecaster's own errors: [`level_model`]); the plan is a floor
 //! that shrinks with live demand below what it was sized for. Target
 //! tracking beside it is a [`SafetyNet`]: it only ever adds instances. A
 //! [`Guard`] paces both.
 
 use crest_autoscaler::policies::{
     CombinedPolicy, Guard, PredictiveConfig, PredictivePolicy, SafetyNet, TargetTrackingConfig,
-    TargetTrackingPolicy,
+    TargetTrackingPolicy, expected_level,
 };
 use crest_autoscaler::{PlanDocument, Policy};
 use crest_core::{Capacity, Forecast, Replicas};
@@ -34,8 +35,9 @@ pub struct CrestPolicyConfig {
     pub max: Replicas,
     /// Track live demand's level both ways (off: live demand only raises).
     pub track_level: bool,
-    /// With `track_level`: headroom over the level-scaled mean (>= 1).
-    pub level_margin: f64,
+    /// With `track_level`: how the level moves within a lead time (the
+    /// margin over the expected level, and how a low level climbs back).
+    pub level: LevelModel,
     /// Target tracking of the safety net (it only ever adds instances).
     pub net: TargetTrackingConfig,
     /// Pacing of the combined decision.
@@ -44,8 +46,9 @@ pub struct CrestPolicyConfig {
 
 impl CrestPolicyConfig {
     /// The settings a plan document carries (capacity, utilisation, risk,
-    /// lead time, bounds), level tracking on with the margin learned from
-    /// the document's empirical errors at `level_quantile` (1 without them),
+    /// lead time, bounds), level tracking on with the [`LevelModel`] learned
+    /// from the document's empirical errors at `level_quantile`
+    /// ([`LevelModel::NONE`] without them),
     /// and `net` as the safety net.
     pub fn from_document(
         doc: &PlanDocument,
@@ -55,8 +58,8 @@ impl CrestPolicyConfig {
     ) -> Self {
         // Learned from the live levels the policy will measure; a document
         // from before they were recorded has only the scenario profiles.
-        let margin = doc.empirical.as_ref().map_or(1.0, |e| {
-            level_margin(
+        let level = doc.empirical.as_ref().map_or(LevelModel::NONE, |e| {
+            level_model(
                 if e.levels.is_empty() {
                     &e.profiles
                 } else {
@@ -74,7 +77,7 @@ impl CrestPolicyConfig {
             lead_time_s: doc.planner.lead_time_s,
             max: doc.planner.max,
             track_level: true,
-            level_margin: margin,
+            level,
             net,
             guard,
         }
@@ -107,7 +110,8 @@ pub fn crest_policy(
     pc.lead_time_s = cfg.lead_time_s;
     pc.max = cfg.max;
     pc.track_level = cfg.track_level;
-    pc.level_margin = cfg.level_margin;
+    pc.level_margin = cfg.level.margin;
+    pc.level_reversion = cfg.level.reversion;
     let mut p = PredictivePolicy::try_new(pc).map_err(auto_err("build predictive"))?;
     p.set_forecast(forecast.clone())
         .map_err(auto_err("follow the forecast"))?;
@@ -121,34 +125,83 @@ pub fn crest_policy(
     ))
 }
 
-/// How far live demand moves relative to the forecast's shape within one
-/// lead time, at the `quantile` of the forecaster's errors in `profiles`
-/// (actual / forecast per step, day by day): the ratio a step ahead (at
-/// least one step, more when the lead time spans several) over the larger of
-/// the last two ratios, as a policy tracking the level sees it. At least 1.
-pub fn level_margin(profiles: &[Vec<f64>], step_s: i64, lead_time_s: i64, quantile: f64) -> f64 {
-    let r: Vec<f64> = profiles.iter().flatten().copied().collect();
+/// How live demand's level moves relative to the forecast's shape within
+/// one lead time, learned from the forecaster's errors in `levels` (actual /
+/// forecast per step, day by day) as a policy tracking the level sees them:
+/// each move is the level a step ahead (at least one step, more when the
+/// lead time spans several) against the larger of the last two.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LevelModel {
+    /// At the quantile asked for, how far the level a step ahead exceeds
+    /// the one expected from the last two ([`expected_level`]); at least 1.
+    pub margin: f64,
+    /// How a level below the forecast climbs back: the exponent `r` of
+    /// `next = level^r` fitted by least squares on the logarithms of the
+    /// moves that start below 1 (clamped to 0..=1; 1 when none did: a
+    /// level stays where it is).
+    pub reversion: f64,
+}
+
+impl LevelModel {
+    /// No margin, no reversion: the level as measured.
+    pub const NONE: LevelModel = LevelModel {
+        margin: 1.0,
+        reversion: 1.0,
+    };
+}
+
+/// [`LevelModel`] from `levels` at the `quantile` of misses.
+pub fn level_model(
+    levels: &[Vec<f64>],
+    step_s: i64,
+    lead_time_s: i64,
+    quantile: f64,
+) -> LevelModel {
+    let r: Vec<f64> = levels.iter().flatten().copied().collect();
     let ahead = usize::try_from((lead_time_s + step_s - 1) / step_s.max(1))
         .unwrap_or(1)
         .max(1);
-    let mut e: Vec<f64> = (1..r.len().saturating_sub(ahead))
-        .filter_map(|t| {
-            let base = r[t].max(r[t - 1]);
-            (base > 0.0 && r[t + ahead].is_finite()).then(|| r[t + ahead] / base)
-        })
+    // (level in force, level a lead time on) wherever both are positive.
+    let moves: Vec<(f64, f64)> = (1..r.len().saturating_sub(ahead))
+        .map(|t| (r[t].max(r[t - 1]), r[t + ahead]))
+        .filter(|(b, n)| *b > 0.0 && *n > 0.0 && b.is_finite() && n.is_finite())
+        .collect();
+    let (sxy, sxx) = moves
+        .iter()
+        .filter(|(b, _)| *b < 1.0)
+        .map(|(b, n)| (b.ln(), n.ln()))
+        .fold((0.0, 0.0), |(sxy, sxx), (x, y)| (sxy + x * y, sxx + x * x));
+    let reversion = if sxx > 0.0 {
+        (sxy / sxx).clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let mut e: Vec<f64> = moves
+        .iter()
+        .map(|(b, n)| n / expected_level(*b, reversion))
         .filter(|x| x.is_finite())
         .collect();
     if e.is_empty() {
-        return 1.0;
+        return LevelModel {
+            margin: 1.0,
+            reversion,
+        };
     }
     e.sort_by(f64::total_cmp);
     let i = ((e.len() - 1) as f64 * quantile.clamp(0.0, 1.0)).round() as usize;
-    e[i].max(1.0)
+    LevelModel {
+        margin: e[i].max(1.0),
+        reversion,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::level_margin;
+    use super::{LevelModel, expected_level, level_model};
+
+    fn margin(levels: &[Vec<f64>], q: f64) -> f64 {
+        level_model(levels, 900, 300, q).margin
+    }
 
     #[test]
     fn level_margin_is_the_quantile_of_lead_time_level_moves() {
@@ -159,20 +212,52 @@ mod tests {
         let mut profiles = flat.clone();
         profiles.push(day);
         // 15-min steps, 5-min lead: one step ahead. One jump in ~670 moves:
-        // the 0.99 quantile is still 1, the top one is 1.3.
-        assert_eq!(level_margin(&profiles, 900, 300, 0.99), 1.0);
-        assert!((level_margin(&profiles, 900, 300, 1.0) - 1.3).abs() < 1e-9);
+        // the 0.99 quantile is still 1, the top one is 1.3; no level below
+        // the forecast, so nothing to revert.
+        assert_eq!(margin(&profiles, 0.99), 1.0);
+        assert!((margin(&profiles, 1.0) - 1.3).abs() < 1e-9);
+        assert_eq!(level_model(&profiles, 900, 300, 1.0).reversion, 1.0);
         // Falls never make a margin below 1; no data means no margin.
         let falling = vec![(0..96).map(|i| 2.0 - f64::from(i) / 96.0).collect()];
-        assert_eq!(level_margin(&falling, 900, 300, 0.99), 1.0);
-        assert_eq!(level_margin(&[], 900, 300, 0.99), 1.0);
-        // A noisy forecaster (alternating 0.8 / 1.2) needs 1.2 / 1.2 = 1 from
-        // the larger of the last two, but 1.5 one step after a low pair.
+        assert_eq!(margin(&falling, 0.99), 1.0);
+        assert_eq!(level_model(&[], 900, 300, 0.99), LevelModel::NONE);
+        // A level that stays below the forecast stays: reversion 1.
+        let low = vec![vec![0.5; 96]];
+        assert_eq!(level_model(&low, 900, 300, 0.99), LevelModel::NONE);
+    }
+
+    #[test]
+    fn a_level_below_the_forecast_that_climbs_back_is_expected_to() {
+        // A noisy forecaster (0.8, 0.8, 1.2, ...): from a low pair the level
+        // always climbs to 1.2. Without reversion that is a margin of 1.5;
+        // fitted, the low pair is expected back at the forecast (reversion 0)
+        // and only the 1.2 over it is margin.
         let noisy = vec![
             (0..96)
                 .map(|i| if i % 3 == 2 { 1.2 } else { 0.8 })
                 .collect(),
         ];
-        assert!((level_margin(&noisy, 900, 300, 0.99) - 1.5).abs() < 1e-9);
+        let m = level_model(&noisy, 900, 300, 0.99);
+        assert_eq!(m.reversion, 0.0);
+        assert!((m.margin - 1.2).abs() < 1e-9, "{m:?}");
+        // Nights far below the forecast that come back to 0.9 of it in the
+        // morning (an hourly count series): a partial reversion, and at the
+        // top quantile every move seen is covered by expected level x margin.
+        let day: Vec<f64> = (0..24)
+            .map(|h| match h {
+                0..=5 => 0.3,
+                6..=8 => 0.9,
+                _ => 1.0 + 0.05 * f64::from(h % 3),
+            })
+            .collect();
+        let days = vec![day; 7];
+        let m = level_model(&days, 3600, 300, 1.0);
+        assert!(m.reversion > 0.0 && m.reversion < 1.0, "{m:?}");
+        assert!(m.margin < 3.0, "{m:?}");
+        let r: Vec<f64> = days.concat();
+        for t in 1..r.len() - 1 {
+            let b = r[t].max(r[t - 1]);
+            assert!(expected_level(b, m.reversion) * m.margin >= r[t + 1] - 1e-9);
+        }
     }
 }

@@ -162,7 +162,9 @@ How each strategy decides (every crest, every dataset, one configuration):
                (--track-level): the forecast mean's shape over the next lead
                time, scaled to live demand, times a margin = the
                --level-quantile of how far the forecaster's level moved
-               within one lead time on the 7 days before the window; the plan
+               within one lead time on the 7 days before the window; a level
+               below the forecast is expected to climb back at the rate
+               fitted on those days (level^r, r in 0..1); the plan
                is a floor that shrinks with live demand below what it was
                sized for. Target tracking at --crest-reactive-target is a
                safety net that only ever adds instances. No per-crest

@@ -117,7 +117,8 @@ pub struct RunCmd {
     period: String,
     /// Run crest's rehearsed policy instead of the schedule: follow each
     /// plan's forecast scaled to live demand's level (both ways) with a
-    /// margin learned from the document's empirical errors, the plan as a
+    /// margin and a climb-back rate for levels below the forecast, both
+    /// learned from the document's empirical errors, the plan as a
     /// floor that shrinks with live demand, target tracking only ever adding
     /// instances — the policy `crest rehearse` replays (needs --prometheus).
     #[arg(long, requires = "prometheus")]
@@ -451,11 +452,12 @@ fn run_policy(
     if let Some(q) = level_quantile {
         let cfg = CrestPolicyConfig::from_document(doc, q, net, guard);
         say!(
-            "crest policy: level tracking with margin {:.3} (quantile {q} of {})",
-            cfg.level_margin,
+            "crest policy: level tracking with margin {:.3} (quantile {q} of {}), levels below the forecast expected at level^{:.3}",
+            cfg.level.margin,
             doc.empirical
                 .as_ref()
-                .map_or("no empirical errors in the document", |e| e.source.as_str())
+                .map_or("no empirical errors in the document", |e| e.source.as_str()),
+            cfg.level.reversion
         );
         return Ok(crest_policy(&cfg, &doc.forecast)?);
     }

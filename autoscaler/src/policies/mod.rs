@@ -29,7 +29,7 @@ mod step;
 mod target_tracking;
 
 pub use combined::{CombinedPolicy, Guard};
-pub use predictive::{Deviation, PredictiveConfig, PredictivePolicy, live_level};
+pub use predictive::{Deviation, PredictiveConfig, PredictivePolicy, expected_level, live_level};
 pub use scheduled::{ScheduledAction, ScheduledPolicy};
 pub use step::{Adjustment, AlertSignal, StepScalingPolicy};
 

@@ -21,9 +21,11 @@
 //! call — unless `track_level` is on. Then it follows live demand's level
 //! both ways: the forecast term is the forecast mean's shape over the next
 //! lead time scaled to live demand (a rise counts at once, a fall once two
-//! evaluations see it), times a `level_margin` the caller learns from the
-//! forecaster's recent errors, and the plan's floor shrinks in proportion
-//! when live demand runs below the quantile the plan was sized for. On a
+//! evaluations see it; a level below the forecast is expected to climb
+//! back at the `level_reversion` rate), times a `level_margin`, both
+//! learned by the caller from the forecaster's recent errors; and the
+//! plan's floor shrinks in proportion when live demand runs below the
+//! quantile the plan was sized for. On a
 //! smooth load that is what beats reactive scaling: a one-sided plan pays for
 //! every forecast overshoot, reactive scaling for every ramp it lags.
 
@@ -64,6 +66,13 @@ pub struct PredictiveConfig {
     /// (>= 1; learned from the forecaster's recent errors by the caller).
     #[serde(default = "one")]
     pub level_margin: f64,
+    /// With `track_level`: how a level below the forecast is expected to
+    /// climb back within a lead time — the level in force is
+    /// [`expected_level`] of the one measured (1, the default: it stays
+    /// where it is; 0: it is back at the forecast). Learned with the margin
+    /// from the same past levels by the caller.
+    #[serde(default = "one")]
+    pub level_reversion: f64,
 }
 
 fn one() -> f64 {
@@ -79,6 +88,20 @@ pub fn live_level(actual: f64, mean: f64) -> Option<f64> {
     (mean > 0.0 && actual.is_finite() && actual >= 0.0).then(|| (actual / mean).clamp(0.05, 20.0))
 }
 
+/// The level expected a lead time after `level` was measured, when levels
+/// below the forecast revert towards it at `reversion` (the exponent of a
+/// log-autoregression through the forecast, in 0..=1): `level^reversion`
+/// below 1, `level` itself at or above 1 (a level above the forecast is
+/// never expected to fall back before it is seen to). The level margin is
+/// learned from what this misses, so the two are always used together.
+pub fn expected_level(level: f64, reversion: f64) -> f64 {
+    if level < 1.0 && level > 0.0 {
+        level.powf(reversion.clamp(0.0, 1.0))
+    } else {
+        level
+    }
+}
+
 impl PredictiveConfig {
     /// Defaults: 80 % utilisation, p90, 5 min lead, 5 % tolerance, 15 min hold.
     pub fn new(capacity: Capacity) -> Self {
@@ -92,6 +115,7 @@ impl PredictiveConfig {
             max: Replicas(10_000),
             track_level: false,
             level_margin: 1.0,
+            level_reversion: 1.0,
         }
     }
 }
@@ -153,6 +177,13 @@ impl PredictivePolicy {
                 cfg.level_margin,
             ));
         }
+        if !(0.0..=1.0).contains(&cfg.level_reversion) {
+            return Err(AutoscalerError::setting(
+                "predictive level reversion",
+                "an exponent in 0..=1",
+                cfg.level_reversion,
+            ));
+        }
         if cfg.lead_time_s < 0 || cfg.deviation_hold_s < 0 {
             return Err(AutoscalerError::setting(
                 "predictive lead time / hold",
@@ -198,12 +229,18 @@ impl PredictivePolicy {
     }
 
     /// With `track_level`: the live level in force (the larger of the last
-    /// two, so a rise counts at once and a fall once it is seen twice).
+    /// two, so a rise counts at once and a fall once it is seen twice; below
+    /// the forecast, where it is expected to be a lead time on:
+    /// [`expected_level`]).
     pub fn level(&self) -> Option<f64> {
         if !self.cfg.track_level {
             return None;
         }
-        self.levels.iter().copied().reduce(f64::max)
+        self.levels
+            .iter()
+            .copied()
+            .reduce(f64::max)
+            .map(|l| expected_level(l, self.cfg.level_reversion))
     }
 
     fn index(f: &Forecast, t: Timestamp) -> Option<usize> {
@@ -477,6 +514,47 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_level_below_the_forecast_is_expected_to_climb_back_at_the_learned_rate() {
+        let plan = plan(); // 10 instances, then 5 from 3600 s
+        let mut cfg = PredictiveConfig::new(Capacity::given(10.0, 100.0).unwrap());
+        cfg.track_level = true;
+        cfg.level_margin = 1.1;
+        cfg.level_reversion = 0.5;
+        let mut p = PredictivePolicy::try_new(cfg.clone()).unwrap();
+        let mut q = BTreeMap::new();
+        q.insert(Quantile::try_new(0.9).unwrap(), vec![80.0; 4]);
+        let f = Forecast::try_new("x", Timestamp::from_secs(0), 1800, vec![60.0; 4], q).unwrap();
+        p.set_forecast(f.clone()).unwrap();
+        // Demand at a quarter of the mean (15 rps), seen twice: the level in
+        // force is 0.25^0.5 = 0.5, so 60 x 0.5 x 1.1 / 8 = 4.1 -> 5, where
+        // the level as measured would give 60 x 0.25 x 1.1 / 8 -> 3.
+        at(&mut p, Some(&plan), 100, 15.0);
+        assert_eq!(at(&mut p, Some(&plan), 115, 15.0), 5);
+        assert!((p.level().unwrap() - 0.5).abs() < 1e-12);
+        let mut stay = PredictivePolicy::try_new(PredictiveConfig {
+            level_reversion: 1.0,
+            ..cfg.clone()
+        })
+        .unwrap();
+        stay.set_forecast(f).unwrap();
+        at(&mut stay, Some(&plan), 100, 15.0);
+        assert_eq!(at(&mut stay, Some(&plan), 115, 15.0), 3);
+        // Above the forecast the level is never expected to fall back.
+        assert_eq!(at(&mut p, Some(&plan), 130, 120.0), 17);
+        assert!((p.level().unwrap() - 2.0).abs() < 1e-12);
+        for bad in [-0.1, 1.5, f64::NAN] {
+            assert!(
+                PredictivePolicy::try_new(PredictiveConfig {
+                    level_reversion: bad,
+                    ..cfg.clone()
+                })
+                .is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
