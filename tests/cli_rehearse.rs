@@ -235,17 +235,19 @@ fn area1_targets() {
 /// Bike sharing (us), every crest (2011 was looked at when the defaults were
 /// chosen, 2012 was not). Measured: 14 % of static peak and below reactive's
 /// whole frontier on all 17 crests (no reactive target gets down to crest's
-/// violation minutes), but **not** violation-free: 51 SLO-violation minutes,
-/// 0 on 7 of 17 crests (hourly data: demand jumps at the hour, on storm days
-/// and holiday mornings beyond the learned margin; 2012: 33 minutes, 4 of
-/// 10 clean, where reactive at 0.45 has 416). It was 138 minutes and 3
-/// crests before the level margin was learned from the live levels the
-/// policy measures (night hours included) rather than from the gate's
-/// scenario profiles (which count near-zero forecasts as 1), 114 and 5
-/// before the forecaster's naive-relative guard and learned blend, 134 and
-/// 4 before the holiday analog stopped comparing a day off with a day that
-/// was not one in the earlier year; this test caught each. Pinned so it
-/// cannot get worse unnoticed.
+/// violation minutes), but **not** violation-free: 41 SLO-violation minutes,
+/// 0 on 9 of 17 crests (hourly data: demand jumps at the hour, on storm days
+/// and holiday mornings beyond the learned margin; 2012: 36 minutes, 5 of
+/// 10 clean, where reactive at 0.45 has 416). It was 51 minutes and 7
+/// crests before a level below the forecast was expected to climb back at
+/// the rate learned from the week before (2011: 18 -> 5 minutes; 2012: 33
+/// -> 36), 138 and 3 before the level margin was learned from the live
+/// levels the policy measures (night hours included) rather than from the
+/// gate's scenario profiles (which count near-zero forecasts as 1), 114 and
+/// 5 before the forecaster's naive-relative guard and learned blend, 134
+/// and 4 before the holiday analog stopped comparing a day off with a day
+/// that was not one in the earlier year; this test caught each. Pinned so
+/// it cannot get worse unnoticed.
 #[test]
 fn bike_sharing_targets() {
     let v = json(&["--history", "bike_sharing", "--calendar", "us"]);
@@ -257,9 +259,9 @@ fn bike_sharing_targets() {
         17,
         "on or below reactive's frontier: {below:?}: {v}"
     );
-    assert!(zero.len() >= 7, "0 violation minutes only on {zero:?}: {v}");
+    assert!(zero.len() >= 9, "0 violation minutes only on {zero:?}: {v}");
     let minutes = f(&v["total"]["crest"], "slo_violation_minutes");
-    assert!(minutes <= 55.0, "{minutes} violation minutes: {v}");
+    assert!(minutes <= 45.0, "{minutes} violation minutes: {v}");
 }
 
 /// `--plan-ahead 7d`: each day's plan is decided a week before it (in the
