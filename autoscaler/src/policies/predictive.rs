@@ -25,9 +25,9 @@
 //! back at the `level_reversion` rate), times a `level_margin`, both
 //! learned by the caller from the forecaster's recent errors; and the
 //! plan's floor shrinks in proportion when live demand runs below the
-//! quantile the plan was sized for. On a
-//! smooth load that is what beats reactive scaling: a one-sided plan pays for
-//! every forecast overshoot, reactive scaling for every ramp it lags.
+//! quantile the plan was sized for. On a smooth load that is what beats
+//! reactive scaling: a one-sided plan pays for every forecast overshoot,
+//! reactive scaling for every ramp it lags.
 
 use std::collections::VecDeque;
 
