@@ -56,7 +56,7 @@ use serde::{Deserialize, Serialize};
 use crate::PlanningError;
 use crate::forecast::{forecast_window, scale_forecast, scale_series, series_window, stitch};
 use crate::gate::{
-    GateEngine, StressCases, empirical_scenarios, error_profiles, level_profiles, verify_with,
+    GateEngine, StressCases, empirical_scenarios, error_and_level_profiles, verify_with,
 };
 use crate::policy::{CrestPolicyConfig, auto_err, crest_policy, level_model};
 use crate::replay::{SimMode, replay_sim};
@@ -736,10 +736,7 @@ fn run_crest(
         .clamp(s.min, s.max);
     let before = crate::forecast::window(&week, Some(static_at), Some(from))?;
     let seen = series_window(&actual, static_at, from)?;
-    let (profiles, levels) = (
-        error_profiles(&before, &seen),
-        level_profiles(&before, &seen),
-    );
+    let (profiles, levels) = error_and_level_profiles(&before, &seen);
     let level = level_model(&levels, series.step_s(), s.lead_time_s, s.level_quantile);
 
     // crest: day-ahead forecasts, each decided `decision_lead_s` before its day.

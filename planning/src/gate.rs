@@ -120,19 +120,22 @@ impl StressCases {
     }
 }
 
-/// Error profiles of a forecaster on past days: for each past day, the ratio
-/// actual / forecast mean per step of the day. Steps where the forecast was
-/// near zero count as 1.
-pub fn error_profiles(forecast: &Forecast, actual: &Series) -> Vec<Vec<f64>> {
-    per_day(forecast, error_ratios(forecast, actual))
-}
-
-/// The same days as the live levels the level-tracking policy measures
-/// ([`live_level`]: every step, however small its forecast; 1 where the
-/// forecast is not positive or the actual is missing): the level margin is
-/// learned from these ([`crate::policy::level_model`]).
-pub fn level_profiles(forecast: &Forecast, actual: &Series) -> Vec<Vec<f64>> {
-    per_day(forecast, level_ratios(forecast, actual))
+/// The forecaster's errors on past days, day by day, in the two kinds the
+/// gate and the policy need, from one pass over the days:
+/// - the **error profiles** the gate's empirical scenarios replay: actual /
+///   forecast mean per step, where steps with a near-zero forecast (under
+///   5 % of its peak) count as 1, so that a scenario never multiplies a
+///   night's ratio onto a day;
+/// - the **live levels** the level-tracking policy measures ([`live_level`]:
+///   every step, however small its forecast; 1 where the forecast is not
+///   positive or the actual is missing): the level model is learned from
+///   these ([`crate::policy::level_model`]).
+pub fn error_and_level_profiles(
+    forecast: &Forecast,
+    actual: &Series,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let (errors, levels) = ratios(forecast, actual);
+    (per_day(forecast, errors), per_day(forecast, levels))
 }
 
 fn per_day(forecast: &Forecast, ratios: Vec<f64>) -> Vec<Vec<f64>> {
@@ -146,36 +149,22 @@ fn per_day(forecast: &Forecast, ratios: Vec<f64>) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// (actual, forecast mean) at every forecast step the series covers.
-fn aligned<'a>(
-    forecast: &'a Forecast,
-    actual: &'a Series,
-) -> impl Iterator<Item = (f64, f64)> + 'a {
-    (0..forecast.horizon()).filter_map(|i| {
-        let j = actual.index_of(forecast.time_at(i))?;
-        Some((actual.values()[j], forecast.mean[i]))
-    })
-}
-
-/// [`live_level`] for every forecast step the series covers.
-fn level_ratios(forecast: &Forecast, actual: &Series) -> Vec<f64> {
-    aligned(forecast, actual)
-        .map(|(a, m)| live_level(a, m).unwrap_or(1.0))
-        .collect()
-}
-
-/// actual / forecast mean for every forecast step the series covers.
-fn error_ratios(forecast: &Forecast, actual: &Series) -> Vec<f64> {
+/// At every forecast step the series covers, the error ratio and the live
+/// level ([`error_and_level_profiles`]).
+fn ratios(forecast: &Forecast, actual: &Series) -> (Vec<f64>, Vec<f64>) {
     let floor = 0.05 * forecast.mean.iter().copied().fold(0.0, f64::max);
-    aligned(forecast, actual)
-        .map(|(a, m)| {
-            if m > floor && a.is_finite() {
+    (0..forecast.horizon())
+        .filter_map(|i| {
+            let j = actual.index_of(forecast.time_at(i))?;
+            let (a, m) = (actual.values()[j], forecast.mean[i]);
+            let error = if m > floor && a.is_finite() {
                 (a / m).max(0.0)
             } else {
                 1.0
-            }
+            };
+            Some((error, live_level(a, m).unwrap_or(1.0)))
         })
-        .collect()
+        .unzip()
 }
 
 /// Scenarios: the forecast mean times each error profile, repeated over the
@@ -306,7 +295,7 @@ pub fn comparable_errors(
             .par_iter()
             .map(|(_, a, b)| {
                 let f = forecast_window(series, *a, *a, *b, calendar, 0, FinalFit::Linfa)?;
-                Ok((error_ratios(&f, series), level_ratios(&f, series)))
+                Ok(ratios(&f, series))
             })
             .collect::<Result<Vec<_>, PlanningError>>()?
             .into_iter()
@@ -346,7 +335,7 @@ pub fn comparable_errors(
                 0,
                 FinalFit::Linfa,
             )?;
-            let (mut r, mut l) = (error_ratios(&f, series), level_ratios(&f, series));
+            let (mut r, mut l) = ratios(&f, series);
             for day in [&mut r, &mut l] {
                 if day.len() == per_day {
                     day.rotate_left(rotate);
@@ -670,8 +659,7 @@ mod tests {
         v[4] = 30.0;
         v[5] = 30.0;
         let actual = Series::try_new("a", f.start, 1800, v).unwrap();
-        let scen = error_profiles(&f, &actual);
-        let lev = level_profiles(&f, &actual);
+        let (scen, lev) = error_and_level_profiles(&f, &actual);
         assert_eq!((scen.len(), lev.len()), (1, 1));
         // A scenario never multiplies a near-zero forecast's ratio onto
         // another day's steps; the policy's level there is 3, and so is

@@ -486,18 +486,26 @@ mod tests {
         assert_eq!(at(&mut p, Some(&frozen), 130, 360.0), 45);
     }
 
-    #[test]
-    fn tracking_the_level_follows_live_demand_both_ways() {
-        let plan = plan(); // 10 instances, then 5 from 3600 s
+    /// Level tracking with margin 1.1 and `reversion`, following a forecast
+    /// whose p90 path is 80 rps (the plan's 10 instances at 0.8 x 10 rps)
+    /// and whose mean is 60.
+    fn tracking(reversion: f64) -> (PredictiveConfig, PredictivePolicy) {
         let mut cfg = PredictiveConfig::new(Capacity::given(10.0, 100.0).unwrap());
         cfg.track_level = true;
         cfg.level_margin = 1.1;
-        let mut p = PredictivePolicy::try_new(cfg).unwrap();
+        cfg.level_reversion = reversion;
+        let mut p = PredictivePolicy::try_new(cfg.clone()).unwrap();
         let mut q = BTreeMap::new();
-        // p90 path 80 rps (the plan's 10 instances at 0.8 x 10 rps), mean 60.
         q.insert(Quantile::try_new(0.9).unwrap(), vec![80.0; 4]);
         let f = Forecast::try_new("x", Timestamp::from_secs(0), 1800, vec![60.0; 4], q).unwrap();
         p.set_forecast(f).unwrap();
+        (cfg, p)
+    }
+
+    #[test]
+    fn tracking_the_level_follows_live_demand_both_ways() {
+        let plan = plan(); // 10 instances, then 5 from 3600 s
+        let (_, mut p) = tracking(1.0);
         // Live demand at the mean: level 1, 60 x 1.1 / 8 = 8.25 -> 9 from the
         // forecast term; the floor is the plan x 66 / 80 -> 9.
         assert_eq!(at(&mut p, Some(&plan), 100, 60.0), 9);
@@ -519,27 +527,14 @@ mod tests {
     #[test]
     fn a_level_below_the_forecast_is_expected_to_climb_back_at_the_learned_rate() {
         let plan = plan(); // 10 instances, then 5 from 3600 s
-        let mut cfg = PredictiveConfig::new(Capacity::given(10.0, 100.0).unwrap());
-        cfg.track_level = true;
-        cfg.level_margin = 1.1;
-        cfg.level_reversion = 0.5;
-        let mut p = PredictivePolicy::try_new(cfg.clone()).unwrap();
-        let mut q = BTreeMap::new();
-        q.insert(Quantile::try_new(0.9).unwrap(), vec![80.0; 4]);
-        let f = Forecast::try_new("x", Timestamp::from_secs(0), 1800, vec![60.0; 4], q).unwrap();
-        p.set_forecast(f.clone()).unwrap();
+        let (cfg, mut p) = tracking(0.5);
         // Demand at a quarter of the mean (15 rps), seen twice: the level in
         // force is 0.25^0.5 = 0.5, so 60 x 0.5 x 1.1 / 8 = 4.1 -> 5, where
         // the level as measured would give 60 x 0.25 x 1.1 / 8 -> 3.
         at(&mut p, Some(&plan), 100, 15.0);
         assert_eq!(at(&mut p, Some(&plan), 115, 15.0), 5);
         assert!((p.level().unwrap() - 0.5).abs() < 1e-12);
-        let mut stay = PredictivePolicy::try_new(PredictiveConfig {
-            level_reversion: 1.0,
-            ..cfg.clone()
-        })
-        .unwrap();
-        stay.set_forecast(f).unwrap();
+        let (_, mut stay) = tracking(1.0);
         at(&mut stay, Some(&plan), 100, 15.0);
         assert_eq!(at(&mut stay, Some(&plan), 115, 15.0), 3);
         // Above the forecast the level is never expected to fall back.
