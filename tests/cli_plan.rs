@@ -325,15 +325,36 @@ fn plan_from_bundled_history_is_refused_on_the_forecasters_own_errors() {
     let starts = v["scale_out_starts"].as_i64().unwrap();
     assert!(starts < 1_420_070_400_000, "{starts}");
 
-    // The old gate (the forecast's quantiles only) passes the same plan.
+    // Forced out, the document keeps the draws' roughness learned from the
+    // same seven days' errors (half-hourly taxi errors: smoother than the
+    // 0.95 default), so a re-verification draws the same scenarios.
+    let o = crest(&args(&["--force", "--output", "forced.json"]), dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("forced.json")).unwrap()).unwrap();
+    let rho = doc["gate"]["rho"].as_f64().unwrap();
+    assert!((0.955..0.999).contains(&rho), "rho {rho}");
+
+    // The old gate (the forecast's quantiles only) passes the same plan,
+    // its draws at the default roughness (no errors to learn it from).
     let o = crest(
-        &args(&["--empirical", "none", "--stress", "none"]),
+        &args(&[
+            "--empirical",
+            "none",
+            "--stress",
+            "none",
+            "--output",
+            "old.json",
+        ]),
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["verification"]["passed"], true, "{v}");
     assert!(v["verification"].get("kinds").is_none());
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("old.json")).unwrap()).unwrap();
+    assert_eq!(doc["gate"]["rho"], 0.95);
 }
 
 #[test]

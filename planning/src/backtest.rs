@@ -855,13 +855,14 @@ fn run_crest(
             .collect::<Result<Vec<_>, _>>()
     })?;
 
-    // The gate on crest's plan.
+    // The gate on crest's plan, its draws as rough as the week before's errors.
     let mut gate_cfg = GateConfig {
         scenarios: s.gate_scenarios,
         seed,
         max_breach_probability: s.max_breach,
         ..GateConfig::default()
-    };
+    }
+    .with_rho_from_errors(&profiles);
     StressCases::parse(&s.gate_stress)?.apply(&mut gate_cfg);
     let extra = empirical_scenarios(&forecast, &profiles)?;
     let g = timed(&crest.name, "gate", || {

@@ -478,6 +478,9 @@ pub fn run(cmd: PlanCmd) -> anyhow::Result<ExitCode> {
         max_breach_probability: cmd.max_breach,
         ..GateConfig::default()
     };
+    if let Some(e) = &empirical {
+        gate = gate.with_rho_from_errors(&e.profiles);
+    }
     stress.apply(&mut gate);
     let mut doc = PlanDocument::new(
         &outcome,
