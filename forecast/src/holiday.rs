@@ -38,6 +38,16 @@
 //! complete window from the other earlier ones. No coefficient is fitted on
 //! the window days themselves, so no wild one is possible: every prediction
 //! is yesterday's value moved by changes that really happened.
+//!
+//! Changes that really happened may still be noise: a cold morning on last
+//! year's day after Washington's Birthday, or one rental at 05:00 against fourteen
+//! the day before, is copied into this year's forecast as if it were the
+//! holiday's. So the analog is weighed against the models' own forecast by
+//! how much of the day-to-day change over the holiday's earlier windows is
+//! more than ordinary days show ([`signal_share`]): about 0.9-1 for Area1's
+//! load (smooth; its holidays move it far more than any ordinary day), about
+//! 0.5 for hourly bike rentals' Christmas and nothing for a holiday whose
+//! windows moved no more than ordinary days did.
 
 use crate::context::{Context, DAY_S};
 
@@ -94,6 +104,8 @@ pub(crate) struct HolidayWindows {
     pub names: Vec<String>,
     /// Per name, its periods.
     pub occ: Vec<Vec<Occurrence>>,
+    /// Per name, the days its window reaches before the first day off.
+    pub before: Vec<i64>,
     /// Per name, the days its window reaches after the last day off.
     pub after: Vec<i64>,
     /// Per step `0..n + horizon`, the window it is in.
@@ -124,6 +136,7 @@ impl HolidayWindows {
         };
         let mut names: Vec<String> = Vec::new();
         let mut occ: Vec<Vec<Occurrence>> = Vec::new();
+        let mut before: Vec<i64> = Vec::new();
         let mut after: Vec<i64> = Vec::new();
         // (day -> (distance, pos)) for the days of the series only.
         let span = (d1 - d0 + 1) as usize;
@@ -147,6 +160,7 @@ impl HolidayWindows {
                 None => {
                     names.push(p.name.clone());
                     occ.push(Vec::new());
+                    before.push(i64::from(w.before));
                     after.push(i64::from(w.after));
                     names.len() - 1
                 }
@@ -191,6 +205,7 @@ impl HolidayWindows {
         HolidayWindows {
             names,
             occ,
+            before,
             after,
             pos,
             day,
@@ -280,6 +295,9 @@ pub(crate) struct Analog {
     pd: Option<usize>,
     /// Per holiday name, the learned strength.
     beta: Vec<f64>,
+    /// Per holiday name, the analog's weight against the models
+    /// ([`signal_share`]).
+    weight: Vec<f64>,
 }
 
 impl Analog {
@@ -290,22 +308,28 @@ impl Analog {
             return Analog {
                 pd: None,
                 beta: vec![1.0; names],
+                weight: vec![1.0; names],
             };
         };
-        let beta = (0..names)
+        let (beta, weight) = (0..names)
             .map(|n| {
                 let w = weekly_profile(ctx, o, pd, n);
-                learn_beta(ctx, o, n, pd, &w)
+                let b = learn_beta(ctx, o, n, pd, &w);
+                (b, signal_share(ctx, o, n, pd, &w, b))
             })
-            .collect();
-        Analog { pd: Some(pd), beta }
+            .unzip();
+        Analog {
+            pd: Some(pd),
+            beta,
+            weight,
+        }
     }
 
     /// For each step of `o..o + horizon` inside a holiday window, the analog
     /// prediction (transformed space); `None` outside windows, for data
     /// that do not divide a day, and where neither this holiday nor any
     /// other has been seen at that position before `o`.
-    pub(crate) fn path(&self, ctx: &Context, o: usize, horizon: usize) -> Vec<Option<f64>> {
+    pub(crate) fn path(&self, ctx: &Context, o: usize, horizon: usize) -> Vec<Option<(f64, f64)>> {
         let mut out = vec![None; horizon];
         let Some(pd) = self.pd else {
             return out;
@@ -322,7 +346,8 @@ impl Analog {
             let w = profiles[pos.name].get_or_insert_with(|| weekly_profile(ctx, o, pd, pos.name));
             // Whole days back to the same time on the last observed day.
             let back = pd * (step / pd + 1);
-            *slot = analog_at(ctx, o, t, back, pos, pd, w, self.beta[pos.name]);
+            *slot = analog_at(ctx, o, t, back, pos, pd, w, self.beta[pos.name])
+                .map(|p| (p, self.weight[pos.name]));
         }
         out
     }
@@ -418,6 +443,57 @@ fn analog_at(
     // the other holidays' days off looked like this past year.
     let change = own / (m as f64 + LAMBDA);
     Some(base - wk(r) + change + wk(t))
+}
+
+/// How much of the day-to-day change over holiday `name`'s earlier windows
+/// is the holiday's and not noise: `1 - noise / total`, clamped to `0..=1`.
+/// `total` is the mean square of the change from the same time the day
+/// before, the weekly profile taken out as the analog takes it out (at the
+/// holiday's learned strength `beta`), over the steps of the holiday's
+/// earlier windows that the history holds whole; `noise` the same over the
+/// ordinary days of the year before `o`, the weekly profile taken out in
+/// full (on an ordinary day the week matters fully). It weighs the analog
+/// against the models' own forecast: a holiday whose windows moved no more
+/// than ordinary days do (a handful of hourly rentals, a storm) has taught
+/// the analog nothing but that noise, so the models serve; one that moved
+/// far more (Spring Festival's load) keeps the analog. No whole earlier
+/// window: 1 (the analog then rests on whatever part it has, as before).
+fn signal_share(ctx: &Context, o: usize, name: usize, pd: usize, w: &[Vec<f64>], beta: f64) -> f64 {
+    let hw = &ctx.windows;
+    let Some(&today) = hw.day.get(o) else {
+        return 1.0;
+    };
+    // Mean square of the change from the day before over the steps `keep`
+    // admits, the weekly profile taken out at strength `b`.
+    let mean_square = |from: usize, b: f64, keep: &dyn Fn(usize) -> bool| -> Option<f64> {
+        let wk = |i: usize| b * w[profile_type(ctx, i)][ctx.info[i].slot.min(pd - 1)];
+        let (mut sum, mut n) = (0.0, 0usize);
+        for t in from.max(pd)..o {
+            let r = t - pd;
+            if keep(t) && ctx.y[t].is_finite() && ctx.y[r].is_finite() {
+                let d = (ctx.y[t] - wk(t)) - (ctx.y[r] - wk(r));
+                sum += d * d;
+                n += 1;
+            }
+        }
+        (n > 0).then(|| sum / n as f64)
+    };
+    let noise = mean_square(o.saturating_sub(PROFILE_DAYS * pd), 1.0, &|t| {
+        hw.pos[t].is_none() && hw.pos[t - pd].is_none()
+    });
+    // A window the history cuts into shows its tail or its head, not what
+    // the holiday does.
+    let whole = |j: usize| {
+        let occ = hw.occ[name][j];
+        occ.first - hw.before[name] >= hw.day[0] && occ.last + hw.after[name] < today
+    };
+    let total = mean_square(0, beta, &|t| {
+        hw.pos[t].is_some_and(|p| p.name == name && whole(p.occ))
+    });
+    match (noise, total) {
+        (Some(noise), Some(total)) if total > 0.0 => (1.0 - noise / total).clamp(0.0, 1.0),
+        _ => 1.0,
+    }
 }
 
 /// Strengths of the weekly profile tried for each holiday.
@@ -539,12 +615,68 @@ mod tests {
         assert!(p.iter().all(Option::is_some));
         // Day -4 is ordinary in every year: the analog stays at yesterday's level.
         let y_last = ctx.y[o - 24 + 12];
-        assert!((p[12].unwrap() - y_last).abs() < 0.02, "{:?}", p[12]);
+        assert!((p[12].unwrap().0 - y_last).abs() < 0.02, "{:?}", p[12]);
         // Day -3 drops 15 % in every earlier year: so does the forecast,
         // shrunk by m / (m + 1) with three earlier years.
-        let drop = (p[36].unwrap() - y_last).exp();
+        let drop = (p[36].unwrap().0 - y_last).exp();
         let want = (0.75 * 0.85f64.ln()).exp();
         assert!((drop - want).abs() < 0.01, "ratio {drop}, want {want}");
+        // Ordinary days never move here: every move in the windows is the
+        // holiday's, and the analog has the full weight against the models.
+        assert!(p.iter().flatten().all(|(_, w)| *w == 1.0), "{p:?}");
+    }
+
+    /// Days that wander at random (a storm, a handful of rentals) and a
+    /// holiday that does nothing: its windows moved no more than ordinary
+    /// days, so the analog (which would copy last year's noise) gets little
+    /// weight against the models; give the holiday a real dip and it gets
+    /// most of it.
+    #[test]
+    fn a_holiday_no_different_from_noise_gives_way_to_the_models() {
+        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let start = date(2010, 1, 1);
+        let end = date(2012, 6, 1);
+        let mut cal = Calendar::new("t");
+        let firsts = [date(2010, 5, 3), date(2011, 5, 2), date(2012, 5, 7)];
+        for first in firsts {
+            for k in 0..3 {
+                cal.insert(
+                    first + chrono::Days::new(k),
+                    DayKind::Holiday {
+                        name: "Labour Day".into(),
+                    },
+                );
+            }
+        }
+        let mut state = 7u64;
+        let mut noise = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            0.7 + 0.6 * (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let weight = |dip: f64, noise: &mut dyn FnMut() -> f64| {
+            let v: Vec<f64> = start
+                .iter_days()
+                .take_while(|d| *d < end)
+                .map(|d| noise() * if cal.is_holiday(d) { dip } else { 1.0 })
+                .collect();
+            let s = hourly(start, &v);
+            let ctx = Context::new(&s, &cal, 24);
+            // Forecast the 2012 holiday's first day off.
+            let o = ctx
+                .windows
+                .day
+                .iter()
+                .position(|d| *d == date(2012, 5, 7).signed_duration_since(epoch()).num_days());
+            let o = o.unwrap();
+            let p = Analog::new(&ctx, o).path(&ctx, o, 24);
+            p.iter().flatten().map(|(_, w)| *w).next().unwrap()
+        };
+        let none = weight(1.0, &mut noise);
+        assert!(none < 0.3, "a holiday that does nothing: weight {none}");
+        let dip = weight(0.3, &mut noise);
+        assert!(dip > 0.7, "a holiday that dips 70 %: weight {dip}");
     }
 
     /// A three-day holiday whose festival day (the dip) is its first day
@@ -591,7 +723,7 @@ mod tests {
         // (0.9 -> 0.5 in 2011, 1.0 -> 0.5 in 2010), shrunk by 2/3: about
         // 0.65 of yesterday. Anchored on the first day off it would be
         // about 0.82 (2010's third day off did not drop).
-        let ratio = (p[12].unwrap() - ctx.y[o - 24 + 12]).exp();
+        let ratio = (p[12].unwrap().0 - ctx.y[o - 24 + 12]).exp();
         assert!(ratio < 0.70, "festival day at {ratio} of the day before");
     }
 

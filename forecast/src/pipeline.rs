@@ -286,9 +286,10 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
         p
     };
     // Inside holiday windows every model gives way to the analog of earlier
-    // years (crate::holiday): the same correction for all, so the choice
-    // between models is made on ordinary days and the window days are scored
-    // as they will be forecast.
+    // years (crate::holiday), as far as the holiday's windows moved more than
+    // ordinary days do (its weight): the same correction for all, so the
+    // choice between models is made on ordinary days and the window days are
+    // scored as they will be forecast.
     // The analog's strengths are learned once, at the end of the history:
     // the calibration origins share them (as they share the calendar).
     // Nothing to learn when no forecast here reaches a window, and no band
@@ -298,7 +299,7 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
         .iter()
         .any(|&o| touches(o))
         .then(|| crate::holiday::Analog::new(&ctx, n));
-    let analogs: Vec<Vec<Option<f64>>> = origins
+    let analogs: Vec<Vec<Option<(f64, f64)>>> = origins
         .iter()
         .map(|&o| match &analog {
             Some(a) => a.path(&ctx, o, h),
@@ -318,8 +319,8 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
         let mut paths = paths_of(kind);
         for (path, analog) in paths.iter_mut().zip(&analogs) {
             for (z, a) in path.iter_mut().zip(analog) {
-                if let Some(a) = a {
-                    *z = *a;
+                if let Some((a, w)) = a {
+                    *z += w * (a - *z);
                 }
             }
         }

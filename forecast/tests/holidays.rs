@@ -69,7 +69,8 @@ fn lunar_holidays_follow_their_festival_day() {
         crest < daily && crest < weekly,
         "{crest} vs {daily} / {weekly}"
     );
-    assert!(crest <= 0.130, "crest WAPE {crest}");
+    // 11.96 % (12.48 % before the analog was weighed against the models).
+    assert!(crest <= 0.125, "crest WAPE {crest}");
 }
 
 #[test]
@@ -99,15 +100,21 @@ fn spring_festival_day_ahead_beats_daily_naive_every_year() {
     let all = &r.overall;
     let (crest, naive) = (all["crest"].wape, all["daily_naive"].wape);
     eprintln!("2010-2014: crest {crest:.4} daily naive {naive:.4}");
-    // Achieved 4.49 % against 9.31 % (2010 6.29, 2011 3.98, 2012 3.42,
-    // 2013 3.41, 2014 5.28; 4.45 % with 2014 at 5.09 before the days off
-    // were anchored on the festival day); the target is <= 5 %.
+    // Achieved 4.62 % against 9.31 % (2010 5.88, 2011 4.20, 2012 3.78,
+    // 2013 3.69, 2014 5.52); 4.49 % (6.29, 3.98, 3.42, 3.41, 5.28) before
+    // the analog was weighed against the models by how far the holiday's
+    // windows moved beyond ordinary days' noise (Spring Festival's weight
+    // about 0.86: the share is the MSE-optimal weight against a forecast
+    // that knows no holiday, and the models know a little of it, so here it
+    // costs 0.13 points while the other holidays gain), 4.45 % with 2014 at
+    // 5.09 before the days off were anchored on the festival day; the
+    // issue's target is <= 5 %.
     assert!(crest <= 0.0465, "crest WAPE {crest}");
     assert!((naive - 0.0931).abs() < 0.001, "daily naive moved: {naive}");
     // Held-back years, pinned on their own.
     let y = |year: i32| r.rows.iter().find(|x| x.year == year).unwrap().crest.wape;
-    assert!(y(2013) <= 0.037, "2013: {}", y(2013));
-    assert!(y(2014) <= 0.054, "2014: {}", y(2014));
+    assert!(y(2013) <= 0.0375, "2013: {}", y(2013));
+    assert!(y(2014) <= 0.056, "2014: {}", y(2014));
     // The bands know holiday windows are harder: the p10-p90 interval holds
     // at least its 80 % inside the window (ordinary-day calibration alone
     // held 49-78 %); achieved 86-98 %, wider than it need be.
