@@ -171,9 +171,9 @@ How each strategy decides (every crest, every dataset, one configuration):
                setting or freeze: the only scale-in rule beyond the shared
                stabilisation is --scale-in-hold (off by default).
 The gate replays crest's policy (plan, level tracking and net) against
---gate-scenarios draws from its forecast's quantiles, the forecaster's own
-errors on the 7 days before the window (one scenario per day) and the
---stress cases. Every replay runs in crest-sim; the mode is in the
+--gate-scenarios draws from its forecast's quantiles (as rough from step to
+step as the forecaster's errors on the 7 days before the window), those
+errors themselves (one scenario per day) and the --stress cases. Every replay runs in crest-sim; the mode is in the
 report's settings.";
 
 /// crest-sim mode.
