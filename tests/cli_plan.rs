@@ -43,6 +43,11 @@ fn plan_table_verify_and_document() {
         "{out}"
     );
     assert!(out.contains("-> PASS"), "{out}");
+    // A bare forecast file carries no errors to learn the draws' roughness.
+    assert!(
+        out.contains("quantile draws: step correlation 0.950 (default"),
+        "{out}"
+    );
     let doc: PlanDocument =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
             .unwrap();

@@ -683,6 +683,20 @@ fn print_table(
                 if k.passed { "ok" } else { "FAIL" }
             )?;
         }
+        let learned = doc
+            .empirical
+            .as_ref()
+            .is_some_and(|e| crest_autoscaler::scenarios::rho_from_errors(&e.profiles).is_some());
+        writeln!(
+            t,
+            "  quantile draws: step correlation {:.3} ({})",
+            doc.gate.rho,
+            if learned {
+                "as rough as the empirical errors"
+            } else {
+                "default: no empirical errors to learn it from"
+            }
+        )?;
         if let Some(e) = &doc.empirical {
             writeln!(t, "  empirical scenarios: {}", e.source)?;
         }
