@@ -24,7 +24,7 @@ pub struct GateConfig {
     pub seed: u64,
     /// Step-to-step correlation of demand surprises (0..1): 0.95 unless
     /// learned from the forecaster's errors
-    /// ([`GateConfig::with_rho_from_errors`]).
+    /// ([`crate::scenarios::rho_from_errors`]).
     pub rho: f64,
     /// A scenario breaches when it has more SLO-violation minutes than this.
     pub allowed_violation_minutes: f64,
@@ -216,17 +216,6 @@ impl GateReport {
 pub const MAX_SCENARIOS: usize = 100_000;
 
 impl GateConfig {
-    /// This gate with its quantile draws as rough as the forecaster's real
-    /// errors in `profiles` ([`crate::scenarios::rho_from_errors`]); too
-    /// few errors to tell: `rho` unchanged.
-    #[must_use]
-    pub fn with_rho_from_errors(mut self, profiles: &[Vec<f64>]) -> Self {
-        if let Some(rho) = crate::scenarios::rho_from_errors(profiles) {
-            self.rho = rho;
-        }
-        self
-    }
-
     /// Check the settings.
     ///
     /// # Errors

@@ -48,6 +48,7 @@ use crest_autoscaler::planner::{PlannerConfig, RateLimit};
 use crest_autoscaler::policies::{
     CombinedPolicy, FixedPolicy, Guard, TargetMetric, TargetTrackingConfig, TargetTrackingPolicy,
 };
+use crest_autoscaler::scenarios::rho_from_errors;
 use crest_autoscaler::{FluidModel, GateConfig, Policy, ReplayReport};
 use crest_core::{AppId, Calendar, Capacity, Forecast, Replicas, Series, Timestamp};
 use rayon::prelude::*;
@@ -861,8 +862,8 @@ fn run_crest(
         seed,
         max_breach_probability: s.max_breach,
         ..GateConfig::default()
-    }
-    .with_rho_from_errors(&profiles);
+    };
+    gate_cfg.rho = rho_from_errors(&profiles).unwrap_or(gate_cfg.rho);
     StressCases::parse(&s.gate_stress)?.apply(&mut gate_cfg);
     let extra = empirical_scenarios(&forecast, &profiles)?;
     let g = timed(&crest.name, "gate", || {

@@ -481,9 +481,10 @@ pub fn run(cmd: PlanCmd) -> anyhow::Result<ExitCode> {
         max_breach_probability: cmd.max_breach,
         ..GateConfig::default()
     };
-    if let Some(e) = &empirical {
-        gate = gate.with_rho_from_errors(&e.profiles);
-    }
+    let learned_rho = empirical
+        .as_ref()
+        .and_then(|e| crest_autoscaler::scenarios::rho_from_errors(&e.profiles));
+    gate.rho = learned_rho.unwrap_or(gate.rho);
     stress.apply(&mut gate);
     let mut doc = PlanDocument::new(
         &outcome,
@@ -509,7 +510,7 @@ pub fn run(cmd: PlanCmd) -> anyhow::Result<ExitCode> {
             "{}\n",
             serde_json::to_string_pretty(&json_report(&doc, &outcome))?
         ))?,
-        Format::Table => print_table(&doc, &outcome, verdict.as_ref())?,
+        Format::Table => print_table(&doc, &outcome, verdict.as_ref(), learned_rho.is_some())?,
     }
     if let Some(p) = &cmd.plot {
         plot_plan(p, &forecast, &outcome, &cap)?;
@@ -605,6 +606,7 @@ fn print_table(
     doc: &PlanDocument,
     o: &PlanOutcome,
     verdict: Option<&GateReport>,
+    rho_learned: bool,
 ) -> anyhow::Result<()> {
     use std::fmt::Write;
     let fmt = doc.forecast.time_format;
@@ -683,15 +685,11 @@ fn print_table(
                 if k.passed { "ok" } else { "FAIL" }
             )?;
         }
-        let learned = doc
-            .empirical
-            .as_ref()
-            .is_some_and(|e| crest_autoscaler::scenarios::rho_from_errors(&e.profiles).is_some());
         writeln!(
             t,
             "  quantile draws: step correlation {:.3} ({})",
             doc.gate.rho,
-            if learned {
+            if rho_learned {
                 "as rough as the empirical errors"
             } else {
                 "default: no empirical errors to learn it from"
