@@ -258,7 +258,25 @@ fn area1_targets() {
 /// it cannot get worse unnoticed.
 #[test]
 fn bike_sharing_targets() {
-    let v = json(&["--history", "bike_sharing", "--calendar", "us"]);
+    let o = crest(&[
+        "rehearse",
+        "--format",
+        "json",
+        "--history",
+        "bike_sharing",
+        "--calendar",
+        "us",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    // The hours the data miss inside a window are bridged, and said so.
+    assert!(
+        err.contains(
+            "christmas-day-2011: 3 missing step(s) of the actual demand filled by linear interpolation"
+        ),
+        "{err}"
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let (zero, below, share) = targets(&v);
     assert_eq!(v["crests"].as_array().unwrap().len(), 17, "{v}");
     assert!(share <= 0.17, "crest uses {share:.2} of static peak: {v}");

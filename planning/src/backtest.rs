@@ -38,7 +38,12 @@
 //! environment each phase's wall time goes to stderr.
 //!
 //! Every strategy is replayed in crest-sim on the actual demand of the
-//! window, and crest's policy (plan, level tracking and net) goes through
+//! window (steps the history leaves missing are filled by linear
+//! interpolation between their neighbours for the replays, and counted in
+//! [`CrestDetail::filled_steps`]: the simulator reads a missing step as no
+//! demand, which would scale every adaptive strategy in across a scrape gap
+//! and charge it violation minutes when the data resume), and crest's
+//! policy (plan, level tracking and net) goes through
 //! the verification gate ([`crate::gate`]): scenarios from the plan's
 //! forecast quantiles, the forecaster's own errors in the week before the
 //! window, and the stated stress cases (`gate_stress`).
@@ -420,8 +425,11 @@ pub struct BacktestReport {
 /// What the plots need of one crest beyond its report.
 #[derive(Debug, Clone)]
 pub struct CrestDetail {
-    /// Actual demand in the window, requests/s.
+    /// Actual demand in the window, requests/s (gaps filled, as replayed).
     pub demand: Series,
+    /// Steps of the window the history left missing, filled by linear
+    /// interpolation for the replays.
+    pub filled_steps: usize,
     /// crest's day-ahead forecast of the window, requests/s.
     pub forecast: Forecast,
     /// Replays: static-peak, crest, and reactive at the target read off the
@@ -703,6 +711,51 @@ fn timed<T>(crest: &str, what: &str, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// The demand a window's replays run on: the window of `actual` with its
+/// missing steps filled by linear interpolation between the nearest
+/// observations on either side (looked for in the whole series, so a gap at
+/// the window's edge is bridged too; a gap running off the data's end keeps
+/// the nearest observation). Returns the window and how many steps were
+/// filled.
+fn replayed_demand(
+    actual: &Series,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<(Series, usize), PlanningError> {
+    let window = series_window(actual, from, to)?;
+    if !window.values().iter().any(|v| v.is_nan()) {
+        return Ok((window, 0));
+    }
+    let values = actual.values();
+    let step_ms = actual.step_s() * 1000;
+    let i0 =
+        usize::try_from((window.start().millis() - actual.start().millis()) / step_ms).unwrap_or(0);
+    let i1 = i0 + window.len();
+    // The nearest observations around the window bound the interpolation.
+    let lo = values[..i0].iter().rposition(|v| !v.is_nan()).unwrap_or(i0);
+    let hi = values[i1..]
+        .iter()
+        .position(|v| !v.is_nan())
+        .map_or(i1, |j| i1 + j + 1);
+    let mut span = values[lo..hi].to_vec();
+    crest_datasets::fill_missing(&mut span, crest_datasets::FillRule::Linear);
+    // Off the data's ends: the nearest observation.
+    if let Some(first) = span.iter().position(|v| !v.is_nan()) {
+        let v = span[first];
+        span[..first].iter_mut().for_each(|x| *x = v);
+    }
+    if let Some(last) = span.iter().rposition(|v| !v.is_nan()) {
+        let v = span[last];
+        span[last + 1..].iter_mut().for_each(|x| *x = v);
+    }
+    let filled = window.values().iter().filter(|v| v.is_nan()).count();
+    let mut out = window.clone();
+    let off = i0 - lo;
+    out.values_mut()
+        .copy_from_slice(&span[off..off + window.len()]);
+    Ok((out, filled))
+}
+
 fn run_crest(
     inputs: &Inputs,
     s: &BacktestSettings,
@@ -751,7 +804,7 @@ fn run_crest(
     let mut forecast = stitch(&parts)?;
     scale_forecast(&mut forecast, k);
 
-    let demand = series_window(&actual, from, to)?;
+    let (demand, filled_steps) = replayed_demand(&actual, from, to)?;
     let at_start = demand.values().first().copied().unwrap_or(0.0);
     let app = AppId::try_new("crest").map_err(|source| PlanningError::Core {
         what: "app id".into(),
@@ -924,6 +977,7 @@ fn run_crest(
         report,
         CrestDetail {
             demand,
+            filled_steps,
             forecast,
             replays: keep,
         },
@@ -948,6 +1002,64 @@ mod tests {
             series: Series::try_new("s", midnight(start), 3600, v).unwrap(),
             calendar: Calendar::new("none"),
         }
+    }
+
+    #[test]
+    fn replayed_demand_bridges_gaps_from_the_observations_around_them() {
+        let start = midnight(NaiveDate::from_ymd_opt(2020, 1, 1).unwrap());
+        let nan = f64::NAN;
+        // Hours 0..10; the window is hours 3..7.
+        let v = vec![0.0, 10.0, nan, nan, 40.0, nan, 60.0, nan, nan, nan];
+        let s = Series::try_new("s", start, 3600, v).unwrap();
+        let at = |h: i64| Timestamp(start.millis() + h * 3_600_000);
+        let (w, filled) = replayed_demand(&s, at(3), at(7)).unwrap();
+        // Hour 3 from hours 1 and 4 (outside the window on one side), hour
+        // 5 between 4 and 6.
+        assert_eq!(w.values(), &[30.0, 40.0, 50.0, 60.0]);
+        assert_eq!(filled, 2);
+        // A gap running off the data's end keeps the last observation.
+        let (w, filled) = replayed_demand(&s, at(6), at(10)).unwrap();
+        assert_eq!(w.values(), &[60.0; 4]);
+        assert_eq!(filled, 3);
+        // Nothing missing: the window as it is.
+        let (w, filled) = replayed_demand(&s, at(0), at(2)).unwrap();
+        assert_eq!((w.values(), filled), (&[0.0, 10.0][..], 0));
+    }
+
+    #[test]
+    fn a_gap_in_the_actual_demand_is_not_replayed_as_no_demand() {
+        let mut s = BacktestSettings::new("synthetic", "none", "2020-02-25..2020-02-27");
+        s.min_history_days = 28;
+        s.gate_scenarios = 2;
+        s.reactive_targets = vec![0.6, 0.8];
+        s.scale = Some(1.0);
+        let whole = inputs();
+        let (base, _) = backtest(&whole, &s).unwrap();
+        // Six hours of the first day's afternoon missing (a scrape gap):
+        // read as no demand, every adaptive strategy would scale in across
+        // it and violate when the data resume.
+        let mut gappy = inputs();
+        let i = (55 * 24 + 12) as usize;
+        gappy.series.values_mut()[i..i + 6].fill(f64::NAN);
+        let (with_gap, details) = backtest(&gappy, &s).unwrap();
+        assert_eq!(details[0].filled_steps, 6);
+        let (b, g) = (&base.crests[0], &with_gap.crests[0]);
+        assert!(
+            g.crest.slo_violation_minutes <= b.crest.slo_violation_minutes,
+            "crest: {} minutes with the gap, {} without",
+            g.crest.slo_violation_minutes,
+            b.crest.slo_violation_minutes
+        );
+        for (rg, rb) in g.reactive.iter().zip(&b.reactive) {
+            assert!(
+                rg.slo_violation_minutes <= rb.slo_violation_minutes,
+                "reactive {}: {} minutes with the gap, {} without",
+                rg.target,
+                rg.slo_violation_minutes,
+                rb.slo_violation_minutes
+            );
+        }
+        assert!(details[0].demand.values().iter().all(|v| v.is_finite()));
     }
 
     #[test]

@@ -174,7 +174,9 @@ The gate replays crest's policy (plan, level tracking and net) against
 --gate-scenarios draws from its forecast's quantiles (as rough from step to
 step as the forecaster's errors on the 7 days before the window), those
 errors themselves (one scenario per day) and the --stress cases. Every replay runs in crest-sim; the mode is in the
-report's settings.";
+report's settings. Steps the history leaves missing inside a window are
+replayed as the straight line between the observations around them (never as
+no demand); stderr names each crest where that happened and how many steps.";
 
 /// crest-sim mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -240,6 +242,14 @@ pub fn run(cmd: RehearseCmd) -> anyhow::Result<ExitCode> {
     };
     let (report, details) =
         crest_planning::backtest(&inputs, &s).context("failed to run the backtest")?;
+    for (c, d) in report.crests.iter().zip(&details) {
+        if d.filled_steps > 0 {
+            eprintln!(
+                "note: {}: {} missing step(s) of the actual demand filled by linear interpolation for the replays",
+                c.name, d.filled_steps
+            );
+        }
+    }
     match cmd.format {
         Format::Json => emit(&format!("{}\n", serde_json::to_string(&report)?))?,
         Format::Table => emit(&table(&report)?)?,
