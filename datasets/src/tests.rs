@@ -144,7 +144,7 @@ fn bad_unparsable_timestamp() {
     text.push_str("2014-13-01,5\n");
     assert_eq!(
         err(&text),
-        "failed to read data.csv: line 17, column \"timestamp\": cannot parse \"2014-13-01\" as a timestamp (expected RFC 3339, \"YYYY-MM-DD HH:MM:SS\" or epoch seconds)"
+        "failed to read data.csv: line 17, column \"timestamp\": cannot parse \"2014-13-01\" as a timestamp (expected RFC 3339, \"YYYY-MM-DD HH:MM:SS\", \"YYYY/M/D H:MM\" or epoch seconds)"
     );
 }
 

@@ -10,13 +10,14 @@ use crest_core::{TimeFormat, Timestamp};
 
 /// What a timestamp cell may look like; quoted in parse errors.
 pub const EXPECTED_TIMESTAMP: &str =
-    "a timestamp (expected RFC 3339, \"YYYY-MM-DD HH:MM:SS\" or epoch seconds)";
+    "a timestamp (expected RFC 3339, \"YYYY-MM-DD HH:MM:SS\", \"YYYY/M/D H:MM\" or epoch seconds)";
 
 /// Parse one timestamp cell. Naive date-times and dates are read as UTC.
 ///
 /// Accepted: epoch seconds (`1404174600`), dates (`2014-07-01`), naive date-times with a
 /// space or a `T` (`2014-07-01 00:30:00`, `2014-07-01T00:30`, optional fractional seconds)
-/// and RFC 3339 with `Z` or an offset (`2014-07-01T00:30:00+08:00`).
+/// RFC 3339 with `Z` or an offset (`2014-07-01T00:30:00+08:00`), and the slashed
+/// spreadsheet spelling (`2014/7/1 0:30`, `2014/07/01 00:30:00`, `2014/7/1`).
 pub fn parse_timestamp(cell: &str) -> Option<(Timestamp, TimeFormat)> {
     let s = cell.trim();
     let b = s.as_bytes();
@@ -33,6 +34,18 @@ pub fn parse_timestamp(cell: &str) -> Option<(Timestamp, TimeFormat)> {
             return None;
         }
         return Timestamp::checked_from_secs(secs).map(|t| (t, TimeFormat::EpochSeconds));
+    }
+    if s.contains('/') {
+        // Spreadsheets in zh-CN (and other) locales: 2014/7/1 0:30. Read as
+        // naive; written back in the ISO spelling.
+        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y/%m/%d") {
+            let dt = d.and_hms_opt(0, 0, 0)?;
+            return Some((Timestamp::from_naive_utc(&dt), TimeFormat::Date));
+        }
+        let dt = NaiveDateTime::parse_from_str(s, "%Y/%m/%d %H:%M:%S%.f")
+            .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y/%m/%d %H:%M"))
+            .ok()?;
+        return Some((Timestamp::from_naive_utc(&dt), TimeFormat::Naive));
     }
     if b.len() == 10 {
         let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
@@ -113,6 +126,8 @@ mod tests {
                 TimeFormat::Rfc3339 { offset_s: 28_800 },
             ),
             ("1404174600", TimeFormat::EpochSeconds),
+            ("2014/7/1 0:30", TimeFormat::Naive),
+            ("2014/07/01 00:30:00", TimeFormat::Naive),
         ];
         for (s, fmt) in cases {
             assert_eq!(
@@ -121,10 +136,13 @@ mod tests {
                 "{s}"
             );
         }
-        assert_eq!(
-            parse_timestamp("2014-07-01"),
-            Some((Timestamp::from_secs(T - 1800), TimeFormat::Date))
-        );
+        for day in ["2014-07-01", "2014/7/1"] {
+            assert_eq!(
+                parse_timestamp(day),
+                Some((Timestamp::from_secs(T - 1800), TimeFormat::Date)),
+                "{day}"
+            );
+        }
     }
 
     #[test]
@@ -137,6 +155,9 @@ mod tests {
             "12:00",
             "2014-07-01 25:00:00",
             "1e9",
+            "2014/13/1 0:00",
+            "2014/7/1 25:00",
+            "1/7/2014 0:30",
         ] {
             assert_eq!(parse_timestamp(s), None, "{s}");
         }

@@ -16,19 +16,33 @@ use chrono::NaiveDate;
 use crate::{DatasetError, Place};
 
 /// Minutes after midnight of a time-of-day column header: `T0015`, `0015`,
-/// `00:15`, `T00:15`; `None` for anything else.
+/// `00:15`, `0:15`, `T00:15`, `00:15:00`; `None` for anything else.
 fn column_minutes(name: &str) -> Option<u32> {
     let s = name.trim();
     let s = s.strip_prefix(['T', 't']).unwrap_or(s);
-    let digits: String = s.chars().filter(|c| *c != ':').collect();
-    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if s.contains(':') && s.find(':') != Some(2) {
-        return None;
-    }
-    let h: u32 = digits[..2].parse().ok()?;
-    let m: u32 = digits[2..].parse().ok()?;
+    let digits = |p: &str, n: std::ops::RangeInclusive<usize>| {
+        (n.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse::<u32>().ok())
+            .flatten()
+    };
+    let (h, m) = if s.contains(':') {
+        let mut parts = s.split(':');
+        let h = digits(parts.next()?, 1..=2)?;
+        let m = digits(parts.next()?, 2..=2)?;
+        // Seconds, when given, must be zero: a column is a time of day.
+        if let Some(sec) = parts.next()
+            && digits(sec, 2..=2)? != 0
+        {
+            return None;
+        }
+        if parts.next().is_some() {
+            return None;
+        }
+        (h, m)
+    } else {
+        let d = digits(s, 4..=4)?;
+        (d / 100, d % 100)
+    };
     (h < 24 && m < 60).then_some(h * 60 + m)
 }
 
@@ -90,12 +104,14 @@ pub(crate) fn wide_to_long(file: &str, text: &str) -> Result<String, DatasetErro
         }
         let date = NaiveDate::parse_from_str(cells[0], "%Y-%m-%d")
             .or_else(|_| NaiveDate::parse_from_str(cells[0], "%Y%m%d"))
+            // Spreadsheets in zh-CN locales export dates as 2009/1/1.
+            .or_else(|_| NaiveDate::parse_from_str(cells[0], "%Y/%m/%d"))
             .map_err(|_| DatasetError::Parse {
                 file: file.to_string(),
                 place: Place::Line(line_no),
                 column: names[0].to_string(),
                 found: shorten(cells[0]),
-                expected: "a date (YYYY-MM-DD or YYYYMMDD)",
+                expected: "a date (YYYY-MM-DD, YYYYMMDD or YYYY/M/D)",
             })?;
         if let Some(first) = dates.insert(date, line_no) {
             return Err(DatasetError::Duplicate {
@@ -171,6 +187,11 @@ mod tests {
     fn detects_wide_headers() {
         assert!(is_wide_header("YMD,T0000,T0015,T0030"));
         assert!(is_wide_header("date,00:00,12:00"));
+        assert!(is_wide_header("date,0:00,0:15,23:45"));
+        assert!(is_wide_header("date,00:00:00,00:15:00"));
+        assert!(!is_wide_header("date,00:00:30,00:15"));
+        assert!(!is_wide_header("date,0:0,0:15"));
+        assert!(!is_wide_header("date,00:15,24:00"));
         assert!(!is_wide_header("timestamp,value"));
         assert!(!is_wide_header("YMD,T0000"));
         assert!(!is_wide_header("YMD,T0000,T2400"));
@@ -185,6 +206,15 @@ mod tests {
             "timestamp,value\n2014-01-01 00:00:00,1\n2014-01-01 12:00:00,\n\
              2014-01-02 00:00:00,3\n2014-01-02 12:00:00,4\n"
         );
+    }
+
+    #[test]
+    fn reads_the_date_spellings_spreadsheets_export() {
+        let want = wide_to_long("f.csv", "YMD,T0000\n2014-01-02,3\n").unwrap();
+        for date in ["20140102", "2014/1/2", "2014/01/02"] {
+            let text = format!("YMD,T0000\n{date},3\n");
+            assert_eq!(wide_to_long("f.csv", &text).unwrap(), want, "{date}");
+        }
     }
 
     #[test]
