@@ -748,11 +748,16 @@ fn replayed_demand(
         let v = span[last];
         span[last + 1..].iter_mut().for_each(|x| *x = v);
     }
-    let filled = window.values().iter().filter(|v| v.is_nan()).count();
     let mut out = window.clone();
     let off = i0 - lo;
     out.values_mut()
         .copy_from_slice(&span[off..off + window.len()]);
+    let filled = window
+        .values()
+        .iter()
+        .zip(out.values())
+        .filter(|(was, now)| was.is_nan() && !now.is_nan())
+        .count();
     Ok((out, filled))
 }
 
