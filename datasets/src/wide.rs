@@ -3,6 +3,8 @@
 //! Grid operators and load-forecasting contests publish load as
 //! `YMD,T0000,T0015,…,T2345` (the bundled Chinese regional load is such a
 //! file): a date, then the value at the start of each interval of that day.
+//! Others label each value with the end of its interval (`T0015 … T2400`);
+//! a `24:00` column says so, and those are moved to their interval's start.
 //! crest reads it as the ordinary `timestamp,value` series it describes, so
 //! the same file works in `crest forecast --input`, `crest rehearse --history`
 //! and `crest datasets show` without a conversion step. Every cell is checked
@@ -43,7 +45,29 @@ fn column_minutes(name: &str) -> Option<u32> {
         let d = digits(s, 4..=4)?;
         (d / 100, d % 100)
     };
-    (h < 24 && m < 60).then_some(h * 60 + m)
+    // 24:00 closes the day's last interval (interval-end labels).
+    ((h < 24 && m < 60) || (h == 24 && m == 0)).then_some(h * 60 + m)
+}
+
+/// Interval-end labels (`T0015 … T2400`, as many grid operators publish 96
+/// points a day) moved to the start of their interval, the time crest
+/// stores; labels without `24:00` are interval starts already. `Err` says
+/// why a header naming `24:00` cannot be read that way.
+fn interval_starts(minutes: &mut [u32]) -> Result<(), String> {
+    if !minutes.contains(&1440) {
+        return Ok(());
+    }
+    let mut sorted = minutes.to_vec();
+    sorted.sort_unstable();
+    let first = sorted[0];
+    let step = 1440 - sorted[sorted.len() - 2];
+    if first == 0 || first != step {
+        return Err(format!(
+            "a column is 24:00, so the columns are read as interval ends, which must run from one interval after midnight ({step} min) to 24:00; the first is {first} min"
+        ));
+    }
+    minutes.iter_mut().for_each(|m| *m -= step);
+    Ok(())
 }
 
 /// True when the header line is a wide daily table: a first (date) column,
@@ -84,6 +108,10 @@ pub(crate) fn wide_to_long(file: &str, text: &str) -> Result<String, DatasetErro
         }
         minutes.push(m);
     }
+    interval_starts(&mut minutes).map_err(|why| DatasetError::Format {
+        file: file.to_string(),
+        message: format!("line 1: {why}"),
+    })?;
     let mut rows: Vec<(NaiveDate, Vec<Option<f64>>)> = Vec::new();
     let mut dates: BTreeMap<NaiveDate, usize> = BTreeMap::new();
     for (i, line) in lines {
@@ -191,10 +219,10 @@ mod tests {
         assert!(is_wide_header("date,00:00:00,00:15:00"));
         assert!(!is_wide_header("date,00:00:30,00:15"));
         assert!(!is_wide_header("date,0:0,0:15"));
-        assert!(!is_wide_header("date,00:15,24:00"));
+        assert!(is_wide_header("date,00:15,24:00"));
+        assert!(!is_wide_header("date,00:15,24:15"));
         assert!(!is_wide_header("timestamp,value"));
         assert!(!is_wide_header("YMD,T0000"));
-        assert!(!is_wide_header("YMD,T0000,T2400"));
     }
 
     #[test]
@@ -206,6 +234,25 @@ mod tests {
             "timestamp,value\n2014-01-01 00:00:00,1\n2014-01-01 12:00:00,\n\
              2014-01-02 00:00:00,3\n2014-01-02 12:00:00,4\n"
         );
+    }
+
+    #[test]
+    fn interval_end_labels_are_read_as_the_intervals_they_close() {
+        let start = "YMD,T0000,T1200\n2014-01-01,1,2\n";
+        let end = "YMD,T1200,T2400\n2014-01-01,1,2\n";
+        assert_eq!(
+            wide_to_long("f.csv", end).unwrap(),
+            wide_to_long("f.csv", start).unwrap()
+        );
+        // Both midnights, or ends that skip the first interval: refused,
+        // naming the header.
+        for bad in [
+            "YMD,T0000,T1200,T2400\n2014-01-01,1,2,3\n",
+            "YMD,T0600,T1200,T2400\n2014-01-01,1,2,3\n",
+        ] {
+            let e = wide_to_long("f.csv", bad).unwrap_err().to_string();
+            assert!(e.contains("line 1") && e.contains("interval ends"), "{e}");
+        }
     }
 
     #[test]
