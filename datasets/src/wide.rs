@@ -70,10 +70,31 @@ fn interval_starts(minutes: &mut [u32]) -> Result<(), String> {
     Ok(())
 }
 
+/// The cells of one line: split at commas, trimmed, one pair of enclosing
+/// double quotes removed (quoting exports), and empty cells at the end
+/// dropped (spreadsheets that end every line with a comma). Dates, times
+/// and numbers hold no comma, so no cell needs a quoted one.
+fn cells(line: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = line
+        .split(',')
+        .map(|c| {
+            let c = c.trim();
+            c.strip_prefix('"')
+                .and_then(|c| c.strip_suffix('"'))
+                .unwrap_or(c)
+                .trim()
+        })
+        .collect();
+    while out.len() > 1 && out.last().is_some_and(|c| c.is_empty()) {
+        out.pop();
+    }
+    out
+}
+
 /// True when the header line is a wide daily table: a first (date) column,
 /// then at least two time-of-day columns and nothing else.
 pub(crate) fn is_wide_header(header: &str) -> bool {
-    let cols: Vec<&str> = header.split(',').collect();
+    let cols = cells(header);
     cols.len() >= 3 && cols[1..].iter().all(|c| column_minutes(c).is_some())
 }
 
@@ -95,7 +116,7 @@ pub(crate) fn wide_to_long(file: &str, text: &str) -> Result<String, DatasetErro
             what: "the file is empty",
         });
     };
-    let names: Vec<&str> = header.split(',').map(str::trim).collect();
+    let names = cells(header);
     let mut minutes = Vec::with_capacity(names.len() - 1);
     let mut seen = BTreeMap::new();
     for name in &names[1..] {
@@ -119,7 +140,13 @@ pub(crate) fn wide_to_long(file: &str, text: &str) -> Result<String, DatasetErro
         if line.trim().is_empty() {
             continue;
         }
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        let mut cells = cells(line);
+        // A row whose last values are missing may end early (its trailing
+        // empty cells were dropped); anything longer than the header is an
+        // error.
+        if cells.len() < names.len() && line.matches(',').count() + 1 >= names.len() {
+            cells.resize(names.len(), "");
+        }
         if cells.len() != names.len() {
             return Err(DatasetError::Format {
                 file: file.to_string(),
@@ -253,6 +280,24 @@ mod tests {
             let e = wide_to_long("f.csv", bad).unwrap_err().to_string();
             assert!(e.contains("line 1") && e.contains("interval ends"), "{e}");
         }
+    }
+
+    #[test]
+    fn quoted_cells_and_trailing_commas_read_as_plain_ones() {
+        let plain = "YMD,T0000,T1200\n2014-01-01,1,2\n2014-01-02,3,\n";
+        let want = wide_to_long("f.csv", plain).unwrap();
+        for text in [
+            "\"YMD\",\"T0000\",\"T1200\"\n\"2014-01-01\",\"1\",\"2\"\n\"2014-01-02\",\"3\",\"\"\n",
+            "YMD,T0000,T1200,\n2014-01-01,1,2,\n2014-01-02,3,,\n",
+        ] {
+            assert!(is_wide_header(text.lines().next().unwrap()), "{text}");
+            assert_eq!(wide_to_long("f.csv", text).unwrap(), want, "{text}");
+        }
+        // A row longer than the header is still an error.
+        let e = wide_to_long("f.csv", "YMD,T0000,T1200,\n2014-01-01,1,2,3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("4 cells"), "{e}");
     }
 
     #[test]
