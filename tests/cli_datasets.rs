@@ -92,6 +92,53 @@ fn show_a_user_file_with_a_gap_filled_and_resampled() {
     assert_eq!(v["series"][0]["max"], 7.0);
 }
 
+/// A grid operator's spreadsheet export of a wide daily table (quoted
+/// cells, a comma ending every line, dates spelled 2014/1/2, values labelled
+/// by the end of their interval) reads as the plain table it is.
+#[test]
+fn a_spreadsheet_export_of_a_wide_table_reads_as_the_plain_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = dir.path().join("plain.csv");
+    std::fs::write(
+        &plain,
+        "YMD,T0000,T0600,T1200,T1800\n2014-01-01,1,2,3,4\n2014-01-02,5,6,,8\n",
+    )
+    .expect("write");
+    let export = dir.path().join("export.csv");
+    std::fs::write(
+        &export,
+        "\"日期\",\"0600\",\"1200\",\"1800\",\"2400\",\n\"2014/1/1\",\"1\",\"2\",\"3\",\"4\",\n\"2014/1/2\",\"5\",\"6\",\"\",\"8\",\n",
+    )
+    .expect("write");
+    let show = |p: &std::path::Path| {
+        let (code, out, err) = crest(&[
+            "datasets",
+            "show",
+            p.to_str().expect("utf-8 path"),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+        v["series"][0].clone()
+    };
+    let (a, b) = (show(&plain), show(&export));
+    for k in [
+        "interval_s",
+        "points",
+        "missing",
+        "min",
+        "max",
+        "mean",
+        "start",
+        "end",
+    ] {
+        assert_eq!(a[k], b[k], "{k}: {a} vs {b}");
+    }
+    assert_eq!(a["points"], 8, "{a}");
+    assert_eq!(a["missing"], 1, "{a}");
+}
+
 #[test]
 fn a_bad_file_fails_with_file_line_column_and_exit_1() {
     let dir = tempfile::tempdir().expect("tempdir");
