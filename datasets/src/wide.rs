@@ -59,9 +59,12 @@ fn interval_starts(minutes: &mut [u32]) -> Result<(), String> {
     }
     let mut sorted = minutes.to_vec();
     sorted.sort_unstable();
-    let first = sorted[0];
-    let step = 1440 - sorted[sorted.len() - 2];
-    if first == 0 || first != step {
+    // The interval that 24:00 closes opens at the next-latest label.
+    let (first, step) = (
+        sorted[0],
+        1440 - sorted.iter().rev().nth(1).copied().unwrap_or(0),
+    );
+    if first != step {
         return Err(format!(
             "a column is 24:00, so the columns are read as interval ends, which must run from one interval after midnight ({step} min) to 24:00; the first is {first} min"
         ));
@@ -71,12 +74,10 @@ fn interval_starts(minutes: &mut [u32]) -> Result<(), String> {
 }
 
 /// The cells of one line: split at commas, trimmed, one pair of enclosing
-/// double quotes removed (quoting exports), and empty cells at the end
-/// dropped (spreadsheets that end every line with a comma). Dates, times
-/// and numbers hold no comma, so no cell needs a quoted one.
+/// double quotes removed (quoting exports). Dates, times and numbers hold no
+/// comma, so no cell needs a quoted one.
 fn cells(line: &str) -> Vec<&str> {
-    let mut out: Vec<&str> = line
-        .split(',')
+    line.split(',')
         .map(|c| {
             let c = c.trim();
             c.strip_prefix('"')
@@ -84,17 +85,23 @@ fn cells(line: &str) -> Vec<&str> {
                 .unwrap_or(c)
                 .trim()
         })
-        .collect();
-    while out.len() > 1 && out.last().is_some_and(|c| c.is_empty()) {
-        out.pop();
+        .collect()
+}
+
+/// The header's column names, without the empty ones a comma ending every
+/// line (spreadsheet exports) leaves at its end.
+fn header_names(header: &str) -> Vec<&str> {
+    let mut names = cells(header);
+    while names.len() > 1 && names.last().is_some_and(|c| c.is_empty()) {
+        names.pop();
     }
-    out
+    names
 }
 
 /// True when the header line is a wide daily table: a first (date) column,
 /// then at least two time-of-day columns and nothing else.
 pub(crate) fn is_wide_header(header: &str) -> bool {
-    let cols = cells(header);
+    let cols = header_names(header);
     cols.len() >= 3 && cols[1..].iter().all(|c| column_minutes(c).is_some())
 }
 
@@ -116,7 +123,7 @@ pub(crate) fn wide_to_long(file: &str, text: &str) -> Result<String, DatasetErro
             what: "the file is empty",
         });
     };
-    let names = cells(header);
+    let names = header_names(header);
     let mut minutes = Vec::with_capacity(names.len() - 1);
     let mut seen = BTreeMap::new();
     for name in &names[1..] {
@@ -141,11 +148,13 @@ pub(crate) fn wide_to_long(file: &str, text: &str) -> Result<String, DatasetErro
             continue;
         }
         let mut cells = cells(line);
-        // A row whose last values are missing may end early (its trailing
-        // empty cells were dropped); anything longer than the header is an
-        // error.
-        if cells.len() < names.len() && line.matches(',').count() + 1 >= names.len() {
-            cells.resize(names.len(), "");
+        // Empty cells past the header's last column are the same trailing
+        // comma; anything else there is an error.
+        if cells
+            .get(names.len()..)
+            .is_some_and(|rest| rest.iter().all(|c| c.is_empty()))
+        {
+            cells.truncate(names.len());
         }
         if cells.len() != names.len() {
             return Err(DatasetError::Format {

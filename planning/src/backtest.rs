@@ -723,13 +723,13 @@ fn replayed_demand(
     to: Timestamp,
 ) -> Result<(Series, usize), PlanningError> {
     let window = series_window(actual, from, to)?;
-    if !window.values().iter().any(|v| v.is_nan()) {
+    if window.missing() == 0 {
         return Ok((window, 0));
     }
     let values = actual.values();
-    let step_ms = actual.step_s() * 1000;
-    let i0 =
-        usize::try_from((window.start().millis() - actual.start().millis()) / step_ms).unwrap_or(0);
+    let i0 = actual.index_of(window.start()).ok_or_else(|| {
+        PlanningError::Invalid(format!("the window from {from} is off the data's grid"))
+    })?;
     let i1 = i0 + window.len();
     // The nearest observations around the window bound the interpolation.
     let lo = values[..i0].iter().rposition(|v| !v.is_nan()).unwrap_or(i0);
@@ -749,15 +749,8 @@ fn replayed_demand(
         span[last + 1..].iter_mut().for_each(|x| *x = v);
     }
     let mut out = window.clone();
-    let off = i0 - lo;
-    out.values_mut()
-        .copy_from_slice(&span[off..off + window.len()]);
-    let filled = window
-        .values()
-        .iter()
-        .zip(out.values())
-        .filter(|(was, now)| was.is_nan() && !now.is_nan())
-        .count();
+    out.values_mut().copy_from_slice(&span[i0 - lo..i1 - lo]);
+    let filled = window.missing() - out.missing();
     Ok((out, filled))
 }
 

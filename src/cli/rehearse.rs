@@ -173,10 +173,11 @@ How each strategy decides (every crest, every dataset, one configuration):
 The gate replays crest's policy (plan, level tracking and net) against
 --gate-scenarios draws from its forecast's quantiles (as rough from step to
 step as the forecaster's errors on the 7 days before the window), those
-errors themselves (one scenario per day) and the --stress cases. Every replay runs in crest-sim; the mode is in the
-report's settings. Steps the history leaves missing inside a window are
-replayed as the straight line between the observations around them (never as
-no demand); stderr names each crest where that happened and how many steps.";
+errors themselves (one scenario per day) and the --stress cases. Every
+replay runs in crest-sim; the mode is in the report's settings. Steps the
+history leaves missing inside a window are replayed as the straight line
+between the observations around them (never as no demand); stderr names
+each crest where that happened and how many steps.";
 
 /// crest-sim mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
