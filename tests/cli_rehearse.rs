@@ -261,21 +261,21 @@ fn a_region_whose_spring_festival_rises_keeps_the_targets() {
         .holiday_periods()
         .into_iter()
         .filter(|p| p.name == "Spring Festival")
-        .map(|p| (p.first, p.last))
         .collect();
     assert!(festivals.len() >= 6, "{festivals:?}");
+    let around = crest_core::EffectWindow {
+        before: 2,
+        after: 2,
+    };
     let factor = |d: chrono::NaiveDate| {
         festivals
             .iter()
-            .find_map(|(first, last)| {
-                let (before, after) = ((*first - d).num_days(), (d - *last).num_days());
-                if d >= *first && d <= *last {
-                    Some(1.25)
-                } else if (1..=2).contains(&before) || (1..=2).contains(&after) {
-                    Some(1.1)
-                } else {
-                    None
-                }
+            .find_map(|p| {
+                let (from, to) = p.window_span(around);
+                let off = (p.first..=p.last).contains(&d);
+                (from..=to)
+                    .contains(&d)
+                    .then_some(if off { 1.25 } else { 1.1 })
             })
             .unwrap_or(1.0)
     };
