@@ -154,8 +154,10 @@ fn bad_input_is_named() {
 /// NYC taxi, every crest (`--crests auto`, the defaults; part of the data
 /// the defaults were chosen on: its 2014 Thanksgiving, Christmas and New
 /// Year). Measured: 0 violation minutes on all seven, 34 % of static peak,
-/// on or below reactive's frontier on all seven (13-35 % cheaper than the
-/// cheapest zero-violation reactive target).
+/// on or below reactive's frontier on all seven (20-35 % cheaper than the
+/// cheapest zero-violation reactive target; New Year's Day 2015 was 13 %
+/// before crest learned its level margin from ordinary days instead of the
+/// Christmas week before it).
 #[test]
 fn nyc_taxi_targets() {
     let v = json(&[
@@ -185,9 +187,13 @@ fn nyc_taxi_targets() {
 /// crests do (Dragon Boat 2010: 2 minutes, Dragon Boat 2013: 5; 15-minute
 /// workday-morning ramps after short holidays; Mid-Autumn 2014 had 2 before
 /// the holiday analog was weighed against the models), 28 % of static
-/// peak; on or below reactive's frontier on 36 of 39 (above it: Dragon Boat
-/// 2010 by 3.9 %, National Day 2010 by 1.3 %, Mid-Autumn 2014 by 2.6 %).
-/// The gaps are asserted, not hidden: update this when they close.
+/// peak; on or below reactive's frontier on 37 of 39 (above it: Dragon Boat
+/// 2010 by 3.9 %, Mid-Autumn 2014 by 2.6 %), every Spring Festival and
+/// National Day 1.5-3.4 % under the cheapest violation-free reactive target.
+/// National Day 2010 was 1.3 % above it while crest learned its level margin
+/// from the week before its window, which is Mid-Autumn 2010's (margin
+/// 1.053); it learns from the ordinary days before the window now. The
+/// gaps are asserted, not hidden: update this when they close.
 #[test]
 fn area1_targets() {
     let v = json(&[
@@ -203,6 +209,10 @@ fn area1_targets() {
     let (zero, below, share) = targets(&v);
     for name in spring_festival_and_national_day() {
         assert!(zero.contains(&name), "{name} has violation minutes: {v}");
+        assert!(
+            below.contains(&name),
+            "{name} is above reactive's frontier: {v}"
+        );
     }
     assert!(
         zero.len() >= 37,
@@ -212,7 +222,7 @@ fn area1_targets() {
     assert!(minutes <= 9.0, "{minutes} violation minutes: {v}");
     assert!(share <= 0.30, "crest uses {share:.2} of static peak: {v}");
     assert!(
-        below.len() >= 36,
+        below.len() >= 37,
         "on or below reactive's frontier: {below:?}: {v}"
     );
     // Where crest is above the frontier, by how much: the cheapest reactive
@@ -332,7 +342,7 @@ fn a_region_whose_spring_festival_rises_keeps_the_targets() {
 
 /// Bike sharing (us), every crest (2011 was looked at when the defaults were
 /// chosen, 2012 was not, though the analog's weight below was designed
-/// after looking at 2012's violations). Measured: 16 % of static peak and
+/// after looking at 2012's violations). Measured: 15 % of static peak and
 /// below reactive's whole frontier on all 17 crests (no reactive target gets
 /// down to crest's violation minutes), but **not** violation-free: 16
 /// SLO-violation minutes, 0 on 11 of 17 crests (hourly data: demand jumps

@@ -20,7 +20,9 @@
 //!   live demand's level both ways: the forecast mean's shape over the next
 //!   lead time scaled to live demand (a level below the forecast expected
 //!   to climb back), times a margin, both learned from the forecaster's
-//!   errors in the week before the window ([`crate::policy::level_model`]),
+//!   errors on the seven ordinary days before the window (outside every
+//!   holiday's effect window: `learning_days`;
+//!   [`crate::policy::level_model`]),
 //!   and the plan as a floor that shrinks with live demand below what it was
 //!   sized for. Target tracking at `crest_reactive_target` is a safety net
 //!   that only ever adds instances ([`SafetyNet`]). One rule for every crest:
@@ -91,11 +93,11 @@ pub struct BacktestSettings {
     pub crest_reactive_target: f64,
     /// crest tracks live demand's level both ways (the forecast's shape
     /// scaled to live demand, with a margin learned from the forecaster's
-    /// errors in the week before the window); off: live demand only ever
-    /// raises the plan.
+    /// errors on the ordinary days before the window, `learning_days`);
+    /// off: live demand only ever raises the plan.
     pub track_level: bool,
     /// With `track_level`: the quantile of the forecaster's lead-time level
-    /// errors (the week before the window) crest's margin covers.
+    /// errors (the ordinary days before the window) crest's margin covers.
     pub level_quantile: f64,
     /// Utilisation of SLO capacity static peak is sized at.
     pub static_utilisation: f64,
@@ -514,8 +516,8 @@ pub fn backtest(
                 inputs,
                 &settings,
                 c,
-                &forecasts.static_peak[i],
-                &forecasts.day_ahead,
+                &forecasts,
+                i,
                 k,
                 settings.seed.wrapping_add(1000 * i as u64),
             )
@@ -565,6 +567,17 @@ struct CrestForecasts {
     static_peak: Vec<Forecast>,
     /// Day-ahead forecasts by day (data units, unscaled).
     day_ahead: std::collections::BTreeMap<NaiveDate, Forecast>,
+    /// Per crest: its [`learning_days`], and when they are not the week the
+    /// static-peak forecast covers, a forecast made at the first of them
+    /// through the window's start (data units, unscaled).
+    learning: Vec<Learning>,
+}
+
+/// The days a crest learns from and, when the static-peak forecast does not
+/// cover them, the forecast of them.
+struct Learning {
+    days: Vec<NaiveDate>,
+    forecast: Option<Forecast>,
 }
 
 fn static_decided(s: &BacktestSettings, c: &Crest) -> Timestamp {
@@ -575,6 +588,81 @@ fn crest_days(c: &Crest) -> impl Iterator<Item = NaiveDate> + '_ {
     c.from.iter_days().take_while(|d| *d < c.to)
 }
 
+/// How far back [`learning_days`] looks, in multiples of the days it wants.
+const LEARNING_SEARCH_FACTOR: u64 = 4;
+
+/// The days crest learns its level model from:
+/// the `static_ahead_days` latest days before the window that lie outside
+/// every holiday's effect window of the calendar, newest first, looked for
+/// up to [`LEARNING_SEARCH_FACTOR`] times as far back and, beyond the week
+/// before, not before `earliest` (the data's start plus the history a crest
+/// needs, so the forecast of them has that history too). Another holiday's days off (Mid-Autumn in the week before
+/// National Day, Christmas in the week before New Year) are forecast from
+/// analogs and move unlike the ordinary days every other crest learns its
+/// margin from; one such week made National Day 2010's margin 1.053 against
+/// 1.01-1.02 in other years. When the week before holds no holiday these
+/// are exactly its days; when no ordinary day is found, the week before
+/// as it is.
+fn learning_days(
+    calendar: &Calendar,
+    s: &BacktestSettings,
+    crest: &Crest,
+    earliest: NaiveDate,
+) -> Vec<NaiveDate> {
+    let want = u64::from(s.static_ahead_days.max(1));
+    let spans: Vec<(NaiveDate, NaiveDate)> = calendar
+        .holiday_periods()
+        .iter()
+        .filter(|p| !p.event)
+        .map(|p| p.window_span(calendar.effect_window(&p.name)))
+        .collect();
+    let ordinary = |d: &NaiveDate| !spans.iter().any(|(a, b)| a <= d && d <= b);
+    let back = |k: u64| crest.from.checked_sub_days(Days::new(k));
+    let week: Vec<NaiveDate> = (1..=want).map_while(back).collect();
+    if week.iter().all(ordinary) {
+        return week;
+    }
+    let days: Vec<NaiveDate> = (1..=want * LEARNING_SEARCH_FACTOR)
+        .map_while(back)
+        .take_while(|d| *d >= earliest)
+        .filter(ordinary)
+        .take(week.len())
+        .collect();
+    if days.is_empty() { week } else { days }
+}
+
+/// The level profiles of `days` (newest first, as [`learning_days`] gives
+/// them; returned oldest first, as the week before's are) from `forecast`,
+/// which starts at the oldest of them.
+fn learning_levels(
+    forecast: &Forecast,
+    actual: &Series,
+    days: &[NaiveDate],
+    k: f64,
+) -> Result<Vec<Vec<f64>>, PlanningError> {
+    let mut f = forecast.clone();
+    scale_forecast(&mut f, k);
+    let seen = series_window(actual, f.start, f.time_at(f.horizon()))?;
+    let (_, levels) = error_and_level_profiles(&f, &seen);
+    let first = date_of(f.start).unwrap_or(NaiveDate::MIN);
+    Ok(days
+        .iter()
+        .rev()
+        .filter_map(|d| usize::try_from((*d - first).num_days()).ok())
+        .filter_map(|i| levels.get(i).cloned())
+        .collect())
+}
+
+/// Whether `days` (newest first) are the `static_ahead_days` days right
+/// before the window, which the static-peak forecast already covers.
+fn is_week_before(s: &BacktestSettings, crest: &Crest, days: &[NaiveDate]) -> bool {
+    days.len() == s.static_ahead_days as usize
+        && days
+            .iter()
+            .zip(1u64..)
+            .all(|(d, k)| crest.from.checked_sub_days(Days::new(k)) == Some(*d))
+}
+
 fn crest_forecasts(
     inputs: &Inputs,
     s: &BacktestSettings,
@@ -582,11 +670,29 @@ fn crest_forecasts(
 ) -> Result<CrestForecasts, PlanningError> {
     enum Job {
         Static(usize),
+        Learning(usize, NaiveDate),
         Day(NaiveDate),
     }
+    let (series, cal) = (&inputs.series, &inputs.calendar);
+    let earliest = date_of(series.start())
+        .and_then(|d| d.checked_add_days(Days::new(u64::from(s.min_history_days))))
+        .unwrap_or(NaiveDate::MAX);
+    let learning_days: Vec<Vec<NaiveDate>> = crests
+        .iter()
+        .map(|c| learning_days(cal, s, c, earliest))
+        .collect();
+    // Crests whose learning days are not the week before: from their oldest.
+    let learning_jobs: Vec<Job> = learning_days
+        .iter()
+        .enumerate()
+        .filter(|(i, d)| !is_week_before(s, &crests[*i], d))
+        .filter_map(|(i, d)| d.last().map(|oldest| Job::Learning(i, *oldest)))
+        .collect();
+    let n_learning = learning_jobs.len();
     let days: std::collections::BTreeSet<NaiveDate> = crests.iter().flat_map(crest_days).collect();
     let jobs: Vec<Job> = (0..crests.len())
         .map(Job::Static)
+        .chain(learning_jobs)
         .chain(days.iter().copied().map(Job::Day))
         .collect();
     if std::env::var_os("CREST_TIMING").is_some() {
@@ -597,7 +703,6 @@ fn crest_forecasts(
             crests.iter().map(|c| crest_days(c).count()).sum::<usize>()
         );
     }
-    let (series, cal) = (&inputs.series, &inputs.calendar);
     let mut made = jobs
         .par_iter()
         .map(|job| match job {
@@ -608,6 +713,18 @@ fn crest_forecasts(
                     at,
                     at,
                     midnight(crests[*i].to),
+                    cal,
+                    s.history_days,
+                    FinalFit::Gram,
+                )
+            }
+            Job::Learning(i, oldest) => {
+                let at = midnight(*oldest);
+                forecast_window(
+                    series,
+                    at,
+                    at,
+                    midnight(crests[*i].from),
                     cal,
                     s.history_days,
                     FinalFit::Gram,
@@ -627,10 +744,27 @@ fn crest_forecasts(
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let day_ahead = days.into_iter().zip(made.split_off(crests.len())).collect();
+    let day_ahead = days
+        .into_iter()
+        .zip(made.split_off(crests.len() + n_learning))
+        .collect();
+    let mut learned = made.split_off(crests.len()).into_iter();
+    let learning = learning_days
+        .into_iter()
+        .enumerate()
+        .map(|(i, days)| {
+            let forecast = if is_week_before(s, &crests[i], &days) || days.is_empty() {
+                None
+            } else {
+                learned.next()
+            };
+            Learning { days, forecast }
+        })
+        .collect();
     Ok(CrestForecasts {
         static_peak: made,
         day_ahead,
+        learning,
     })
 }
 
@@ -758,11 +892,13 @@ fn run_crest(
     inputs: &Inputs,
     s: &BacktestSettings,
     crest: &Crest,
-    week: &Forecast,
-    day_ahead: &std::collections::BTreeMap<NaiveDate, Forecast>,
+    forecasts: &CrestForecasts,
+    index: usize,
     k: f64,
     seed: u64,
 ) -> Result<(CrestReport, CrestDetail), PlanningError> {
+    let (week, learning) = (&forecasts.static_peak[index], &forecasts.learning[index]);
+    let day_ahead = &forecasts.day_ahead;
     let series = &inputs.series;
     let (from, to) = (midnight(crest.from), midnight(crest.to));
     let (cap, model) = capacity_and_model(s)?;
@@ -788,7 +924,11 @@ fn run_crest(
         .clamp(s.min, s.max);
     let before = crate::forecast::window(&week, Some(static_at), Some(from))?;
     let seen = series_window(&actual, static_at, from)?;
-    let (profiles, levels) = error_and_level_profiles(&before, &seen);
+    let (profiles, week_levels) = error_and_level_profiles(&before, &seen);
+    let levels = match &learning.forecast {
+        None => week_levels,
+        Some(f) => learning_levels(f, &actual, &learning.days, k)?,
+    };
     let level = level_model(&levels, series.step_s(), s.lead_time_s, s.level_quantile);
 
     // crest: day-ahead forecasts, each decided `decision_lead_s` before its day.
@@ -1000,6 +1140,55 @@ mod tests {
             series: Series::try_new("s", midnight(start), 3600, v).unwrap(),
             calendar: Calendar::new("none"),
         }
+    }
+
+    #[test]
+    fn crest_learns_its_level_from_ordinary_days_before_the_window() {
+        let cn = crest_datasets::calendar::cn().unwrap();
+        let s = BacktestSettings::new("synthetic", "cn", "");
+        let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2010, m, d).unwrap();
+        let crest = |m: u32, d: u32| Crest {
+            name: "c".into(),
+            from: day(m, d),
+            to: day(m, d) + Days::new(5),
+        };
+        let start = day(1, 1);
+        // National Day 2010's window opens on 28 September; Mid-Autumn's
+        // (22-24 September, with its effect window 20-26) fills the week
+        // before but its last day: the six ordinary days before it stand in.
+        let nd = crest(9, 28);
+        let got = learning_days(&cn, &s, &nd, start);
+        let want: Vec<NaiveDate> = [27, 19, 18, 17, 16, 15, 14]
+            .iter()
+            .map(|d| day(9, *d))
+            .collect();
+        assert_eq!(got, want);
+        assert!(!is_week_before(&s, &nd, &got));
+        // No holiday in the week before: exactly that week, which the
+        // static-peak forecast already covers (no extra forecast).
+        let plain = crest(8, 20);
+        let got = learning_days(&cn, &s, &plain, start);
+        assert_eq!(got, (13..=19).rev().map(|d| day(8, d)).collect::<Vec<_>>());
+        assert!(is_week_before(&s, &plain, &got));
+        // Never before the earliest day allowed; with no ordinary day at
+        // all, the week before as it is.
+        assert_eq!(
+            learning_days(&cn, &s, &nd, day(9, 17)),
+            vec![day(9, 27), day(9, 19), day(9, 18), day(9, 17)]
+        );
+        let got = learning_days(&cn, &s, &nd, day(9, 28));
+        assert!(is_week_before(&s, &nd, &got), "{got:?}");
+        // An ordinary week before is used whole even where it starts before
+        // that day (the first crest of a history: nothing to replace).
+        let got = learning_days(&cn, &s, &plain, day(8, 17));
+        assert!(is_week_before(&s, &plain, &got), "{got:?}");
+        // Without a calendar every crest learns from the week before.
+        let none = Calendar::new("none");
+        assert!(is_week_before(
+            &s,
+            &nd,
+            &learning_days(&none, &s, &nd, start)
+        ));
     }
 
     #[test]

@@ -82,12 +82,13 @@ pub struct RehearseCmd {
     #[arg(long, default_value_t = 0.75)]
     crest_reactive_target: f64,
     /// crest tracks live demand's level both ways (forecast shape scaled to
-    /// live demand, with a margin learned from the forecaster's errors the
-    /// week before); without it live demand only ever raises the plan.
+    /// live demand, with a margin learned from the forecaster's errors on
+    /// the ordinary days before the crest); without it live demand only
+    /// ever raises the plan.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     track_level: bool,
     /// With --track-level: the quantile of the forecaster's lead-time level
-    /// errors (the week before each crest) crest's margin covers.
+    /// errors (the 7 ordinary days before each crest) crest's margin covers.
     #[arg(long, default_value_t = 0.99)]
     level_quantile: f64,
     /// Utilisation of SLO capacity static peak is sized at.
@@ -162,9 +163,12 @@ How each strategy decides (every crest, every dataset, one configuration):
                (--track-level): the forecast mean's shape over the next lead
                time, scaled to live demand, times a margin = the
                --level-quantile of how far the forecaster's level moved
-               within one lead time on the 7 days before the window; a level
-               below the forecast is expected to climb back at the rate
-               fitted on those days (level^r, r in 0..1); the plan
+               within one lead time on the 7 latest days before the window
+               outside every holiday's effect window (looked for up to 28
+               days back: another holiday's days off in the week before,
+               Mid-Autumn before National Day, are not ordinary days); a
+               level below the forecast is expected to climb back at the
+               rate fitted on those days (level^r, r in 0..1); the plan
                is a floor that shrinks with live demand below what it was
                sized for. Target tracking at --crest-reactive-target is a
                safety net that only ever adds instances. No per-crest
