@@ -588,34 +588,39 @@ fn crest_days(c: &Crest) -> impl Iterator<Item = NaiveDate> + '_ {
     c.from.iter_days().take_while(|d| *d < c.to)
 }
 
+/// Every holiday's effect window of `calendar` (first and last day), the
+/// days [`learning_days`] skips.
+fn holiday_spans(calendar: &Calendar) -> Vec<(NaiveDate, NaiveDate)> {
+    calendar
+        .holiday_periods()
+        .iter()
+        .filter(|p| !p.event)
+        .map(|p| p.window_span(calendar.effect_window(&p.name)))
+        .collect()
+}
+
 /// How far back [`learning_days`] looks, in multiples of the days it wants.
 const LEARNING_SEARCH_FACTOR: u64 = 4;
 
 /// The days crest learns its level model from:
 /// the `static_ahead_days` latest days before the window that lie outside
-/// every holiday's effect window of the calendar, newest first, looked for
+/// every holiday's effect window (`spans`, [`holiday_spans`]), newest first, looked for
 /// up to [`LEARNING_SEARCH_FACTOR`] times as far back and, beyond the week
 /// before, not before `earliest` (the data's start plus the history a crest
-/// needs, so the forecast of them has that history too). Another holiday's days off (Mid-Autumn in the week before
-/// National Day, Christmas in the week before New Year) are forecast from
-/// analogs and move unlike the ordinary days every other crest learns its
-/// margin from; one such week made National Day 2010's margin 1.053 against
+/// needs, so the forecast of them has that history too). Another
+/// holiday's days off (Mid-Autumn in the week before National Day,
+/// Christmas in the week before New Year) are forecast from analogs and
+/// move unlike the ordinary days every other crest learns its margin from; one such week made National Day 2010's margin 1.053 against
 /// 1.01-1.02 in other years. When the week before holds no holiday these
 /// are exactly its days; when no ordinary day is found, the week before
 /// as it is.
 fn learning_days(
-    calendar: &Calendar,
+    spans: &[(NaiveDate, NaiveDate)],
     s: &BacktestSettings,
     crest: &Crest,
     earliest: NaiveDate,
 ) -> Vec<NaiveDate> {
     let want = u64::from(s.static_ahead_days.max(1));
-    let spans: Vec<(NaiveDate, NaiveDate)> = calendar
-        .holiday_periods()
-        .iter()
-        .filter(|p| !p.event)
-        .map(|p| p.window_span(calendar.effect_window(&p.name)))
-        .collect();
     let ordinary = |d: &NaiveDate| !spans.iter().any(|(a, b)| a <= d && d <= b);
     let back = |k: u64| crest.from.checked_sub_days(Days::new(k));
     let week: Vec<NaiveDate> = (1..=want).map_while(back).collect();
@@ -677,18 +682,29 @@ fn crest_forecasts(
     let earliest = date_of(series.start())
         .and_then(|d| d.checked_add_days(Days::new(u64::from(s.min_history_days))))
         .unwrap_or(NaiveDate::MAX);
+    let spans = holiday_spans(cal);
     let learning_days: Vec<Vec<NaiveDate>> = crests
         .iter()
-        .map(|c| learning_days(cal, s, c, earliest))
+        .map(|c| learning_days(&spans, s, c, earliest))
         .collect();
-    // Crests whose learning days are not the week before: from their oldest.
-    let learning_jobs: Vec<Job> = learning_days
+    // Where the learning days are not the week before (which the static-peak
+    // forecast covers), one more forecast from the oldest of them.
+    let learning_from: Vec<Option<NaiveDate>> = learning_days
+        .iter()
+        .zip(crests)
+        .map(|(d, c)| {
+            if is_week_before(s, c, d) {
+                None
+            } else {
+                d.last().copied()
+            }
+        })
+        .collect();
+    let learning_jobs = learning_from
         .iter()
         .enumerate()
-        .filter(|(i, d)| !is_week_before(s, &crests[*i], d))
-        .filter_map(|(i, d)| d.last().map(|oldest| Job::Learning(i, *oldest)))
-        .collect();
-    let n_learning = learning_jobs.len();
+        .filter_map(|(i, d)| d.map(|oldest| Job::Learning(i, oldest)));
+    let n_learning = learning_from.iter().flatten().count();
     let days: std::collections::BTreeSet<NaiveDate> = crests.iter().flat_map(crest_days).collect();
     let jobs: Vec<Job> = (0..crests.len())
         .map(Job::Static)
@@ -751,14 +767,10 @@ fn crest_forecasts(
     let mut learned = made.split_off(crests.len()).into_iter();
     let learning = learning_days
         .into_iter()
-        .enumerate()
-        .map(|(i, days)| {
-            let forecast = if is_week_before(s, &crests[i], &days) || days.is_empty() {
-                None
-            } else {
-                learned.next()
-            };
-            Learning { days, forecast }
+        .zip(&learning_from)
+        .map(|(days, from)| Learning {
+            days,
+            forecast: from.and_then(|_| learned.next()),
         })
         .collect();
     Ok(CrestForecasts {
@@ -1144,7 +1156,7 @@ mod tests {
 
     #[test]
     fn crest_learns_its_level_from_ordinary_days_before_the_window() {
-        let cn = crest_datasets::calendar::cn().unwrap();
+        let cn = holiday_spans(&crest_datasets::calendar::cn().unwrap());
         let s = BacktestSettings::new("synthetic", "cn", "");
         let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(2010, m, d).unwrap();
         let crest = |m: u32, d: u32| Crest {
@@ -1183,7 +1195,7 @@ mod tests {
         let got = learning_days(&cn, &s, &plain, day(8, 17));
         assert!(is_week_before(&s, &plain, &got), "{got:?}");
         // Without a calendar every crest learns from the week before.
-        let none = Calendar::new("none");
+        let none = holiday_spans(&Calendar::new("none"));
         assert!(is_week_before(
             &s,
             &nd,
