@@ -157,7 +157,7 @@ impl BacktestSettings {
             utilisation: 0.95,
             crest_reactive_target: 0.75,
             track_level: true,
-            level_quantile: 0.99,
+            level_quantile: crate::policy::DEFAULT_LEVEL_QUANTILE,
             static_utilisation: 0.8,
             reactive_targets: (0..10)
                 .map(|i| 0.45 + 0.05 * f64::from(i))

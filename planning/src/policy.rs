@@ -150,6 +150,17 @@ impl LevelModel {
     };
 }
 
+/// The quantile of lead-time level moves crest's margin covers, the same
+/// in `crest rehearse` and `crest run --track-level`. A week of moves is a
+/// few hundred (about 166 hourly, 334 half-hourly, 670 at 15 minutes), so
+/// this is an order statistic: about the week's third largest move on hourly
+/// data, its fourth largest at 30 minutes, its eighth at 15. A higher
+/// quantile removes violation minutes on hourly bike rentals only where it
+/// reaches the week's largest move, and there it costs a 15-minute load a
+/// little rougher than Area1 its place on reactive's frontier (README,
+/// "The level margin's quantile").
+pub const DEFAULT_LEVEL_QUANTILE: f64 = 0.99;
+
 /// [`LevelModel`] from `levels` at the `quantile` of misses.
 pub fn level_model(
     levels: &[Vec<f64>],

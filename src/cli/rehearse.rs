@@ -89,7 +89,7 @@ pub struct RehearseCmd {
     track_level: bool,
     /// With --track-level: the quantile of the forecaster's lead-time level
     /// errors (the 7 ordinary days before each crest) crest's margin covers.
-    #[arg(long, default_value_t = 0.99)]
+    #[arg(long, default_value_t = crest_planning::policy::DEFAULT_LEVEL_QUANTILE)]
     level_quantile: f64,
     /// Utilisation of SLO capacity static peak is sized at.
     #[arg(long, default_value_t = 0.8)]

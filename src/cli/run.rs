@@ -128,7 +128,7 @@ pub struct RunCmd {
     #[arg(
         long,
         value_name = "Q",
-        default_value_t = 0.99,
+        default_value_t = crest_planning::policy::DEFAULT_LEVEL_QUANTILE,
         requires = "track_level"
     )]
     level_quantile: f64,
