@@ -567,17 +567,18 @@ struct CrestForecasts {
     static_peak: Vec<Forecast>,
     /// Day-ahead forecasts by day (data units, unscaled).
     day_ahead: std::collections::BTreeMap<NaiveDate, Forecast>,
-    /// Per crest: its [`learning_days`], and when they are not the week the
-    /// static-peak forecast covers, a forecast made at the first of them
-    /// through the window's start (data units, unscaled).
-    learning: Vec<Learning>,
+    /// Per crest: where its [`learning_days`] are not the week before the
+    /// window (which the static-peak forecast covers), those days and a
+    /// forecast made at the first of them through the window's start (data
+    /// units, unscaled).
+    learning: Vec<Option<Learning>>,
 }
 
-/// The days a crest learns from and, when the static-peak forecast does not
-/// cover them, the forecast of them.
+/// The days a crest learns from, where the static-peak forecast does not
+/// cover them, and the forecast of them.
 struct Learning {
     days: Vec<NaiveDate>,
-    forecast: Option<Forecast>,
+    forecast: Forecast,
 }
 
 fn static_decided(s: &BacktestSettings, c: &Crest) -> Timestamp {
@@ -602,38 +603,39 @@ fn holiday_spans(calendar: &Calendar) -> Vec<(NaiveDate, NaiveDate)> {
 /// How far back [`learning_days`] looks, in multiples of the days it wants.
 const LEARNING_SEARCH_FACTOR: u64 = 4;
 
-/// The days crest learns its level model from:
-/// the `static_ahead_days` latest days before the window that lie outside
-/// every holiday's effect window (`spans`, [`holiday_spans`]), newest first, looked for
-/// up to [`LEARNING_SEARCH_FACTOR`] times as far back and, beyond the week
+/// The days crest learns its level model from, where they are not the
+/// week before the window: the `static_ahead_days` latest days before the
+/// window that lie outside every holiday's effect window (`spans`,
+/// [`holiday_spans`]), newest first, looked for up to
+/// [`LEARNING_SEARCH_FACTOR`] times as far back and, beyond the week
 /// before, not before `earliest` (the data's start plus the history a crest
-/// needs, so the forecast of them has that history too). Another
-/// holiday's days off (Mid-Autumn in the week before National Day,
-/// Christmas in the week before New Year) are forecast from analogs and
-/// move unlike the ordinary days every other crest learns its margin from; one such week made National Day 2010's margin 1.053 against
-/// 1.01-1.02 in other years. When the week before holds no holiday these
-/// are exactly its days; when no ordinary day is found, the week before
-/// as it is.
+/// needs, so the forecast of them has that history too). Another holiday's
+/// days off (Mid-Autumn in the week before National Day, Christmas in the
+/// week before New Year) are forecast from analogs and move unlike the
+/// ordinary days every other crest learns its margin from; one such week
+/// made National Day 2010's margin 1.053 against 1.01-1.02 in other years.
+/// `None` when the week before holds no holiday, or when no ordinary day
+/// is found: the crest learns from the week before as it is, which the
+/// static-peak forecast already covers.
 fn learning_days(
     spans: &[(NaiveDate, NaiveDate)],
     s: &BacktestSettings,
     crest: &Crest,
     earliest: NaiveDate,
-) -> Vec<NaiveDate> {
+) -> Option<Vec<NaiveDate>> {
     let want = u64::from(s.static_ahead_days.max(1));
     let ordinary = |d: &NaiveDate| !spans.iter().any(|(a, b)| a <= d && d <= b);
     let back = |k: u64| crest.from.checked_sub_days(Days::new(k));
-    let week: Vec<NaiveDate> = (1..=want).map_while(back).collect();
-    if week.iter().all(ordinary) {
-        return week;
+    if (1..=want).map_while(back).all(|d| ordinary(&d)) {
+        return None;
     }
     let days: Vec<NaiveDate> = (1..=want * LEARNING_SEARCH_FACTOR)
         .map_while(back)
         .take_while(|d| *d >= earliest)
         .filter(ordinary)
-        .take(week.len())
+        .take(usize::try_from(want).unwrap_or(usize::MAX))
         .collect();
-    if days.is_empty() { week } else { days }
+    (!days.is_empty()).then_some(days)
 }
 
 /// The level profiles of `days` (newest first, as [`learning_days`] gives
@@ -658,16 +660,6 @@ fn learning_levels(
         .collect())
 }
 
-/// Whether `days` (newest first) are the `static_ahead_days` days right
-/// before the window, which the static-peak forecast already covers.
-fn is_week_before(s: &BacktestSettings, crest: &Crest, days: &[NaiveDate]) -> bool {
-    days.len() == s.static_ahead_days as usize
-        && days
-            .iter()
-            .zip(1u64..)
-            .all(|(d, k)| crest.from.checked_sub_days(Days::new(k)) == Some(*d))
-}
-
 fn crest_forecasts(
     inputs: &Inputs,
     s: &BacktestSettings,
@@ -683,28 +675,18 @@ fn crest_forecasts(
         .and_then(|d| d.checked_add_days(Days::new(u64::from(s.min_history_days))))
         .unwrap_or(NaiveDate::MAX);
     let spans = holiday_spans(cal);
-    let learning_days: Vec<Vec<NaiveDate>> = crests
+    let learning_days: Vec<Option<Vec<NaiveDate>>> = crests
         .iter()
         .map(|c| learning_days(&spans, s, c, earliest))
         .collect();
     // Where the learning days are not the week before (which the static-peak
     // forecast covers), one more forecast from the oldest of them.
-    let learning_from: Vec<Option<NaiveDate>> = learning_days
-        .iter()
-        .zip(crests)
-        .map(|(d, c)| {
-            if is_week_before(s, c, d) {
-                None
-            } else {
-                d.last().copied()
-            }
-        })
-        .collect();
-    let learning_jobs = learning_from
-        .iter()
-        .enumerate()
-        .filter_map(|(i, d)| d.map(|oldest| Job::Learning(i, oldest)));
-    let n_learning = learning_from.iter().flatten().count();
+    let learning_jobs = learning_days.iter().enumerate().filter_map(|(i, d)| {
+        d.as_ref()
+            .and_then(|d| d.last())
+            .map(|oldest| Job::Learning(i, *oldest))
+    });
+    let n_learning = learning_days.iter().flatten().count();
     let days: std::collections::BTreeSet<NaiveDate> = crests.iter().flat_map(crest_days).collect();
     let jobs: Vec<Job> = (0..crests.len())
         .map(Job::Static)
@@ -767,11 +749,7 @@ fn crest_forecasts(
     let mut learned = made.split_off(crests.len()).into_iter();
     let learning = learning_days
         .into_iter()
-        .zip(&learning_from)
-        .map(|(days, from)| Learning {
-            days,
-            forecast: from.and_then(|_| learned.next()),
-        })
+        .map(|d| d.and_then(|days| learned.next().map(|forecast| Learning { days, forecast })))
         .collect();
     Ok(CrestForecasts {
         static_peak: made,
@@ -937,9 +915,9 @@ fn run_crest(
     let before = crate::forecast::window(&week, Some(static_at), Some(from))?;
     let seen = series_window(&actual, static_at, from)?;
     let (profiles, week_levels) = error_and_level_profiles(&before, &seen);
-    let levels = match &learning.forecast {
+    let levels = match learning {
         None => week_levels,
-        Some(f) => learning_levels(f, &actual, &learning.days, k)?,
+        Some(l) => learning_levels(&l.forecast, &actual, &l.days, k)?,
     };
     let level = level_model(&levels, series.step_s(), s.lead_time_s, s.level_quantile);
 
@@ -1169,38 +1147,28 @@ mod tests {
         // (22-24 September, with its effect window 20-26) fills the week
         // before but its last day: the six ordinary days before it stand in.
         let nd = crest(9, 28);
-        let got = learning_days(&cn, &s, &nd, start);
         let want: Vec<NaiveDate> = [27, 19, 18, 17, 16, 15, 14]
             .iter()
             .map(|d| day(9, *d))
             .collect();
-        assert_eq!(got, want);
-        assert!(!is_week_before(&s, &nd, &got));
-        // No holiday in the week before: exactly that week, which the
-        // static-peak forecast already covers (no extra forecast).
+        assert_eq!(learning_days(&cn, &s, &nd, start), Some(want));
+        // No holiday in the week before: that week, which the static-peak
+        // forecast already covers (no extra forecast).
         let plain = crest(8, 20);
-        let got = learning_days(&cn, &s, &plain, start);
-        assert_eq!(got, (13..=19).rev().map(|d| day(8, d)).collect::<Vec<_>>());
-        assert!(is_week_before(&s, &plain, &got));
+        assert_eq!(learning_days(&cn, &s, &plain, start), None);
         // Never before the earliest day allowed; with no ordinary day at
         // all, the week before as it is.
         assert_eq!(
             learning_days(&cn, &s, &nd, day(9, 17)),
-            vec![day(9, 27), day(9, 19), day(9, 18), day(9, 17)]
+            Some(vec![day(9, 27), day(9, 19), day(9, 18), day(9, 17)])
         );
-        let got = learning_days(&cn, &s, &nd, day(9, 28));
-        assert!(is_week_before(&s, &nd, &got), "{got:?}");
+        assert_eq!(learning_days(&cn, &s, &nd, day(9, 28)), None);
         // An ordinary week before is used whole even where it starts before
         // that day (the first crest of a history: nothing to replace).
-        let got = learning_days(&cn, &s, &plain, day(8, 17));
-        assert!(is_week_before(&s, &plain, &got), "{got:?}");
+        assert_eq!(learning_days(&cn, &s, &plain, day(8, 17)), None);
         // Without a calendar every crest learns from the week before.
         let none = holiday_spans(&Calendar::new("none"));
-        assert!(is_week_before(
-            &s,
-            &nd,
-            &learning_days(&none, &s, &nd, start)
-        ));
+        assert_eq!(learning_days(&none, &s, &nd, start), None);
     }
 
     #[test]
