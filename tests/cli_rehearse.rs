@@ -109,6 +109,7 @@ fn json_has_the_documented_shape_every_setting_and_is_reproducible() {
     assert_eq!(c["reactive"][0]["target"], 0.45);
     for k in [
         "crest_reactive_target",
+        "early_ramps",
         "static_utilisation",
         "reactive_targets",
         "scale",
@@ -189,15 +190,14 @@ fn nyc_taxi_targets() {
 
 /// Area1 (cn), every crest (`--crests auto`: the issue's own command, 39
 /// holiday crests 2009-2015; 2011 was looked at when the defaults were
-/// chosen, the other years were not). Measured (3 min 54 s wall in a dev
-/// build on 2 cores): all ten Spring Festival and National Day crests
-/// 2010-2014 (the target set) have 0 violation minutes; 37 of 39
-/// crests do (Dragon Boat 2010: 2 minutes, Dragon Boat 2013: 5; 15-minute
-/// workday-morning ramps after short holidays; Mid-Autumn 2014 had 2 before
-/// the holiday analog was weighed against the models), 28 % of static
-/// peak; on or below reactive's frontier on 37 of 39 (above it: Dragon Boat
-/// 2010 by 3.9 %, Mid-Autumn 2014 by 2.6 %), every Spring Festival and
-/// National Day 1.5-3.4 % under the cheapest violation-free reactive target.
+/// chosen, the other years were not). Measured (release build, about 3 min
+/// wall on 2 cores): all ten Spring Festival and National Day crests
+/// 2010-2014 (the target set) have 0 violation minutes; 36 of 39
+/// crests do (Dragon Boat 2010: 1 minute, Dragon Boat 2013: 5; 15-minute
+/// workday-morning ramps after short holidays; Mid-Autumn 2014: 1, 0 before
+/// early ramps), 28 % of static peak; on or below reactive's frontier on 38
+/// of 39 (above it: Mid-Autumn 2014 by 3.0 %), every Spring Festival and
+/// National Day 1.4-3.4 % under the cheapest violation-free reactive target.
 /// National Day 2010 was 1.3 % above it while crest learned its level margin
 /// from the week before its window, which is Mid-Autumn 2010's (margin
 /// 1.053); it learns from the ordinary days before the window now. The
@@ -217,14 +217,14 @@ fn area1_targets() {
     let (zero, below, share) = targets(&v);
     assert_spring_festival_and_national_day_hold(&zero, &below, &v);
     assert!(
-        zero.len() >= 37,
+        zero.len() >= 36,
         "0 violation minutes only on {zero:?}: {v}"
     );
     let minutes = f(&v["total"]["crest"], "slo_violation_minutes");
     assert!(minutes <= 9.0, "{minutes} violation minutes: {v}");
     assert!(share <= 0.30, "crest uses {share:.2} of static peak: {v}");
     assert!(
-        below.len() >= 37,
+        below.len() >= 38,
         "on or below reactive's frontier: {below:?}: {v}"
     );
     // Where crest is above the frontier, by how much: the cheapest reactive
@@ -382,18 +382,52 @@ fn bike_sharing_targets() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let (zero, below, share) = targets(&v);
     assert_eq!(v["crests"].as_array().unwrap().len(), 17, "{v}");
-    assert!(share <= 0.17, "crest uses {share:.2} of static peak: {v}");
+    assert!(share <= 0.18, "crest uses {share:.2} of static peak: {v}");
     assert_eq!(
         below.len(),
         17,
         "on or below reactive's frontier: {below:?}: {v}"
     );
+    // Measured: 2 minutes (Independence Day and Christmas 2012, 1 each);
+    // 16 on 6 crests without early ramps (`--early-ramps false`).
     assert!(
-        zero.len() >= 11,
+        zero.len() >= 15,
         "0 violation minutes only on {zero:?}: {v}"
     );
     let minutes = f(&v["total"]["crest"], "slo_violation_minutes");
-    assert!(minutes <= 20.0, "{minutes} violation minutes: {v}");
+    assert!(minutes <= 4.0, "{minutes} violation minutes: {v}");
+}
+
+/// `--early-ramps` (on by default): the two 2012 crests whose violation
+/// minutes came from a morning rush an hour before the forecast had it
+/// (Washington's Birthday, Tuesday 06:00; Independence Day, Tuesday 05:00),
+/// at the full run's scale. Measured: 0 minutes on both with early ramps
+/// (1,186 and 2,478 instance-hours), 4 and 2 without (1,068 and 2,196).
+#[test]
+fn early_ramps_clear_bike_sharings_early_morning_rushes() {
+    let minutes = |early: &str| -> Vec<f64> {
+        let v = json(&[
+            "--history",
+            "bike_sharing",
+            "--calendar",
+            "us",
+            "--crests",
+            "washington-s-birthday-2012,independence-day-2012",
+            "--scale",
+            "3.2733224222585924",
+            "--early-ramps",
+            early,
+        ]);
+        assert_eq!(v["settings"]["early_ramps"], early == "true", "{v}");
+        v["crests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| f(&c["crest"], "slo_violation_minutes"))
+            .collect()
+    };
+    assert_eq!(minutes("true"), [0.0, 0.0]);
+    assert!(minutes("false").iter().all(|m| *m > 0.0));
 }
 
 /// `--plan-ahead 7d`: each day's plan is decided a week before it (in the

@@ -687,8 +687,10 @@ fn track_level_follows_live_demand_both_ways() {
         "the crest policy's margin line",
         30,
         &|l| {
-            l.iter()
-                .any(|x| x.contains("crest policy: level tracking with margin"))
+            l.iter().any(|x| {
+                x.contains("crest policy: level tracking with margin")
+                    && x.contains("early ramps taken in")
+            })
         },
     );
     wait_until(

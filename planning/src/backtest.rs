@@ -22,8 +22,9 @@
 //!   to climb back), times a margin, both learned from the forecaster's
 //!   errors on the seven ordinary days before the window (outside every
 //!   holiday's effect window: `learning_days`;
-//!   [`crate::policy::level_model`]),
-//!   and the plan as a floor that shrinks with live demand below what it was
+//!   [`crate::policy::level_model`]); with `early_ramps` (the default) the
+//!   step after the lead time is taken in too when it rises above the
+//!   forecast's band; and the plan as a floor that shrinks with live demand below what it was
 //!   sized for. Target tracking at `crest_reactive_target` is a safety net
 //!   that only ever adds instances ([`SafetyNet`]). One rule for every crest:
 //!   there is no per-crest freeze (the planner's `scale_in_hold_s`, off by
@@ -99,6 +100,10 @@ pub struct BacktestSettings {
     /// With `track_level`: the quantile of the forecaster's lead-time level
     /// errors (the ordinary days before the window) crest's margin covers.
     pub level_quantile: f64,
+    /// crest's forecast term also takes in the step after the lead time
+    /// when that step rises above the forecast's band (a ramp one step
+    /// early would break through the plan).
+    pub early_ramps: bool,
     /// Utilisation of SLO capacity static peak is sized at.
     pub static_utilisation: f64,
     /// The reactive baseline's targets (of saturation), one replay each.
@@ -158,6 +163,7 @@ impl BacktestSettings {
             crest_reactive_target: 0.75,
             track_level: true,
             level_quantile: crate::policy::DEFAULT_LEVEL_QUANTILE,
+            early_ramps: crate::policy::DEFAULT_EARLY_RAMPS,
             static_utilisation: 0.8,
             reactive_targets: (0..10)
                 .map(|i| 0.45 + 0.05 * f64::from(i))
@@ -978,6 +984,7 @@ fn run_crest(
         max,
         track_level: s.track_level,
         level,
+        early_ramps: s.early_ramps,
         net: TargetTrackingConfig::new(TargetMetric::Utilisation, s.crest_reactive_target)
             .with_bounds(s.min, s.max),
         guard,

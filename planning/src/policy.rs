@@ -38,6 +38,9 @@ pub struct CrestPolicyConfig {
     /// With `track_level`: how the level moves within a lead time (the
     /// margin over the expected level, and how a low level climbs back).
     pub level: LevelModel,
+    /// Take in the step after the lead time when it rises above the
+    /// forecast's band ([`PredictiveConfig::early_ramps`]).
+    pub early_ramps: bool,
     /// Target tracking of the safety net (it only ever adds instances).
     pub net: TargetTrackingConfig,
     /// Pacing of the combined decision.
@@ -48,8 +51,8 @@ impl CrestPolicyConfig {
     /// The settings a plan document carries (capacity, utilisation, risk,
     /// lead time, bounds), level tracking on with the [`LevelModel`] learned
     /// from the document's empirical errors at `level_quantile`
-    /// ([`LevelModel::NONE`] without them),
-    /// and `net` as the safety net.
+    /// ([`LevelModel::NONE`] without them), early ramps as
+    /// [`DEFAULT_EARLY_RAMPS`], and `net` as the safety net.
     pub fn from_document(
         doc: &PlanDocument,
         level_quantile: f64,
@@ -78,6 +81,7 @@ impl CrestPolicyConfig {
             max: doc.planner.max,
             track_level: true,
             level,
+            early_ramps: DEFAULT_EARLY_RAMPS,
             net,
             guard,
         }
@@ -112,6 +116,7 @@ pub fn crest_policy(
     pc.track_level = cfg.track_level;
     pc.level_margin = cfg.level.margin;
     pc.level_reversion = cfg.level.reversion;
+    pc.early_ramps = cfg.early_ramps;
     let mut p = PredictivePolicy::try_new(pc).map_err(auto_err("build predictive"))?;
     p.set_forecast(forecast.clone())
         .map_err(auto_err("follow the forecast"))?;
@@ -160,6 +165,15 @@ impl LevelModel {
 /// little rougher than Area1 its place on reactive's frontier (README,
 /// "The level margin's quantile").
 pub const DEFAULT_LEVEL_QUANTILE: f64 = 0.99;
+
+/// Whether crest's policy takes in the step after the lead time when that
+/// step rises above the forecast's band
+/// ([`PredictiveConfig::early_ramps`]), the same in `crest rehearse` and
+/// `crest run --track-level`. On: hourly bike rentals' holiday-morning rushes
+/// an hour before the forecast has them are what their violation minutes
+/// came from, and a 15-minute load's steps rarely rise above its band, so
+/// there it costs little (README, "Ramps that come a step early").
+pub const DEFAULT_EARLY_RAMPS: bool = true;
 
 /// [`LevelModel`] from `levels` at the `quantile` of misses.
 pub fn level_model(

@@ -91,6 +91,11 @@ pub struct RehearseCmd {
     /// errors (the 7 ordinary days before each crest) crest's margin covers.
     #[arg(long, default_value_t = crest_planning::policy::DEFAULT_LEVEL_QUANTILE)]
     level_quantile: f64,
+    /// crest's forecast term also takes in the step after the lead time
+    /// when that step's mean rises above the forecast's band (the p90 of the
+    /// step before it): a ramp one step early would break through the plan.
+    #[arg(long, default_value_t = crest_planning::policy::DEFAULT_EARLY_RAMPS, action = clap::ArgAction::Set)]
+    early_ramps: bool,
     /// Utilisation of SLO capacity static peak is sized at.
     #[arg(long, default_value_t = 0.8)]
     static_utilisation: f64,
@@ -168,7 +173,11 @@ How each strategy decides (every crest, every dataset, one configuration):
                days back: another holiday's days off in the week before,
                Mid-Autumn before National Day, are not ordinary days); a
                level below the forecast is expected to climb back at the
-               rate fitted on those days (level^r, r in 0..1); the plan
+               rate fitted on those days (level^r, r in 0..1); where the
+               step after the lead time rises above the forecast's band
+               (its mean over the p90 of the step before), the window
+               takes it in too (--early-ramps: a ramp one step early would
+               break through the plan); the plan
                is a floor that shrinks with live demand below what it was
                sized for. Target tracking at --crest-reactive-target is a
                safety net that only ever adds instances. No per-crest
@@ -208,6 +217,7 @@ fn settings(cmd: &RehearseCmd) -> anyhow::Result<BacktestSettings> {
     s.crest_reactive_target = cmd.crest_reactive_target;
     s.track_level = cmd.track_level;
     s.level_quantile = cmd.level_quantile;
+    s.early_ramps = cmd.early_ramps;
     s.static_utilisation = cmd.static_utilisation;
     s.reactive_targets = cmd.reactive_targets.clone();
     s.lead_time_s = parse_duration_s(&cmd.lead_time)?;

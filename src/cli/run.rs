@@ -132,6 +132,17 @@ pub struct RunCmd {
         requires = "track_level"
     )]
     level_quantile: f64,
+    /// With --track-level: also take in the step after the lead time when
+    /// it rises above the forecast's band (as `crest rehearse
+    /// --early-ramps`).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        default_value_t = crest_planning::policy::DEFAULT_EARLY_RAMPS,
+        action = clap::ArgAction::Set,
+        requires = "track_level"
+    )]
+    early_ramps: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -435,7 +446,7 @@ fn live(cmd: &RunCmd) -> anyhow::Result<Live> {
 /// (`--track-level`) crest's rehearsed policy on the document's forecast.
 fn run_policy(
     target: Option<f64>,
-    level_quantile: Option<f64>,
+    level: Option<(f64, bool)>,
     doc: &PlanDocument,
 ) -> anyhow::Result<Box<dyn Policy>> {
     let Some(t) = target else {
@@ -449,15 +460,17 @@ fn run_policy(
         scale_in_cooldown_s: 0,
     };
     let net = TargetTrackingConfig::new(TargetMetric::RpsPerInstance, t);
-    if let Some(q) = level_quantile {
-        let cfg = CrestPolicyConfig::from_document(doc, q, net, guard);
+    if let Some((q, early_ramps)) = level {
+        let mut cfg = CrestPolicyConfig::from_document(doc, q, net, guard);
+        cfg.early_ramps = early_ramps;
         say!(
-            "crest policy: level tracking with margin {:.3} (quantile {q} of {}), levels below the forecast expected at level^{:.3}",
+            "crest policy: level tracking with margin {:.3} (quantile {q} of {}), levels below the forecast expected at level^{:.3}, early ramps {}",
             cfg.level.margin,
             doc.empirical
                 .as_ref()
                 .map_or("no empirical errors in the document", |e| e.source.as_str()),
-            cfg.level.reversion
+            cfg.level.reversion,
+            if early_ramps { "taken in" } else { "off" }
         );
         return Ok(crest_policy(&cfg, &doc.forecast)?);
     }
@@ -699,7 +712,8 @@ async fn run_all<A: Actuator + Clone>(
             actuator.clone(),
             run_policy(
                 live.target,
-                cmd.track_level.then_some(cmd.level_quantile),
+                cmd.track_level
+                    .then_some((cmd.level_quantile, cmd.early_ramps)),
                 d,
             )?,
         )

@@ -27,7 +27,10 @@
 //! plan's floor shrinks in proportion when live demand runs below the
 //! quantile the plan was sized for. On a smooth load that is what beats
 //! reactive scaling: a one-sided plan pays for every forecast overshoot,
-//! reactive scaling for every ramp it lags.
+//! reactive scaling for every ramp it lags. With `early_ramps` the forecast
+//! term's window also takes in the step after the lead time when it rises
+//! above the forecast's band: on hourly data a rush that comes an hour
+//! early is otherwise seen only once it has come.
 
 use std::collections::VecDeque;
 
@@ -73,6 +76,14 @@ pub struct PredictiveConfig {
     /// from the same past levels by the caller.
     #[serde(default = "one")]
     pub level_reversion: f64,
+    /// The forecast term's window also takes the step after the lead time
+    /// when that step's mean is above the risk quantile of the window's
+    /// last step: a rise steeper than the forecast's own band, so the same
+    /// ramp one step early (a holiday morning's rush an hour before the
+    /// forecast has it) would break through what the plan covers. A
+    /// gentle rise, within the band, is left to it. Off by default.
+    #[serde(default)]
+    pub early_ramps: bool,
 }
 
 fn one() -> f64 {
@@ -116,6 +127,7 @@ impl PredictiveConfig {
             track_level: false,
             level_margin: 1.0,
             level_reversion: 1.0,
+            early_ramps: false,
         }
     }
 }
@@ -348,7 +360,15 @@ impl Policy for PredictivePolicy {
         if let Some((f, path)) = &self.forecast {
             let from = Self::index(f, now);
             let to = Self::index(f, now.add_secs(self.cfg.lead_time_s))
-                .or_else(|| from.map(|_| f.horizon() - 1));
+                .or_else(|| from.map(|_| f.horizon() - 1))
+                .map(|b| {
+                    let steep = b + 1 < f.horizon() && f.mean[b + 1] > path[b];
+                    if self.cfg.early_ramps && steep {
+                        b + 1
+                    } else {
+                        b
+                    }
+                });
             if let (Some(a), Some(b)) = (from.or(to.map(|_| 0)), to) {
                 let peak = |v: &[f64]| v[a..=b.max(a)].iter().copied().fold(0.0, f64::max);
                 // Tracking the level, the mean's shape at the live level; an
@@ -522,6 +542,36 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn early_ramps_take_in_a_step_that_rises_above_the_band() {
+        let plan = plan(); // 10 instances, then 5 from 3600 s
+        // 30-minute steps, 5-minute lead: at 1600 s the window ends in step
+        // 1. Step 2's mean (100) is above step 1's p90 (80): a steep rise.
+        let ramp = |early: bool, next: f64| {
+            let mut cfg = PredictiveConfig::new(Capacity::given(10.0, 100.0).unwrap());
+            cfg.track_level = true;
+            cfg.level_margin = 1.1;
+            cfg.early_ramps = early;
+            let mut p = PredictivePolicy::try_new(cfg).unwrap();
+            let mut q = BTreeMap::new();
+            q.insert(
+                Quantile::try_new(0.9).unwrap(),
+                vec![80.0, 80.0, 120.0, 80.0],
+            );
+            let mean = vec![60.0, 60.0, next, 60.0];
+            let f = Forecast::try_new("x", Timestamp::from_secs(0), 1800, mean, q).unwrap();
+            p.set_forecast(f).unwrap();
+            // Early in step 0 the window ends in it: 60 x 1.1 / 8 -> 9.
+            let early_on = at(&mut p, Some(&plan), 100, 60.0);
+            (early_on, at(&mut p, Some(&plan), 1600, 60.0))
+        };
+        // Taken in: 100 x 1.1 / 8 = 13.75 -> 14; without: 60 x 1.1 / 8 -> 9.
+        assert_eq!(ramp(true, 100.0), (9, 14));
+        assert_eq!(ramp(false, 100.0), (9, 9));
+        // A rise within the band (75 <= 80) is left to the lead time.
+        assert_eq!(ramp(true, 75.0), (9, 9));
     }
 
     #[test]
