@@ -24,8 +24,8 @@
 //!   holiday's effect window: `learning_days`;
 //!   [`crate::policy::level_model`]); with `early_ramps` (the default) the
 //!   step after the lead time is taken in too when it rises above the
-//!   forecast's band; and the plan as a floor that shrinks with live demand below what it was
-//!   sized for. Target tracking at `crest_reactive_target` is a safety net
+//!   forecast's band; and the plan as a floor that shrinks with live demand
+//!   below what it was sized for. Target tracking at `crest_reactive_target` is a safety net
 //!   that only ever adds instances ([`SafetyNet`]). One rule for every crest:
 //!   there is no per-crest freeze (the planner's `scale_in_hold_s`, off by
 //!   default, is the same for all).

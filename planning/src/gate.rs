@@ -772,7 +772,7 @@ mod tests {
         );
         let guard = crest_autoscaler::policies::Guard::new(Replicas(1), Replicas(100));
         let margin = |d: &PlanDocument| {
-            CrestPolicyConfig::from_document(d, 1.0, net.clone(), guard)
+            CrestPolicyConfig::from_document(d, 1.0, true, net.clone(), guard)
                 .level
                 .margin
         };

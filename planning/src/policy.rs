@@ -51,11 +51,12 @@ impl CrestPolicyConfig {
     /// The settings a plan document carries (capacity, utilisation, risk,
     /// lead time, bounds), level tracking on with the [`LevelModel`] learned
     /// from the document's empirical errors at `level_quantile`
-    /// ([`LevelModel::NONE`] without them), early ramps as
-    /// [`DEFAULT_EARLY_RAMPS`], and `net` as the safety net.
+    /// ([`LevelModel::NONE`] without them), `early_ramps`, and `net` as the
+    /// safety net.
     pub fn from_document(
         doc: &PlanDocument,
         level_quantile: f64,
+        early_ramps: bool,
         net: TargetTrackingConfig,
         guard: Guard,
     ) -> Self {
@@ -81,7 +82,7 @@ impl CrestPolicyConfig {
             max: doc.planner.max,
             track_level: true,
             level,
-            early_ramps: DEFAULT_EARLY_RAMPS,
+            early_ramps,
             net,
             guard,
         }

@@ -461,8 +461,7 @@ fn run_policy(
     };
     let net = TargetTrackingConfig::new(TargetMetric::RpsPerInstance, t);
     if let Some((q, early_ramps)) = level {
-        let mut cfg = CrestPolicyConfig::from_document(doc, q, net, guard);
-        cfg.early_ramps = early_ramps;
+        let cfg = CrestPolicyConfig::from_document(doc, q, early_ramps, net, guard);
         say!(
             "crest policy: level tracking with margin {:.3} (quantile {q} of {}), levels below the forecast expected at level^{:.3}, early ramps {}",
             cfg.level.margin,

@@ -362,12 +362,9 @@ impl Policy for PredictivePolicy {
             let to = Self::index(f, now.add_secs(self.cfg.lead_time_s))
                 .or_else(|| from.map(|_| f.horizon() - 1))
                 .map(|b| {
+                    // A step rising above the band at the window's end.
                     let steep = b + 1 < f.horizon() && f.mean[b + 1] > path[b];
-                    if self.cfg.early_ramps && steep {
-                        b + 1
-                    } else {
-                        b
-                    }
+                    b + usize::from(self.cfg.early_ramps && steep)
                 });
             if let (Some(a), Some(b)) = (from.or(to.map(|_| 0)), to) {
                 let peak = |v: &[f64]| v[a..=b.max(a)].iter().copied().fold(0.0, f64::max);
