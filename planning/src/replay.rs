@@ -72,7 +72,15 @@ pub enum LeadTimes {
 }
 
 /// A simulator scenario replaying `demand` (requests/s) from `initial`
-/// instances, with the model's API rate limit. Plans are made with the
+/// instances, with the model's API rate limit read as crest-sim's
+/// asynchronous batches (one batch of up to `instances` per window). That
+/// is stricter than the planner's fluid model and the actuator's limiter,
+/// which read it as a token bucket ([`crest_sim::ApiMode::Bucket`]): a
+/// top-up waits a whole window behind a one-instance scale-out made just
+/// before it. Replays stay on batches because with the bucket the fluid and
+/// exact engines part by 2 violation minutes on the deep-overload
+/// transients of `tests/fluid_agreement.rs` (their lead-time draws come
+/// from different random streams). Plans are made with the
 /// *worst-case* lead time, so the simulated lead times (lognormal, CV 0.2)
 /// have their p99 there: mean = lead / 1.6. Fluid replays draw latency
 /// samples only in minutes that could violate the SLO

@@ -180,6 +180,9 @@ pub(crate) struct Engine<'a> {
     next_zone: u32,
     batch_scheduled: bool,
     next_batch_at: f64,
+    /// Tokens of a [`ApiMode::Bucket`] limit, as of `tokens_at`.
+    tokens: f64,
+    tokens_at: f64,
     // integrals
     last_t: f64,
     area_n: f64,
@@ -315,6 +318,11 @@ impl<'a> Engine<'a> {
             next_zone: 0,
             batch_scheduled: false,
             next_batch_at: 0.0,
+            tokens: sc
+                .provisioner
+                .rate_limit
+                .map_or(0.0, |r| f64::from(r.instances)),
+            tokens_at: 0.0,
             last_t: 0.0,
             area_n: 0.0,
             area_busy: 0.0,
@@ -811,7 +819,16 @@ impl<'a> Engine<'a> {
             return;
         }
         let limit = self.sc.provisioner.rate_limit;
-        let n = limit.map_or(self.pending, |r| r.instances.min(self.pending));
+        let mut n = limit.map_or(self.pending, |r| r.instances.min(self.pending));
+        if let Some(r) = limit.filter(|r| r.mode == ApiMode::Bucket) {
+            let cap = f64::from(r.instances);
+            self.tokens =
+                (self.tokens + (self.now - self.tokens_at) * cap / r.per_s.max(1e-9)).min(cap);
+            self.tokens_at = self.now;
+            // A token a rounding error short is a token: the wait for it
+            // below would be too short to move the clock.
+            n = n.min((self.tokens + 1e-6).floor() as u32);
+        }
         let mut last_ready = self.now;
         let mut launched = 0;
         for _ in 0..n {
@@ -830,9 +847,19 @@ impl<'a> Engine<'a> {
             Some(r) => match r.mode {
                 ApiMode::Async => self.now + r.per_s,
                 ApiMode::Sync => (self.now + r.per_s).max(last_ready),
+                ApiMode::Bucket => {
+                    self.tokens -= f64::from(launched);
+                    // The next launch waits for its token.
+                    self.now
+                        + (1.0 - self.tokens).max(0.0) * r.per_s / f64::from(r.instances.max(1))
+                }
             },
         };
-        if self.pending > 0 && launched > 0 {
+        // A bucket out of tokens launched nothing and waits for the next one
+        // (strictly later); anything else that launched nothing cannot
+        // launch (every zone lost) and stops.
+        let waits_for_token = n == 0 && limit.is_some_and(|r| r.mode == ApiMode::Bucket);
+        if self.pending > 0 && (launched > 0 || waits_for_token) {
             self.schedule_batch();
         }
     }

@@ -148,6 +148,10 @@ pub enum ApiMode {
     Sync,
     /// Batches go out once per rate window; instances boot in parallel.
     Async,
+    /// A token bucket: `instances` tokens, refilled evenly over the window,
+    /// one per launch; a launch waits only for its token, and instances boot
+    /// in parallel (the actuator's and the fluid replay's limiter).
+    Bucket,
 }
 
 /// The scheduler API's creation rate limit.

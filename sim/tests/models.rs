@@ -124,24 +124,39 @@ fn the_real_schedule_policy_drives_the_fleet_through_the_seams() {
     );
 }
 
+/// When `n` instances first serve, from one, with a VM provisioner (fixed
+/// lead time, `lead_time_s` when given) rate limited to 10 per `per_s` in
+/// `mode`, under `policy`.
+fn first_serving(
+    mode: ApiMode,
+    per_s: f64,
+    lead_time_s: Option<f64>,
+    policy: PolicySpec,
+    duration_s: f64,
+    n: u32,
+) -> Option<f64> {
+    let mut p = Provisioner::vm();
+    p.lead_time_s = lead_time_s.unwrap_or(p.lead_time_s);
+    p.lead_jitter_cv = 0.0;
+    p.rate_limit = Some(RateLimit {
+        instances: 10,
+        per_s,
+        mode,
+    });
+    let sc = Scenario::poisson(1.0)
+        .with_fleet(Fleet::new(1, 1, ServiceDist::exp(0.1)))
+        .with_provisioner(p)
+        .with_policy(policy)
+        .with_duration_s(duration_s);
+    let r = crest_sim::run(&sc, 1).expect("the scenario runs");
+    r.timeline.iter().find(|p| p.instances == n).map(|p| p.t_s)
+}
+
 #[test]
 fn sync_rate_limit_batches_wait_for_each_other() {
     let run = |mode| {
-        let mut p = Provisioner::vm();
-        p.lead_jitter_cv = 0.0;
-        p.rate_limit = Some(RateLimit {
-            instances: 10,
-            per_s: 60.0,
-            mode,
-        });
-        let sc = Scenario::poisson(1.0)
-            .with_fleet(Fleet::new(1, 1, ServiceDist::exp(0.1)))
-            .with_provisioner(p)
-            .with_policy(PolicySpec::Fixed { replicas: 31 })
-            .with_duration_s(3.0 * 3600.0);
-        let r = crest_sim::run(&sc, 1).unwrap();
-        // Time at which all 31 were serving.
-        r.timeline.iter().find(|p| p.instances == 31).map(|p| p.t_s)
+        let fixed = PolicySpec::Fixed { replicas: 31 };
+        first_serving(mode, 60.0, None, fixed, 3.0 * 3600.0, 31)
     };
     // Async: batches at 15, 75, 135 s, all ready ~600 s later -> ~735 s.
     // Sync: each batch waits for the previous one to boot: 15, 615, 1215 -> ~1815 s.
@@ -149,6 +164,25 @@ fn sync_rate_limit_batches_wait_for_each_other() {
     let s = run(ApiMode::Sync).unwrap();
     assert!((700.0..=800.0).contains(&a), "async {a}");
     assert!((1800.0..=1900.0).contains(&s), "sync {s}");
+}
+
+#[test]
+fn a_token_bucket_launches_a_second_ask_at_once_where_batches_wait_a_window() {
+    // One instance asked for at 0 s, ten more at 120 s, a limit of 10 per
+    // 300 s, 60 s to boot. Batches: the first (one instance) spends the
+    // window, so the ten go out when it is over and serve at ~360 s; a
+    // bucket has 9 tokens left at 120 s and a tenth 30 s later: all are
+    // launched by ~150 s and serve by ~210 s.
+    let run = |mode| {
+        let steps = PolicySpec::Schedule {
+            steps: vec![(0.0, 2), (120.0, 12)],
+        };
+        first_serving(mode, 300.0, Some(60.0), steps, 3600.0, 12)
+    };
+    let b = run(ApiMode::Bucket).unwrap();
+    let a = run(ApiMode::Async).unwrap();
+    assert!((180.0..=300.0).contains(&b), "bucket {b}");
+    assert!(a >= 350.0, "async {a}");
 }
 
 #[test]
