@@ -32,7 +32,7 @@ use crate::dist::Sampler;
 use crate::error::SimError;
 use crate::report::{LittlesLaw, SimReport, TimelinePoint};
 use crate::rng::SimRng;
-use crate::scenario::{ApiMode, LbPolicy, Mode, Scenario};
+use crate::scenario::{ApiMode, LbPolicy, Mode, RateLimit, Scenario};
 use crate::seams::{LbCommand, Mailbox, Shared, SimActuator, SimMetrics};
 use crate::traffic::Source;
 
@@ -143,6 +143,42 @@ struct Bucket {
     violations: u32,
 }
 
+/// An [`ApiMode::Bucket`] rate limit in virtual time: `cap` tokens, refilled
+/// evenly over `per_s`, one per launch.
+#[derive(Debug, Clone, Copy)]
+struct TokenBucket {
+    cap: f64,
+    per_s: f64,
+    tokens: f64,
+    at: f64,
+}
+
+impl TokenBucket {
+    fn new(r: RateLimit) -> Self {
+        let cap = f64::from(r.instances);
+        TokenBucket {
+            cap,
+            per_s: r.per_s.max(1e-9),
+            tokens: cap,
+            at: 0.0,
+        }
+    }
+
+    /// Whole tokens at `now`. A token a rounding error short is a token:
+    /// the wait for it would be too short to move the clock.
+    fn available(&mut self, now: f64) -> u32 {
+        self.tokens = (self.tokens + (now - self.at) * self.cap / self.per_s).min(self.cap);
+        self.at = now;
+        (self.tokens + 1e-6).floor() as u32
+    }
+
+    /// Spend `n` tokens; when the next one is there.
+    fn take(&mut self, n: u32) -> f64 {
+        self.tokens -= f64::from(n);
+        self.at + (1.0 - self.tokens).max(0.0) * self.per_s / self.cap
+    }
+}
+
 pub(crate) struct Engine<'a> {
     sc: &'a Scenario,
     rng: SimRng,
@@ -180,9 +216,8 @@ pub(crate) struct Engine<'a> {
     next_zone: u32,
     batch_scheduled: bool,
     next_batch_at: f64,
-    /// Tokens of a [`ApiMode::Bucket`] limit, as of `tokens_at`.
-    tokens: f64,
-    tokens_at: f64,
+    /// The rate limit when it is a token bucket.
+    tokens: Option<TokenBucket>,
     // integrals
     last_t: f64,
     area_n: f64,
@@ -321,8 +356,8 @@ impl<'a> Engine<'a> {
             tokens: sc
                 .provisioner
                 .rate_limit
-                .map_or(0.0, |r| f64::from(r.instances)),
-            tokens_at: 0.0,
+                .filter(|r| r.mode == ApiMode::Bucket)
+                .map(TokenBucket::new),
             last_t: 0.0,
             area_n: 0.0,
             area_busy: 0.0,
@@ -820,14 +855,9 @@ impl<'a> Engine<'a> {
         }
         let limit = self.sc.provisioner.rate_limit;
         let mut n = limit.map_or(self.pending, |r| r.instances.min(self.pending));
-        if let Some(r) = limit.filter(|r| r.mode == ApiMode::Bucket) {
-            let cap = f64::from(r.instances);
-            self.tokens =
-                (self.tokens + (self.now - self.tokens_at) * cap / r.per_s.max(1e-9)).min(cap);
-            self.tokens_at = self.now;
-            // A token a rounding error short is a token: the wait for it
-            // below would be too short to move the clock.
-            n = n.min((self.tokens + 1e-6).floor() as u32);
+        let now = self.now;
+        if let Some(b) = &mut self.tokens {
+            n = n.min(b.available(now));
         }
         let mut last_ready = self.now;
         let mut launched = 0;
@@ -847,18 +877,14 @@ impl<'a> Engine<'a> {
             Some(r) => match r.mode {
                 ApiMode::Async => self.now + r.per_s,
                 ApiMode::Sync => (self.now + r.per_s).max(last_ready),
-                ApiMode::Bucket => {
-                    self.tokens -= f64::from(launched);
-                    // The next launch waits for its token.
-                    self.now
-                        + (1.0 - self.tokens).max(0.0) * r.per_s / f64::from(r.instances.max(1))
-                }
+                // The next launch waits for its token.
+                ApiMode::Bucket => self.tokens.as_mut().map_or(now, |b| b.take(launched)),
             },
         };
         // A bucket out of tokens launched nothing and waits for the next one
         // (strictly later); anything else that launched nothing cannot
         // launch (every zone lost) and stops.
-        let waits_for_token = n == 0 && limit.is_some_and(|r| r.mode == ApiMode::Bucket);
+        let waits_for_token = n == 0 && self.tokens.is_some();
         if self.pending > 0 && (launched > 0 || waits_for_token) {
             self.schedule_batch();
         }
