@@ -162,8 +162,8 @@ fn bad_input_is_named() {
 
 /// NYC taxi, every crest (`--crests auto`, the defaults; part of the data
 /// the defaults were chosen on: its 2014 Thanksgiving, Christmas and New
-/// Year). Measured: 0 violation minutes on all seven, 34 % of static peak,
-/// on or below reactive's frontier on all seven (20-35 % cheaper than the
+/// Year). Measured: 0 violation minutes on all seven, 35 % of static peak,
+/// on or below reactive's frontier on all seven (19-34 % cheaper than the
 /// cheapest zero-violation reactive target; New Year's Day 2015 was 13 %
 /// before crest learned its level margin from ordinary days instead of the
 /// Christmas week before it).
@@ -192,12 +192,16 @@ fn nyc_taxi_targets() {
 /// holiday crests 2009-2015; 2011 was looked at when the defaults were
 /// chosen, the other years were not). Measured (release build, about 3 min
 /// wall on 2 cores): all ten Spring Festival and National Day crests
-/// 2010-2014 (the target set) have 0 violation minutes; 36 of 39
-/// crests do (Dragon Boat 2010: 1 minute, Dragon Boat 2013: 5; 15-minute
-/// workday-morning ramps after short holidays; Mid-Autumn 2014: 1, 0 before
-/// early ramps), 28 % of static peak; on or below reactive's frontier on 38
-/// of 39 (above it: Mid-Autumn 2014 by 3.0 %), every Spring Festival and
-/// National Day 1.4-3.4 % under the cheapest violation-free reactive target.
+/// 2010-2014 (the target set) have 0 violation minutes; 35 of 39
+/// crests do (Dragon Boat 2010: 2 minutes, Dragon Boat 2013: 5; 15-minute
+/// workday-morning ramps after short holidays; Mid-Autumn 2014: 2,
+/// Qingming 2011: 1), 28 % of static peak; on or below reactive's frontier
+/// on 37 of 39 (above it: Dragon Boat 2010 by 4.6 %, where reactive at 0.80
+/// has its 2 minutes for fewer instance-hours, and Mid-Autumn 2011 by 3.2 %,
+/// where reactive at 0.80 is violation-free), every Spring Festival and
+/// National Day 1.1-3.2 % under the cheapest violation-free reactive
+/// target. Since the replays read the scale-out limit as a token bucket
+/// (one batch per window before): 7 minutes, 36 and 38 of 39, 1.4-3.4 %.
 /// National Day 2010 was 1.3 % above it while crest learned its level margin
 /// from the week before its window, which is Mid-Autumn 2010's (margin
 /// 1.053); it learns from the ordinary days before the window now. The
@@ -217,14 +221,14 @@ fn area1_targets() {
     let (zero, below, share) = targets(&v);
     assert_spring_festival_and_national_day_hold(&zero, &below, &v);
     assert!(
-        zero.len() >= 36,
+        zero.len() >= 35,
         "0 violation minutes only on {zero:?}: {v}"
     );
     let minutes = f(&v["total"]["crest"], "slo_violation_minutes");
-    assert!(minutes <= 9.0, "{minutes} violation minutes: {v}");
+    assert!(minutes <= 10.0, "{minutes} violation minutes: {v}");
     assert!(share <= 0.30, "crest uses {share:.2} of static peak: {v}");
     assert!(
-        below.len() >= 38,
+        below.len() >= 37,
         "on or below reactive's frontier: {below:?}: {v}"
     );
     // Where crest is above the frontier, by how much: the cheapest reactive
@@ -242,7 +246,7 @@ fn area1_targets() {
             .map(|r| f(r, "instance_hours"))
             .fold(f64::INFINITY, f64::min);
         assert!(
-            cih / cheapest - 1.0 < 0.045,
+            cih / cheapest - 1.0 < 0.05,
             "{}: crest {cih} ih against reactive's {cheapest}: {v}",
             c["name"]
         );
@@ -258,9 +262,11 @@ fn area1_targets() {
 /// runs `--crests auto` on it with the defaults, chosen on Area1's falling
 /// festivals. Measured (release build, 3.5-4.5 min wall): every Spring
 /// Festival and National Day 2010-2014 with 0 violation minutes and on or
-/// below reactive's frontier (Spring Festival 1.3-1.9 % under the cheapest
-/// violation-free reactive target), 37 of 39 crests on the frontier, 11
-/// violation minutes in all, 31 % of static peak (dev test build: 189 s).
+/// below reactive's frontier (Spring Festival 1.4-8.0 % under the cheapest
+/// violation-free reactive target), 37 of 39 crests on the frontier, 7
+/// violation minutes in all, 31 % of static peak (dev test build: 189 s;
+/// with the replays' scale-out limit read as one batch per window: Spring
+/// Festival 1.3-1.9 % under, 37 of 39, 11 minutes).
 #[test]
 fn a_region_whose_spring_festival_rises_keeps_the_targets() {
     let src = concat!(
@@ -336,14 +342,67 @@ fn a_region_whose_spring_festival_rises_keeps_the_targets() {
     assert!(share <= 0.32, "crest uses {share:.2} of static peak: {v}");
 }
 
+/// `--scale auto` sizes every fleet from the highest value before the first
+/// crest. One glitched cell there (a reading tripled, 16,500 between 5,476
+/// and 5,540) is passed over: the scale is the clean file's, so reactive's
+/// replays are too. The forecasts still learn from the glitch (measured:
+/// crest 4,890.1 instance-hours clean and 4,890.4 glitched, static peak
+/// 28,224 and 27,720). With the glitch as the peak the scale fell from
+/// 0.288 to 0.121, and every fleet to about 40 %.
+#[test]
+fn a_glitched_cell_before_the_first_crest_does_not_set_the_scale() {
+    let src = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/datasets/data/china-load/Area1_Load.csv"
+    );
+    let text = std::fs::read_to_string(src).unwrap();
+    let mut glitched = 0;
+    let out: String = text
+        .lines()
+        .map(|line| {
+            let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+            if cells[0] == "2009-02-10" {
+                // T1000
+                let x: f64 = cells[41].parse().unwrap();
+                cells[41] = format!("{}", x * 3.0);
+                glitched += 1;
+            }
+            cells.join(",") + "\n"
+        })
+        .collect();
+    assert_eq!(glitched, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("glitched_load.csv");
+    std::fs::write(&file, out).unwrap();
+    let run = |history: &str| {
+        json(&[
+            "--history",
+            history,
+            "--calendar",
+            "cn",
+            "--crests",
+            "qingming-2009",
+        ])
+    };
+    let (clean, dirty) = (run("china_load_area1"), run(file.to_str().unwrap()));
+    assert_eq!(clean["settings"]["scale"], dirty["settings"]["scale"]);
+    let (c, d) = (&clean["crests"][0], &dirty["crests"][0]);
+    assert_eq!(c["reactive"], d["reactive"]);
+    let ih = |v: &Value| f(&v["crest"], "instance_hours");
+    assert!((ih(d) / ih(c) - 1.0).abs() < 0.01, "{c} against {d}");
+}
+
 /// Bike sharing (us), every crest (2011 was looked at when the defaults were
 /// chosen, 2012 was not, though the analog's weight below was designed
-/// after looking at 2012's violations). Measured: 15 % of static peak and
+/// after looking at 2012's violations). Measured: 17 % of static peak and
 /// below reactive's whole frontier on all 17 crests (no reactive target gets
-/// down to crest's violation minutes), but **not** violation-free: 16
-/// SLO-violation minutes, 0 on 11 of 17 crests (hourly data: demand jumps
+/// down to crest's violation minutes), but **not** violation-free: 4
+/// SLO-violation minutes, 0 on 15 of 17 crests (hourly data: demand jumps
 /// at the hour, on storm days and holiday mornings beyond the learned
-/// margin; 2012: 11 minutes, 7 of 10 clean). It was 41 minutes and 9
+/// margin; 2011 clean, 2012: Independence Day 1, Christmas 3). Without
+/// early ramps it was 16 minutes on 6 crests (2012: 11 minutes, 7 of 10
+/// clean); with the replays' scale-out limit read as one batch per window,
+/// 2 minutes on 2 crests. It was 41 minutes and 9
 /// crests (2012: 36 and 5) before the holiday analog was weighed against
 /// the models by how far each holiday's windows moved beyond ordinary days'
 /// noise (the 2012 crests are the first with an earlier year to copy, and a
@@ -388,8 +447,8 @@ fn bike_sharing_targets() {
         17,
         "on or below reactive's frontier: {below:?}: {v}"
     );
-    // Measured: 2 minutes (Independence Day and Christmas 2012, 1 each);
-    // 16 on 6 crests without early ramps (`--early-ramps false`).
+    // Measured: 4 minutes (Independence Day 2012: 1, Christmas 2012: 3;
+    // 2 with the replays' scale-out limit read as one batch per window).
     assert!(
         zero.len() >= 15,
         "0 violation minutes only on {zero:?}: {v}"
@@ -401,8 +460,10 @@ fn bike_sharing_targets() {
 /// `--early-ramps` (on by default): the two 2012 crests whose violation
 /// minutes came from a morning rush an hour before the forecast had it
 /// (Washington's Birthday, Tuesday 06:00; Independence Day, Tuesday 05:00),
-/// at the full run's scale. Measured: 0 minutes on both with early ramps
-/// (1,186 and 2,478 instance-hours), 4 and 2 without (1,068 and 2,196).
+/// at the full run's scale. Measured: 0 and 1 minutes with early ramps
+/// (1,190 and 2,496 instance-hours), 4 and 1 without (1,073 and 2,209).
+/// With the replays' scale-out limit read as one batch per window it was
+/// 0 and 0 against 4 and 2.
 #[test]
 fn early_ramps_clear_bike_sharings_early_morning_rushes() {
     let minutes = |early: &str| -> Vec<f64> {
@@ -426,8 +487,10 @@ fn early_ramps_clear_bike_sharings_early_morning_rushes() {
             .map(|c| f(&c["crest"], "slo_violation_minutes"))
             .collect()
     };
-    assert_eq!(minutes("true"), [0.0, 0.0]);
-    assert!(minutes("false").iter().all(|m| *m > 0.0));
+    let (with, without) = (minutes("true"), minutes("false"));
+    assert_eq!(with[0], 0.0, "{with:?}");
+    assert!(without[0] > 0.0, "{without:?}");
+    assert!(with[1] <= without[1], "{with:?} against {without:?}");
 }
 
 /// `--plan-ahead 7d`: each day's plan is decided a week before it (in the

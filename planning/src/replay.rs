@@ -72,15 +72,15 @@ pub enum LeadTimes {
 }
 
 /// A simulator scenario replaying `demand` (requests/s) from `initial`
-/// instances, with the model's API rate limit read as crest-sim's
-/// asynchronous batches (one batch of up to `instances` per window). That
-/// is stricter than the planner's fluid model and the actuator's limiter,
-/// which read it as a token bucket ([`crest_sim::ApiMode::Bucket`]): a
-/// top-up waits a whole window behind a one-instance scale-out made just
-/// before it. Replays stay on batches because with the bucket the fluid and
-/// exact engines part by 2 violation minutes on the deep-overload
-/// transients of `tests/fluid_agreement.rs` (their lead-time draws come
-/// from different random streams). Plans are made with the
+/// instances, with the model's API rate limit read as a token bucket
+/// ([`crest_sim::ApiMode::Bucket`]: `instances` tokens refilled evenly over
+/// the period, one per launch), as the planner's fluid model and the
+/// actuator's limiter read it. Crest-sim's asynchronous batches (one batch
+/// of up to `instances` per window) would hold a top-up back a whole window
+/// behind a one-instance scale-out made just before it. The simulator draws
+/// lead times from their own random stream, so the exact and fluid engines
+/// give the same scale-out the same lead time (`tests/fluid_agreement.rs`).
+/// Plans are made with the
 /// *worst-case* lead time, so the simulated lead times (lognormal, CV 0.2)
 /// have their p99 there: mean = lead / 1.6. Fluid replays draw latency
 /// samples only in minutes that could violate the SLO
@@ -123,7 +123,7 @@ pub fn sim_scenario_with(
             rate_limit: Some(crest_sim::RateLimit {
                 instances: model.scale_out_rate.instances,
                 per_s: model.scale_out_rate.period_s as f64,
-                mode: crest_sim::ApiMode::Async,
+                mode: crest_sim::ApiMode::Bucket,
             }),
             replace_failed: true,
         })

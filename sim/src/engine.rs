@@ -179,9 +179,16 @@ impl TokenBucket {
     }
 }
 
+/// Mixed into the seed for the lead-time stream ([`Engine::lead_rng`]).
+const LEAD_STREAM: u64 = 0x9e37_79b9_7f4a_7c15;
+
 pub(crate) struct Engine<'a> {
     sc: &'a Scenario,
     rng: SimRng,
+    /// Lead-time draws only, so that they do not depend on how many draws
+    /// the requests took before them: the exact and fluid engines then give
+    /// the same scale-out the same lead time (common random numbers).
+    lead_rng: SimRng,
     sampler: Sampler,
     now: f64,
     heap: BinaryHeap<Entry>,
@@ -323,6 +330,7 @@ impl<'a> Engine<'a> {
         let mut e = Engine {
             sc,
             rng,
+            lead_rng: SimRng::seed_from(seed ^ LEAD_STREAM),
             sampler: sc.fleet.service.sampler(),
             now: 0.0,
             heap: BinaryHeap::with_capacity(1024),
@@ -837,7 +845,7 @@ impl<'a> Engine<'a> {
         let mut lead = p.lead_time_s;
         if p.lead_jitter_cv > 0.0 {
             let s2 = (1.0 + p.lead_jitter_cv * p.lead_jitter_cv).ln();
-            let z: f64 = self.rng.sample(StandardNormal);
+            let z: f64 = self.lead_rng.sample(StandardNormal);
             lead *= (z * s2.sqrt() - s2 / 2.0).exp();
         }
         if p.image_changed {

@@ -152,6 +152,35 @@ fn first_serving(
     r.timeline.iter().find(|p| p.instances == n).map(|p| p.t_s)
 }
 
+/// Lead times come from a random stream of their own: with one seed, the
+/// same launches boot at the same times however many draws the requests
+/// took before them. The exact and fluid engines (which draw requests very
+/// differently) then give a scale-out the same lead time, and so does a
+/// replay of a heavier load.
+#[test]
+fn lead_times_do_not_depend_on_the_requests_drawn() {
+    let boots = |rate: f64| {
+        let mut p = Provisioner::vm();
+        p.lead_time_s = 300.0;
+        p.lead_jitter_cv = 0.5;
+        let sc = Scenario::poisson(rate)
+            .with_fleet(Fleet::new(1, 1, ServiceDist::exp(0.1)))
+            .with_provisioner(p)
+            .with_policy(PolicySpec::Fixed { replicas: 20 })
+            .with_duration_s(1800.0);
+        let r = crest_sim::run(&sc, 3).expect("the scenario runs");
+        r.timeline.iter().map(|p| p.instances).collect::<Vec<_>>()
+    };
+    let (light, heavy) = (boots(1.0), boots(5.0));
+    assert_eq!(light, heavy);
+    // The 19 launches boot at several different times (jittered), and all
+    // of them by the end.
+    let mut levels = light.clone();
+    levels.dedup();
+    assert!(levels.len() >= 5, "{levels:?}");
+    assert_eq!(light.last(), Some(&20));
+}
+
 #[test]
 fn sync_rate_limit_batches_wait_for_each_other() {
     let run = |mode| {

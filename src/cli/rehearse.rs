@@ -47,7 +47,8 @@ pub struct RehearseCmd {
     crests: String,
     /// Data units -> requests per second (e.g. 0.0556 for 100 requests per
     /// taxi trip counted per 30 minutes); auto: the highest value before the
-    /// first crest's decisions becomes 40 instances' worth.
+    /// first crest's decisions becomes 40 instances' worth (a single step
+    /// over twice both its neighbours, a glitch, is passed over).
     #[arg(
         long,
         default_value = "auto",
