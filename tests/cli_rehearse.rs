@@ -253,6 +253,15 @@ fn area1_targets() {
     }
 }
 
+/// The bundled Area1 load file's text (to rewrite into another region's).
+fn area1_load() -> String {
+    let src = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/datasets/data/china-load/Area1_Load.csv"
+    );
+    std::fs::read_to_string(src).unwrap()
+}
+
 /// The held-out check runs the command on another region's file.
 /// Area1 is an industrial load: it falls for a week around Spring Festival.
 /// A residential or commercial region can rise instead. This rewrites the
@@ -269,11 +278,7 @@ fn area1_targets() {
 /// Festival 1.3-1.9 % under, 37 of 39, 11 minutes).
 #[test]
 fn a_region_whose_spring_festival_rises_keeps_the_targets() {
-    let src = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/datasets/data/china-load/Area1_Load.csv"
-    );
-    let text = std::fs::read_to_string(src).unwrap();
+    let text = area1_load();
     let cal = crest_datasets::calendar::cn().unwrap();
     let festivals: Vec<_> = cal
         .holiday_periods()
@@ -351,11 +356,7 @@ fn a_region_whose_spring_festival_rises_keeps_the_targets() {
 /// 0.288 to 0.121, and every fleet to about 40 %.
 #[test]
 fn a_glitched_cell_before_the_first_crest_does_not_set_the_scale() {
-    let src = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/datasets/data/china-load/Area1_Load.csv"
-    );
-    let text = std::fs::read_to_string(src).unwrap();
+    let text = area1_load();
     let mut glitched = 0;
     let out: String = text
         .lines()

@@ -150,7 +150,8 @@ pub enum ApiMode {
     Async,
     /// A token bucket: `instances` tokens, refilled evenly over the window,
     /// one per launch; a launch waits only for its token, and instances boot
-    /// in parallel (the actuator's and the fluid replay's limiter).
+    /// in parallel (the actuator's and the fluid replay's limiter, and the
+    /// one crest-planning's backtest replays and gate use).
     Bucket,
 }
 
@@ -161,7 +162,7 @@ pub struct RateLimit {
     pub instances: u32,
     /// Window between batches, seconds.
     pub per_s: f64,
-    /// Synchronous or asynchronous batches.
+    /// Synchronous or asynchronous batches, or a token bucket.
     pub mode: ApiMode,
 }
 
