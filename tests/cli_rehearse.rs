@@ -192,16 +192,16 @@ fn nyc_taxi_targets() {
 /// holiday crests 2009-2015; 2011 was looked at when the defaults were
 /// chosen, the other years were not). Measured (release build, about 3 min
 /// wall on 2 cores): all ten Spring Festival and National Day crests
-/// 2010-2014 (the target set) have 0 violation minutes; 35 of 39
-/// crests do (Dragon Boat 2010: 2 minutes, Dragon Boat 2013: 5; 15-minute
-/// workday-morning ramps after short holidays; Mid-Autumn 2014: 2,
-/// Qingming 2011: 1), 28 % of static peak; on or below reactive's frontier
-/// on 37 of 39 (above it: Dragon Boat 2010 by 4.6 %, where reactive at 0.80
-/// has its 2 minutes for fewer instance-hours, and Mid-Autumn 2011 by 3.2 %,
-/// where reactive at 0.80 is violation-free), every Spring Festival and
-/// National Day 1.1-3.2 % under the cheapest violation-free reactive
-/// target. Since the replays read the scale-out limit as a token bucket
-/// (one batch per window before): 7 minutes, 36 and 38 of 39, 1.4-3.4 %.
+/// 2010-2014 (the target set) have 0 violation minutes; 37 of 39
+/// crests do (Dragon Boat 2013: 5 minutes, a 15-minute workday-morning ramp
+/// after a short holiday; Qingming 2011: 1), 28 % of static peak; on or
+/// below reactive's frontier on 38 of 39 (above it: Mid-Autumn 2011 by
+/// 3.2 %, where reactive at 0.80 is violation-free), every Spring Festival
+/// and National Day 1.1-3.1 % under the cheapest violation-free reactive
+/// target. Before the forecaster's analog compared the first day back with
+/// the earlier festival days: 10 minutes, 35 and 37 of 39 (Dragon Boat
+/// 2010 and Mid-Autumn 2014 2 minutes each); with the replays' scale-out
+/// limit read as one batch per window: 7 minutes, 36 and 38 of 39.
 /// National Day 2010 was 1.3 % above it while crest learned its level margin
 /// from the week before its window, which is Mid-Autumn 2010's (margin
 /// 1.053); it learns from the ordinary days before the window now. The
@@ -221,14 +221,14 @@ fn area1_targets() {
     let (zero, below, share) = targets(&v);
     assert_spring_festival_and_national_day_hold(&zero, &below, &v);
     assert!(
-        zero.len() >= 35,
+        zero.len() >= 37,
         "0 violation minutes only on {zero:?}: {v}"
     );
     let minutes = f(&v["total"]["crest"], "slo_violation_minutes");
-    assert!(minutes <= 10.0, "{minutes} violation minutes: {v}");
+    assert!(minutes <= 6.0, "{minutes} violation minutes: {v}");
     assert!(share <= 0.30, "crest uses {share:.2} of static peak: {v}");
     assert!(
-        below.len() >= 37,
+        below.len() >= 38,
         "on or below reactive's frontier: {below:?}: {v}"
     );
     // Where crest is above the frontier, by how much: the cheapest reactive
@@ -246,7 +246,7 @@ fn area1_targets() {
             .map(|r| f(r, "instance_hours"))
             .fold(f64::INFINITY, f64::min);
         assert!(
-            cih / cheapest - 1.0 < 0.05,
+            cih / cheapest - 1.0 < 0.045,
             "{}: crest {cih} ih against reactive's {cheapest}: {v}",
             c["name"]
         );
@@ -397,13 +397,15 @@ fn a_glitched_cell_before_the_first_crest_does_not_set_the_scale() {
 /// chosen, 2012 was not, though the analog's weight below was designed
 /// after looking at 2012's violations). Measured: 17 % of static peak and
 /// below reactive's whole frontier on all 17 crests (no reactive target gets
-/// down to crest's violation minutes), but **not** violation-free: 4
-/// SLO-violation minutes, 0 on 15 of 17 crests (hourly data: demand jumps
+/// down to crest's violation minutes), but **not** violation-free: 1
+/// SLO-violation minute, 0 on 16 of 17 crests (hourly data: demand jumps
 /// at the hour, on storm days and holiday mornings beyond the learned
-/// margin; 2011 clean, 2012: Independence Day 1, Christmas 3). Without
-/// early ramps it was 16 minutes on 6 crests (2012: 11 minutes, 7 of 10
-/// clean); with the replays' scale-out limit read as one batch per window,
-/// 2 minutes on 2 crests. It was 41 minutes and 9
+/// margin; 2011 clean, 2012: Independence Day 1). Christmas 2012 had 3
+/// until the forecaster's analog compared the first day back with the
+/// earlier festival days. Without early ramps it was 16 minutes on 6
+/// crests (2012: 11 minutes, 7 of 10 clean); with the replays' scale-out
+/// limit read as one batch per window, 2 minutes on 2 crests. It was 41
+/// minutes and 9
 /// crests (2012: 36 and 5) before the holiday analog was weighed against
 /// the models by how far each holiday's windows moved beyond ordinary days'
 /// noise (the 2012 crests are the first with an earlier year to copy, and a
@@ -448,14 +450,13 @@ fn bike_sharing_targets() {
         17,
         "on or below reactive's frontier: {below:?}: {v}"
     );
-    // Measured: 4 minutes (Independence Day 2012: 1, Christmas 2012: 3;
-    // 2 with the replays' scale-out limit read as one batch per window).
+    // Measured: 1 minute (Independence Day 2012; 2 over --seed 1).
     assert!(
-        zero.len() >= 15,
+        zero.len() >= 16,
         "0 violation minutes only on {zero:?}: {v}"
     );
     let minutes = f(&v["total"]["crest"], "slo_violation_minutes");
-    assert!(minutes <= 4.0, "{minutes} violation minutes: {v}");
+    assert!(minutes <= 2.0, "{minutes} violation minutes: {v}");
 }
 
 /// `--early-ramps` (on by default): the two 2012 crests whose violation

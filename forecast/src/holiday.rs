@@ -20,7 +20,8 @@
 //! off, the days off from the day the holiday is named after — a lunar
 //! festival's own date, which moves inside its days off from year to year —
 //! and the days after from the last day off; a day off with no counterpart
-//! in year `j`'s days off skips that year), and `W` is the weekly profile (per day type and time
+//! in year `j`'s days off skips that year; where `r` lies outside the window
+//! or has no counterpart, `r_j` is the day before `t_j`), and `W` is the weekly profile (per day type and time
 //! of day) measured on the year of ordinary days before the origin, so that a
 //! Saturday in this year's window is not compared with a Monday in last
 //! year's. Starting from `y(r)` makes the level adapt by itself: a ramp-down
@@ -408,12 +409,28 @@ fn analog_at(
     let hw = &ctx.windows;
     let r = t.checked_sub(back)?;
     let wk = |i: usize| beta * w[profile_type(ctx, i)][ctx.info[i].slot.min(pd - 1)];
-    let change_at = |name: usize, j: usize| -> Option<f64> {
-        let dj = hw.day_of(name, j, pos.part, pos.k)?;
-        let shift = (dj - hw.day[t]) * pd as i64;
-        let tj = usize::try_from(t as i64 + shift).ok()?;
-        let rj = tj.checked_sub(back)?;
-        if tj >= o || !ctx.y[tj].is_finite() || !ctx.y[rj].is_finite() {
+    // Step `i`'s counterpart in occurrence `j`, `i` at window position `p`.
+    let counterpart = |i: usize, p: WindowPos, j: usize| -> Option<usize> {
+        let dj = hw.day_of(p.name, j, p.part, p.k)?;
+        usize::try_from(i as i64 + (dj - hw.day[i]) * pd as i64).ok()
+    };
+    let change_at = |j: usize| -> Option<f64> {
+        let tj = counterpart(t, pos, j)?;
+        // The base day's own counterpart when it lies in this window and
+        // has one: its part may count from another anchor than `t`'s (the
+        // first day back counts from the last day off, the festival day
+        // before it from the festival's date), and the day before last
+        // year's first day back need not be last year's festival day.
+        // Otherwise the day before `t`'s counterpart.
+        let rj = hw
+            .pos
+            .get(r)
+            .copied()
+            .flatten()
+            .filter(|p| p.name == pos.name && p.occ == pos.occ)
+            .and_then(|p| counterpart(r, p, j))
+            .or_else(|| tj.checked_sub(back))?;
+        if tj >= o || rj >= o || !ctx.y[tj].is_finite() || !ctx.y[rj].is_finite() {
             return None;
         }
         Some((ctx.y[tj] - wk(tj)) - (ctx.y[rj] - wk(rj)))
@@ -423,7 +440,7 @@ fn analog_at(
         if j == pos.occ {
             continue;
         }
-        if let Some(c) = change_at(pos.name, j) {
+        if let Some(c) = change_at(j) {
             own += c;
             m += 1;
         }
@@ -726,6 +743,58 @@ mod tests {
         // about 0.82 (2010's third day off did not drop).
         let ratio = (p[12].unwrap().0 - ctx.y[o - 24 + 12]).exp();
         assert!(ratio < 0.70, "festival day at {ratio} of the day before");
+    }
+
+    /// The first day back after a festival day that was the first day off
+    /// in 2010 and 2011 and is the last in 2012: the analog compares it
+    /// with the earlier festival days (each followed, days later, by a
+    /// full return), not with whatever day preceded the earlier first days
+    /// back (the last days off, which hardly dipped).
+    #[test]
+    fn the_first_day_back_climbs_from_the_festival_day() {
+        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let start = date(2010, 1, 1);
+        let mut cal = Calendar::new("t");
+        let periods = [
+            (date(2010, 9, 22), date(2010, 9, 22)),
+            (date(2011, 9, 10), date(2011, 9, 10)),
+            (date(2012, 9, 29), date(2012, 10, 1)),
+        ];
+        for (first, principal) in periods {
+            for k in 0..3 {
+                cal.insert(
+                    first + chrono::Days::new(k),
+                    DayKind::Holiday {
+                        name: "Mid-Autumn".into(),
+                    },
+                );
+            }
+            cal.set_principal_day("Mid-Autumn", principal);
+        }
+        let end = date(2012, 10, 2);
+        let v: Vec<f64> = start
+            .iter_days()
+            .take_while(|d| *d < end)
+            .map(|d| {
+                if periods.iter().any(|(_, p)| *p == d) {
+                    0.5
+                } else if cal.is_holiday(d) {
+                    0.9
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let s = hourly(start, &v);
+        let ctx = Context::new(&s, &cal, 24);
+        let o = ctx.n;
+        let p = Analog::new(&ctx, o).path(&ctx, o, 24);
+        // From the festival day (0.5) by the earlier years' festival day ->
+        // first day back (0.5 -> 1.0), shrunk by 2/3: 2^(2/3) = 1.59 of
+        // yesterday. From the day before the earlier first days back (0.9
+        // -> 1.0) it would be 1.07: a workday forecast as the festival day.
+        let ratio = (p[12].unwrap().0 - ctx.y[o - 24 + 12]).exp();
+        assert!(ratio > 1.4, "first day back at {ratio} of the festival day");
     }
 
     #[test]
