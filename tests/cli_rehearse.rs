@@ -272,10 +272,12 @@ fn area1_load() -> String {
 /// festivals. Measured (release build, 3.5-4.5 min wall): every Spring
 /// Festival and National Day 2010-2014 with 0 violation minutes and on or
 /// below reactive's frontier (Spring Festival 1.4-8.0 % under the cheapest
-/// violation-free reactive target), 37 of 39 crests on the frontier, 7
+/// violation-free reactive target), 38 of 39 crests on the frontier, 5
 /// violation minutes in all, 31 % of static peak (dev test build: 189 s;
-/// with the replays' scale-out limit read as one batch per window: Spring
-/// Festival 1.3-1.9 % under, 37 of 39, 11 minutes).
+/// 37 of 39 and 7 minutes before the forecaster's analog compared the
+/// first day back with the earlier festival days; with the replays'
+/// scale-out limit read as one batch per window: Spring Festival 1.3-1.9 %
+/// under, 37 of 39, 11 minutes).
 #[test]
 fn a_region_whose_spring_festival_rises_keeps_the_targets() {
     let text = area1_load();

@@ -697,81 +697,24 @@ mod tests {
         assert!(dip > 0.7, "a holiday that dips 70 %: weight {dip}");
     }
 
-    /// A three-day holiday whose festival day (the dip) is its first day
-    /// off in 2010 and its last in 2011 and 2012: the 2012 festival day is
-    /// forecast from the earlier festival days, not from whatever day sat
-    /// at the same distance from the first day off.
-    #[test]
-    fn days_off_count_from_the_festival_day() {
-        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
-        let start = date(2010, 1, 1);
+    /// The analog's forecast of the first day after the data, as a ratio of
+    /// the day before: a three-day Mid-Autumn starting on each `first`, its
+    /// festival day at `principal` (load 0.5; the other days off 0.9,
+    /// every other day 1.0), the data running to `end`.
+    fn festival_ratio(periods: &[(NaiveDate, NaiveDate)], end: NaiveDate) -> f64 {
+        let start = NaiveDate::from_ymd_opt(2010, 1, 1).unwrap();
         let mut cal = Calendar::new("t");
-        let periods = [
-            (date(2010, 9, 22), date(2010, 9, 22)),
-            (date(2011, 9, 10), date(2011, 9, 12)),
-            (date(2012, 9, 29), date(2012, 10, 1)),
-        ];
         for (first, principal) in periods {
             for k in 0..3 {
                 cal.insert(
-                    first + chrono::Days::new(k),
+                    *first + chrono::Days::new(k),
                     DayKind::Holiday {
                         name: "Mid-Autumn".into(),
                     },
                 );
             }
-            cal.set_principal_day("Mid-Autumn", principal);
+            cal.set_principal_day("Mid-Autumn", *principal);
         }
-        let end = date(2012, 10, 1);
-        let mut v = Vec::new();
-        for d in start.iter_days().take_while(|d| *d < end) {
-            v.push(if periods.iter().any(|(_, p)| *p == d) {
-                0.5
-            } else if cal.is_holiday(d) {
-                0.9
-            } else {
-                1.0
-            });
-        }
-        let s = hourly(start, &v);
-        let ctx = Context::new(&s, &cal, 24);
-        let o = ctx.n;
-        let p = Analog::new(&ctx, o).path(&ctx, o, 24);
-        // From yesterday (0.9, a day off) toward the festival days' drops
-        // (0.9 -> 0.5 in 2011, 1.0 -> 0.5 in 2010), shrunk by 2/3: about
-        // 0.65 of yesterday. Anchored on the first day off it would be
-        // about 0.82 (2010's third day off did not drop).
-        let ratio = (p[12].unwrap().0 - ctx.y[o - 24 + 12]).exp();
-        assert!(ratio < 0.70, "festival day at {ratio} of the day before");
-    }
-
-    /// The first day back after a festival day that was the first day off
-    /// in 2010 and 2011 and is the last in 2012: the analog compares it
-    /// with the earlier festival days (each followed, days later, by a
-    /// full return), not with whatever day preceded the earlier first days
-    /// back (the last days off, which hardly dipped).
-    #[test]
-    fn the_first_day_back_climbs_from_the_festival_day() {
-        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
-        let start = date(2010, 1, 1);
-        let mut cal = Calendar::new("t");
-        let periods = [
-            (date(2010, 9, 22), date(2010, 9, 22)),
-            (date(2011, 9, 10), date(2011, 9, 10)),
-            (date(2012, 9, 29), date(2012, 10, 1)),
-        ];
-        for (first, principal) in periods {
-            for k in 0..3 {
-                cal.insert(
-                    first + chrono::Days::new(k),
-                    DayKind::Holiday {
-                        name: "Mid-Autumn".into(),
-                    },
-                );
-            }
-            cal.set_principal_day("Mid-Autumn", principal);
-        }
-        let end = date(2012, 10, 2);
         let v: Vec<f64> = start
             .iter_days()
             .take_while(|d| *d < end)
@@ -789,11 +732,47 @@ mod tests {
         let ctx = Context::new(&s, &cal, 24);
         let o = ctx.n;
         let p = Analog::new(&ctx, o).path(&ctx, o, 24);
+        (p[12].unwrap().0 - ctx.y[o - 24 + 12]).exp()
+    }
+
+    /// A three-day holiday whose festival day (the dip) is its first day
+    /// off in 2010 and its last in 2011 and 2012: the 2012 festival day is
+    /// forecast from the earlier festival days, not from whatever day sat
+    /// at the same distance from the first day off.
+    #[test]
+    fn days_off_count_from_the_festival_day() {
+        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let periods = [
+            (date(2010, 9, 22), date(2010, 9, 22)),
+            (date(2011, 9, 10), date(2011, 9, 12)),
+            (date(2012, 9, 29), date(2012, 10, 1)),
+        ];
+        // From yesterday (0.9, a day off) toward the festival days' drops
+        // (0.9 -> 0.5 in 2011, 1.0 -> 0.5 in 2010), shrunk by 2/3: about
+        // 0.65 of yesterday. Anchored on the first day off it would be
+        // about 0.82 (2010's third day off did not drop).
+        let ratio = festival_ratio(&periods, date(2012, 10, 1));
+        assert!(ratio < 0.70, "festival day at {ratio} of the day before");
+    }
+
+    /// The first day back after a festival day that was the first day off
+    /// in 2010 and 2011 and is the last in 2012: the analog compares it
+    /// with the earlier festival days (each followed, days later, by a
+    /// full return), not with whatever day preceded the earlier first days
+    /// back (the last days off, which hardly dipped).
+    #[test]
+    fn the_first_day_back_climbs_from_the_festival_day() {
+        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let periods = [
+            (date(2010, 9, 22), date(2010, 9, 22)),
+            (date(2011, 9, 10), date(2011, 9, 10)),
+            (date(2012, 9, 29), date(2012, 10, 1)),
+        ];
         // From the festival day (0.5) by the earlier years' festival day ->
         // first day back (0.5 -> 1.0), shrunk by 2/3: 2^(2/3) = 1.59 of
         // yesterday. From the day before the earlier first days back (0.9
         // -> 1.0) it would be 1.07: a workday forecast as the festival day.
-        let ratio = (p[12].unwrap().0 - ctx.y[o - 24 + 12]).exp();
+        let ratio = festival_ratio(&periods, date(2012, 10, 2));
         assert!(ratio > 1.4, "first day back at {ratio} of the festival day");
     }
 
