@@ -194,7 +194,7 @@ fn nyc_taxi_targets() {
 /// wall on 2 cores): all ten Spring Festival and National Day crests
 /// 2010-2014 (the target set) have 0 violation minutes; 37 of 39
 /// crests do (Dragon Boat 2013: 5 minutes, a 15-minute workday-morning ramp
-/// after a short holiday; Qingming 2011: 1), 28 % of static peak; on or
+/// after a short holiday; Qingming 2011: 1), 29 % of static peak; on or
 /// below reactive's frontier on 38 of 39 (above it: Mid-Autumn 2011 by
 /// 3.2 %, where reactive at 0.80 is violation-free), every Spring Festival
 /// and National Day 1.1-3.1 % under the cheapest violation-free reactive
