@@ -414,20 +414,16 @@ fn analog_at(
         let dj = hw.day_of(p.name, j, p.part, p.k)?;
         usize::try_from(i as i64 + (dj - hw.day[i]) * pd as i64).ok()
     };
+    // The base day's own counterpart, when it lies in this window and has
+    // one: its part may count from another anchor than `t`'s (the first day
+    // back counts from the last day off, the festival day before it from
+    // the festival's date), and the day before last year's first day back
+    // need not be last year's festival day. Otherwise the day before `t`'s
+    // counterpart.
+    let r_pos = hw.pos[r].filter(|p| p.name == pos.name && p.occ == pos.occ);
     let change_at = |j: usize| -> Option<f64> {
         let tj = counterpart(t, pos, j)?;
-        // The base day's own counterpart when it lies in this window and
-        // has one: its part may count from another anchor than `t`'s (the
-        // first day back counts from the last day off, the festival day
-        // before it from the festival's date), and the day before last
-        // year's first day back need not be last year's festival day.
-        // Otherwise the day before `t`'s counterpart.
-        let rj = hw
-            .pos
-            .get(r)
-            .copied()
-            .flatten()
-            .filter(|p| p.name == pos.name && p.occ == pos.occ)
+        let rj = r_pos
             .and_then(|p| counterpart(r, p, j))
             .or_else(|| tj.checked_sub(back))?;
         if tj >= o || rj >= o || !ctx.y[tj].is_finite() || !ctx.y[rj].is_finite() {

@@ -339,8 +339,11 @@ pub fn auto_scale(series: &Series, crests: &[Crest], s: &BacktestSettings) -> f6
 pub fn peak_without_spikes(v: &[f64]) -> f64 {
     let finite = |i: usize| v.get(i).copied().filter(|x| x.is_finite());
     let spike = |i: usize, x: f64| {
-        let around = [i.checked_sub(1).and_then(finite), finite(i + 1)];
-        around.iter().flatten().count() > 0 && around.iter().flatten().all(|n| x > 2.0 * n)
+        let mut around = [i.checked_sub(1).and_then(finite), finite(i + 1)]
+            .into_iter()
+            .flatten()
+            .peekable();
+        around.peek().is_some() && around.all(|n| x > 2.0 * n)
     };
     let mut plain = 0.0_f64;
     let mut kept = 0.0_f64;
