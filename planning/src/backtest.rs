@@ -470,6 +470,28 @@ pub struct CrestDetail {
     /// Replays: static-peak, crest, and reactive at the target read off the
     /// frontier at crest's level (or the lowest-violation one).
     pub replays: Vec<ReplayReport>,
+    /// The least instance-hours a strategy that keeps every step within
+    /// capacity could pay on this crest ([`floor_instance_hours`]).
+    pub floor_instance_hours: f64,
+}
+
+/// The least instance-hours any strategy could pay for `demand`
+/// (requests/s, step by step as the replays read it): each step served at
+/// exactly `cap`'s per-instance capacity (the rate one instance serves
+/// within the SLO; utilisation 1) by instances that appear the moment the
+/// step starts and leave when it ends, never fewer than `min`. No strategy
+/// that keeps every step within capacity pays less: none can see the future
+/// better, launch faster or fill instances fuller. It bounds what any saving
+/// over reactive scaling can be: on a smooth load reactive's cheapest
+/// violation-free target may already be within a few percent of it.
+pub fn floor_instance_hours(demand: &Series, cap: &Capacity, min: u32) -> f64 {
+    let hours = demand.step_s() as f64 / 3600.0;
+    demand
+        .values()
+        .iter()
+        .filter(|d| d.is_finite())
+        .map(|d| f64::from(cap.instances_for(*d, 1.0).max(min)) * hours)
+        .sum()
 }
 
 /// A loaded history and calendar.
@@ -1138,6 +1160,7 @@ fn run_crest(
     Ok((
         report,
         CrestDetail {
+            floor_instance_hours: floor_instance_hours(&demand, &cap, s.min),
             demand,
             filled_steps,
             forecast,
@@ -1218,6 +1241,22 @@ mod tests {
         // Sparse counts, every value a spike: the plain largest.
         assert_eq!(peak_without_spikes(&[0.0, 3.0, 0.0, 5.0, 0.0]), 5.0);
         assert_eq!(peak_without_spikes(&[]), 0.0);
+    }
+
+    #[test]
+    fn the_floor_serves_each_step_at_capacity_never_below_the_minimum() {
+        let start = midnight(NaiveDate::from_ymd_opt(2020, 1, 1).unwrap());
+        let v = vec![0.0, 49.0, 50.0, 51.0, 120.0, f64::NAN];
+        let s = Series::try_new("s", start, 3600, v).unwrap();
+        let cap = Capacity::given(50.0, 200.0).unwrap();
+        // At 50 rps an instance: 0, 1, 1, 2, 3 instances (the gap is not
+        // demand), each for an hour; the minimum lifts the idle and the
+        // one-instance hours.
+        assert!((floor_instance_hours(&s, &cap, 1) - 8.0).abs() < 1e-9);
+        assert!((floor_instance_hours(&s, &cap, 2) - 11.0).abs() < 1e-9);
+        // Quarter-hour steps pay a quarter each.
+        let q = Series::try_new("q", start, 900, vec![120.0; 4]).unwrap();
+        assert!((floor_instance_hours(&q, &cap, 2) - 3.0).abs() < 1e-9);
     }
 
     #[test]

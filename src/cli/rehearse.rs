@@ -191,7 +191,11 @@ errors themselves (one scenario per day) and the --stress cases. Every
 replay runs in crest-sim; the mode is in the report's settings. Steps the
 history leaves missing inside a window are replayed as the straight line
 between the observations around them (never as no demand); stderr names
-each crest where that happened and how many steps.";
+each crest where that happened and how many steps. The table's last column,
+floor ih, is the least any strategy that keeps every step within capacity
+could pay: each step's demand at --per-instance-qps, by instances there the
+moment it starts. Reactive's cheapest violation-free target over the floor
+is the most any strategy could save against it (not in the JSON).";
 
 /// crest-sim mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -268,7 +272,7 @@ pub fn run(cmd: RehearseCmd) -> anyhow::Result<ExitCode> {
     }
     match cmd.format {
         Format::Json => emit(&format!("{}\n", serde_json::to_string(&report)?))?,
-        Format::Table => emit(&table(&report)?)?,
+        Format::Table => emit(&table(&report, &details)?)?,
     }
     if let Some(dir) = &cmd.plot {
         plot(dir, &report, &details)?;
@@ -276,7 +280,7 @@ pub fn run(cmd: RehearseCmd) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn table(r: &BacktestReport) -> anyhow::Result<String> {
+fn table(r: &BacktestReport, details: &[CrestDetail]) -> anyhow::Result<String> {
     use std::fmt::Write;
     let s = &r.settings;
     let mut t = String::new();
@@ -291,7 +295,7 @@ fn table(r: &BacktestReport) -> anyhow::Result<String> {
     )?;
     writeln!(
         t,
-        "{:<28} {:<23} {:>13} {:>13} {:>7} {:>6} {:>16} {:>15}",
+        "{:<28} {:<23} {:>13} {:>13} {:>7} {:>6} {:>16} {:>15} {:>8}",
         "crest",
         "window",
         "static min/ih",
@@ -299,10 +303,11 @@ fn table(r: &BacktestReport) -> anyhow::Result<String> {
         "% stat",
         "gate",
         "reactive@crest",
-        "reactive 0-viol"
+        "reactive 0-viol",
+        "floor ih"
     )?;
     let pair = |v: f64, ih: f64| format!("{v:.0}/{ih:.0}");
-    for c in &r.crests {
+    for (c, d) in r.crests.iter().zip(details) {
         let at = c.reactive_at_crest_level().map_or("none".into(), |p| {
             format!("{:.0} ih @{:.2}", p.instance_hours, p.target)
         });
@@ -316,7 +321,7 @@ fn table(r: &BacktestReport) -> anyhow::Result<String> {
             });
         writeln!(
             t,
-            "{:<28} {:<23} {:>13} {:>13} {:>6.0}% {:>6} {:>16} {:>15}",
+            "{:<28} {:<23} {:>13} {:>13} {:>6.0}% {:>6} {:>16} {:>15} {:>8.0}",
             c.name,
             format!("{}..{}", c.from, c.to),
             pair(
@@ -331,18 +336,21 @@ fn table(r: &BacktestReport) -> anyhow::Result<String> {
                 if c.crest.gate.passed { "" } else { "!" }
             ),
             at,
-            zero
+            zero,
+            d.floor_instance_hours
         )?;
     }
     let (st, cr) = (&r.total.static_peak, &r.total.crest);
+    let floor: f64 = details.iter().map(|d| d.floor_instance_hours).sum();
     writeln!(
         t,
-        "{:<28} {:<23} {:>13} {:>13} {:>6.0}%",
+        "{:<28} {:<23} {:>13} {:>13} {:>6.0}%{:>49.0}",
         "total",
         "",
         pair(st.slo_violation_minutes, st.instance_hours),
         pair(cr.slo_violation_minutes, cr.instance_hours),
-        100.0 * cr.instance_hours / st.instance_hours
+        100.0 * cr.instance_hours / st.instance_hours,
+        floor
     )?;
     let below = r.crests.iter().filter(|c| c.on_or_below_frontier()).count();
     let zero = r
@@ -359,6 +367,11 @@ fn table(r: &BacktestReport) -> anyhow::Result<String> {
     writeln!(
         t,
         "min/ih = SLO-violation minutes / instance-hours; reactive@crest = reactive's cheapest target with at most crest's violation minutes"
+    )?;
+    writeln!(
+        t,
+        "floor ih = each step's demand at --per-instance-qps by instances there at once: no strategy that keeps every step within capacity pays less (crest pays {:.0} % over it)",
+        100.0 * (cr.instance_hours / floor - 1.0)
     )?;
     Ok(t)
 }
