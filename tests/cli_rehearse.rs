@@ -585,3 +585,42 @@ fn the_table_shows_the_floor_no_strategy_gets_below() {
         "{over} % in {t}"
     );
 }
+
+/// The report as a reader gets it, byte for byte: the table and the JSON of
+/// NYC taxi's smallest crest against golden files. A changed figure,
+/// column or line shows here. After a deliberate change, `CREST_BLESS=1
+/// cargo test --test cli_rehearse the_report_of_one_crest` rewrites them,
+/// and their diff goes into the commit.
+#[test]
+fn the_report_of_one_crest_is_the_golden_file() {
+    let base = [
+        "rehearse",
+        "--history",
+        "nyc_taxi",
+        "--calendar",
+        "us",
+        "--crests",
+        "labor-day-2014",
+    ];
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
+    for (format, file) in [
+        ("table", "rehearse_nyc_taxi_labor_day_2014.txt"),
+        ("json", "rehearse_nyc_taxi_labor_day_2014.json"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(["--format", format]);
+        let o = crest(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let got = String::from_utf8(o.stdout).unwrap();
+        let path = format!("{dir}/{file}");
+        if std::env::var_os("CREST_BLESS").is_some() {
+            std::fs::write(&path, &got).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            got == want,
+            "{file} differs (CREST_BLESS=1 to accept):\n--- want\n{want}\n--- got\n{got}"
+        );
+    }
+}

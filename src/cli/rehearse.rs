@@ -286,10 +286,11 @@ fn table(r: &BacktestReport, details: &[CrestDetail]) -> anyhow::Result<String> 
     let mut t = String::new();
     writeln!(
         t,
-        "backtest: {} ({} calendar), {} crests, scale {:.4} rps per unit, replayed in {}",
+        "backtest: {} ({} calendar), {} crest{}, scale {:.4} rps per unit, replayed in {}",
         s.history,
         s.calendar,
         r.crests.len(),
+        if r.crests.len() == 1 { "" } else { "s" },
         s.scale.unwrap_or(f64::NAN),
         s.replay.label()
     )?;
