@@ -59,7 +59,7 @@ pub struct RehearseCmd {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-    /// Write PNG plots here: one per crest (demand vs capacity) and frontier.png.
+    /// Write PNG plots here: one per crest (demand vs capacity) and frontier.png (reactive's curve, crest's point and the floor, per crest).
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
     /// Seed of the replays and the gate.
@@ -416,17 +416,30 @@ fn plot(dir: &Path, r: &BacktestReport, details: &[CrestDetail]) -> anyhow::Resu
     let panels: Vec<Chart> = r
         .crests
         .iter()
-        .map(|c| {
+        .zip(details)
+        .map(|(c, d)| {
             let st = c.static_peak.instance_hours.max(1e-9);
-            let curve = c
+            let curve: Vec<(f64, f64)> = c
                 .reactive
                 .iter()
                 .map(|p| (p.slo_violation_minutes, 100.0 * p.instance_hours / st))
                 .collect();
+            // The floor across the frontier's width: what no strategy that
+            // keeps every step within capacity gets under.
+            let right = curve
+                .iter()
+                .map(|p| p.0)
+                .fold(c.crest.slo_violation_minutes, f64::max)
+                .max(1.0);
+            let floor = 100.0 * d.floor_instance_hours / st;
             Chart::new(c.name.clone())
                 .x_label("SLO-violation minutes")
                 .y_label("% of static-peak instance-hours")
                 .line(Line::new("reactive (targets)", curve).with_markers())
+                .line(Line::new(
+                    "floor (least within capacity)",
+                    vec![(0.0, floor), (right, floor)],
+                ))
                 .line(
                     Line::new(
                         "crest",
