@@ -31,6 +31,22 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
+/// `crest rehearse` on one NYC taxi crest, in the default format unless
+/// `extra` says otherwise.
+fn nyc_taxi_crest(name: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "rehearse",
+        "--history",
+        "nyc_taxi",
+        "--calendar",
+        "us",
+        "--crests",
+        name,
+    ];
+    args.extend_from_slice(extra);
+    crest(&args)
+}
+
 fn f(v: &Value, k: &str) -> f64 {
     v[k].as_f64()
         .unwrap_or_else(|| panic!("no number {k} in {v}"))
@@ -533,22 +549,14 @@ fn plan_ahead_a_week() {
 }
 
 /// The table (the default format) on one crest: the least any strategy
-/// could pay (each step's demand at the per-instance capacity, instances there at once) is
-/// its last column, below what static peak, crest and reactive's cheapest
+/// could pay (each step's demand at the per-instance capacity, instances
+/// there at once) is its last column, below what static peak, crest and reactive's cheapest
 /// violation-free target paid, and the footnote gives crest's excess over
 /// it. Measured on New Year's Day 2015: floor 1,863 instance-hours, crest
 /// 2,289, reactive at 0.55 2,824.
 #[test]
 fn the_table_shows_the_floor_no_strategy_gets_below() {
-    let o = crest(&[
-        "rehearse",
-        "--history",
-        "nyc_taxi",
-        "--calendar",
-        "us",
-        "--crests",
-        "new-year-s-day-2015",
-    ]);
+    let o = nyc_taxi_crest("new-year-s-day-2015", &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let t = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<&str> = t.lines().collect();
@@ -593,23 +601,12 @@ fn the_table_shows_the_floor_no_strategy_gets_below() {
 /// and their diff goes into the commit.
 #[test]
 fn the_report_of_one_crest_is_the_golden_file() {
-    let base = [
-        "rehearse",
-        "--history",
-        "nyc_taxi",
-        "--calendar",
-        "us",
-        "--crests",
-        "labor-day-2014",
-    ];
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
     for (format, file) in [
         ("table", "rehearse_nyc_taxi_labor_day_2014.txt"),
         ("json", "rehearse_nyc_taxi_labor_day_2014.json"),
     ] {
-        let mut args = base.to_vec();
-        args.extend(["--format", format]);
-        let o = crest(&args);
+        let o = nyc_taxi_crest("labor-day-2014", &["--format", format]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let got = String::from_utf8(o.stdout).unwrap();
         let path = format!("{dir}/{file}");

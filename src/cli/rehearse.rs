@@ -284,6 +284,8 @@ fn table(r: &BacktestReport, details: &[CrestDetail]) -> anyhow::Result<String> 
     use std::fmt::Write;
     let s = &r.settings;
     let mut t = String::new();
+    // The crest column fits the longest name (at least the header's 28).
+    let w = r.crests.iter().map(|c| c.name.len()).fold(28, usize::max);
     writeln!(
         t,
         "backtest: {} ({} calendar), {} crest{}, scale {:.4} rps per unit, replayed in {}",
@@ -296,7 +298,7 @@ fn table(r: &BacktestReport, details: &[CrestDetail]) -> anyhow::Result<String> 
     )?;
     writeln!(
         t,
-        "{:<28} {:<23} {:>13} {:>13} {:>7} {:>6} {:>16} {:>15} {:>8}",
+        "{:<w$} {:<23} {:>13} {:>13} {:>7} {:>6} {:>16} {:>15} {:>8}",
         "crest",
         "window",
         "static min/ih",
@@ -322,7 +324,7 @@ fn table(r: &BacktestReport, details: &[CrestDetail]) -> anyhow::Result<String> 
             });
         writeln!(
             t,
-            "{:<28} {:<23} {:>13} {:>13} {:>6.0}% {:>6} {:>16} {:>15} {:>8.0}",
+            "{:<w$} {:<23} {:>13} {:>13} {:>6.0}% {:>6} {:>16} {:>15} {:>8.0}",
             c.name,
             format!("{}..{}", c.from, c.to),
             pair(
@@ -345,7 +347,7 @@ fn table(r: &BacktestReport, details: &[CrestDetail]) -> anyhow::Result<String> 
     let floor: f64 = details.iter().map(|d| d.floor_instance_hours).sum();
     writeln!(
         t,
-        "{:<28} {:<23} {:>13} {:>13} {:>6.0}%{:>49.0}",
+        "{:<w$} {:<23} {:>13} {:>13} {:>6.0}%{:>49.0}",
         "total",
         "",
         pair(st.slo_violation_minutes, st.instance_hours),
