@@ -475,8 +475,9 @@ pub struct CrestDetail {
     pub floor_instance_hours: f64,
 }
 
-/// The least instance-hours any strategy could pay for `demand`
-/// (requests/s, step by step as the replays read it): each step served at
+/// The least instance-hours a strategy that keeps every step within
+/// capacity could pay for `demand` (requests/s, step by step as the
+/// replays read it): each step served at
 /// exactly `cap`'s per-instance capacity (the rate one instance serves
 /// within the SLO; utilisation 1) by instances that appear the moment the
 /// step starts and leave when it ends, never fewer than `min`. No strategy

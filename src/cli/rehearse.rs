@@ -371,10 +371,15 @@ fn table(r: &BacktestReport, details: &[CrestDetail]) -> anyhow::Result<String> 
         t,
         "min/ih = SLO-violation minutes / instance-hours; reactive@crest = reactive's cheapest target with at most crest's violation minutes"
     )?;
+    // No floor (no demand and no minimum fleet): nothing to be over.
+    let over = if floor > 0.0 {
+        format!("{:.0} %", 100.0 * (cr.instance_hours / floor - 1.0))
+    } else {
+        "-".into()
+    };
     writeln!(
         t,
-        "floor ih = each step's demand at --per-instance-qps by instances there at once: no strategy that keeps every step within capacity pays less (crest pays {:.0} % over it)",
-        100.0 * (cr.instance_hours / floor - 1.0)
+        "floor ih = each step's demand at --per-instance-qps by instances there at once: no strategy that keeps every step within capacity pays less (crest pays {over} over it)"
     )?;
     Ok(t)
 }
