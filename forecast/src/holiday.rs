@@ -647,7 +647,6 @@ mod tests {
     /// most of it.
     #[test]
     fn a_holiday_no_different_from_noise_gives_way_to_the_models() {
-        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
         let start = date(2010, 1, 1);
         let end = date(2012, 6, 1);
         let mut cal = Calendar::new("t");
@@ -693,12 +692,16 @@ mod tests {
         assert!(dip > 0.7, "a holiday that dips 70 %: weight {dip}");
     }
 
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
     /// The analog's forecast of the first day after the data, as a ratio of
     /// the day before: a three-day Mid-Autumn starting on each `first`, its
     /// festival day at `principal` (load 0.5; the other days off 0.9,
     /// every other day 1.0), the data running to `end`.
     fn festival_ratio(periods: &[(NaiveDate, NaiveDate)], end: NaiveDate) -> f64 {
-        let start = NaiveDate::from_ymd_opt(2010, 1, 1).unwrap();
+        let start = date(2010, 1, 1);
         let mut cal = Calendar::new("t");
         for (first, principal) in periods {
             for k in 0..3 {
@@ -737,7 +740,6 @@ mod tests {
     /// at the same distance from the first day off.
     #[test]
     fn days_off_count_from_the_festival_day() {
-        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
         let periods = [
             (date(2010, 9, 22), date(2010, 9, 22)),
             (date(2011, 9, 10), date(2011, 9, 12)),
@@ -758,7 +760,6 @@ mod tests {
     /// back (the last days off, which hardly dipped).
     #[test]
     fn the_first_day_back_climbs_from_the_festival_day() {
-        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
         let periods = [
             (date(2010, 9, 22), date(2010, 9, 22)),
             (date(2011, 9, 10), date(2011, 9, 10)),

@@ -477,14 +477,13 @@ pub struct CrestDetail {
 
 /// The least instance-hours a strategy that keeps every step within
 /// capacity could pay for `demand` (requests/s, step by step as the
-/// replays read it): each step served at
-/// exactly `cap`'s per-instance capacity (the rate one instance serves
-/// within the SLO; utilisation 1) by instances that appear the moment the
-/// step starts and leave when it ends, never fewer than `min`. No strategy
-/// that keeps every step within capacity pays less: none can see the future
-/// better, launch faster or fill instances fuller. It bounds what any saving
-/// over reactive scaling can be: on a smooth load reactive's cheapest
-/// violation-free target may already be within a few percent of it.
+/// replays read it): each step served at exactly `cap`'s per-instance
+/// capacity (the rate one instance serves within the SLO; utilisation 1)
+/// by instances that appear the moment the step starts and leave when it
+/// ends, never fewer than `min`. None can see the future better, launch
+/// faster or fill instances fuller. It bounds what any saving over reactive
+/// scaling can be: on a smooth load reactive's cheapest violation-free
+/// target may already be within a few percent of it.
 pub fn floor_instance_hours(demand: &Series, cap: &Capacity, min: u32) -> f64 {
     let hours = demand.step_s() as f64 / 3600.0;
     demand
