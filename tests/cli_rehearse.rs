@@ -208,13 +208,15 @@ fn nyc_taxi_targets() {
 /// holiday crests 2009-2015; 2011 was looked at when the defaults were
 /// chosen, the other years were not). Measured (release build, about 3 min
 /// wall on 2 cores): all ten Spring Festival and National Day crests
-/// 2010-2014 (the target set) have 0 violation minutes; 37 of 39
+/// 2010-2014 (the target set) have 0 violation minutes; 38 of 39
 /// crests do (Dragon Boat 2013: 5 minutes, a 15-minute workday-morning ramp
-/// after a short holiday; Qingming 2011: 1), 29 % of static peak; on or
-/// below reactive's frontier on 38 of 39 (above it: Mid-Autumn 2011 by
-/// 3.2 %, where reactive at 0.80 is violation-free), every Spring Festival
-/// and National Day 1.1-3.1 % under the cheapest violation-free reactive
-/// target. Before the forecaster's analog compared the first day back with
+/// after a short holiday), 29 % of static peak; on or below reactive's
+/// frontier on 38 of 39 (above it: Mid-Autumn 2011 by 3.2 %, where reactive
+/// at 0.80 is violation-free), every Spring Festival and National Day
+/// 0.9-3.1 % under the cheapest violation-free reactive target. Qingming
+/// 2011 had 1 minute (the first workday back, 08:00) until the policy
+/// tracked live demand against each shape a holiday forecast blends (SF/ND
+/// 1.1-3.1 % under then). Before the forecaster's analog compared the first day back with
 /// the earlier festival days: 10 minutes, 35 and 37 of 39 (Dragon Boat
 /// 2010 and Mid-Autumn 2014 2 minutes each); with the replays' scale-out
 /// limit read as one batch per window: 7 minutes, 36 and 38 of 39.
@@ -237,11 +239,11 @@ fn area1_targets() {
     let (zero, below, share) = targets(&v);
     assert_spring_festival_and_national_day_hold(&zero, &below, &v);
     assert!(
-        zero.len() >= 37,
+        zero.len() >= 38,
         "0 violation minutes only on {zero:?}: {v}"
     );
     let minutes = f(&v["total"]["crest"], "slo_violation_minutes");
-    assert!(minutes <= 6.0, "{minutes} violation minutes: {v}");
+    assert!(minutes <= 5.0, "{minutes} violation minutes: {v}");
     assert!(share <= 0.30, "crest uses {share:.2} of static peak: {v}");
     assert!(
         below.len() >= 38,
@@ -293,7 +295,10 @@ fn area1_load() -> String {
 /// 37 of 39 and 7 minutes before the forecaster's analog compared the
 /// first day back with the earlier festival days; with the replays'
 /// scale-out limit read as one batch per window: Spring Festival 1.3-1.9 %
-/// under, 37 of 39, 11 minutes).
+/// under, 37 of 39, 11 minutes). With the policy tracking each shape a
+/// holiday forecast blends, on the same rewrite made outside the test
+/// (release build): 5 minutes (Dragon Boat 2013), 38 of 39 clean and 38
+/// of 39 on the frontier, Spring Festival 1.4-7.9 % under, 31 % of static.
 #[test]
 fn a_region_whose_spring_festival_rises_keeps_the_targets() {
     let text = area1_load();
@@ -412,13 +417,16 @@ fn a_glitched_cell_before_the_first_crest_does_not_set_the_scale() {
 }
 
 /// Bike sharing (us), every crest (2011 was looked at when the defaults were
-/// chosen, 2012 was not, though the analog's weight below was designed
-/// after looking at 2012's violations). Measured: 17 % of static peak and
-/// below reactive's whole frontier on all 17 crests (no reactive target gets
-/// down to crest's violation minutes), but **not** violation-free: 1
-/// SLO-violation minute, 0 on 16 of 17 crests (hourly data: demand jumps
-/// at the hour, on storm days and holiday mornings beyond the learned
-/// margin; 2011 clean, 2012: Independence Day 1). Christmas 2012 had 3
+/// chosen, 2012 was not, though the analog's weight and the tracking of
+/// each shape below were designed after looking at 2012's violations).
+/// Measured: 0 SLO-violation minutes on all 17 crests (also over `--seed`
+/// 1, 2 and 3), 17 % of static peak, below reactive's whole frontier on all
+/// 17 (no reactive target gets down to crest's violation minutes: reactive
+/// at 0.45 still has 16-105 minutes per crest). Independence Day 2012 kept
+/// 1 minute (1 / 2 / 0 / 2 over `--seed` 42 / 1 / 2 / 3) until the policy
+/// tracked live demand against each shape the holiday forecast blends (a
+/// workday's and a day off's) instead of against the blend alone (45,189
+/// instance-hours then, 45,958 now). Christmas 2012 had 3
 /// until the forecaster's analog compared the first day back with the
 /// earlier festival days. Without early ramps it was 16 minutes on 6
 /// crests (2012: 11 minutes, 7 of 10 clean); with the replays' scale-out
@@ -437,8 +445,7 @@ fn a_glitched_cell_before_the_first_crest_does_not_set_the_scale() {
 /// gate's scenario profiles (which count near-zero forecasts as 1), 114 and
 /// 5 before the forecaster's naive-relative guard and learned blend, 134
 /// and 4 before the holiday analog stopped comparing a day off with a day
-/// that was not one in the earlier year; this test caught each. Pinned so
-/// it cannot get worse unnoticed.
+/// that was not one in the earlier year; this test caught each.
 #[test]
 fn bike_sharing_targets() {
     let o = crest(&[
@@ -468,24 +475,21 @@ fn bike_sharing_targets() {
         17,
         "on or below reactive's frontier: {below:?}: {v}"
     );
-    // Measured: 1 minute (Independence Day 2012; 2 over --seed 1).
-    assert!(
-        zero.len() >= 16,
-        "0 violation minutes only on {zero:?}: {v}"
-    );
-    let minutes = f(&v["total"]["crest"], "slo_violation_minutes");
-    assert!(minutes <= 2.0, "{minutes} violation minutes: {v}");
+    assert_eq!(zero.len(), 17, "0 violation minutes only on {zero:?}: {v}");
 }
 
-/// `--early-ramps` (on by default): the two 2012 crests whose violation
-/// minutes came from a morning rush an hour before the forecast had it
-/// (Washington's Birthday, Tuesday 06:00; Independence Day, Tuesday 05:00),
-/// at the full run's scale. Measured: 0 and 1 minutes with early ramps
-/// (1,190 and 2,496 instance-hours), 4 and 1 without (1,073 and 2,209).
-/// With the replays' scale-out limit read as one batch per window it was
-/// 0 and 0 against 4 and 2.
+/// `--early-ramps` (on by default), at the full run's scale, on the two
+/// crests the full run without it has violation minutes on: Labor Day and
+/// Christmas 2011, whose holidays have no earlier year in the data, so the
+/// models alone forecast them and a rush an hour before the forecast has it
+/// breaks through. Measured: 0 and 0 minutes with early ramps (1,465 and
+/// 5,531 instance-hours), 3 and 2 without (1,358 and 5,043). It was chosen
+/// on Washington's Birthday and Independence Day 2012 (0 and 1 minutes
+/// with, 4 and 1 without); since the policy tracks live demand against
+/// each shape a holiday forecast blends, those two are 0 either way (1,236
+/// and 2,579 instance-hours with, 1,083 and 2,230 without).
 #[test]
-fn early_ramps_clear_bike_sharings_early_morning_rushes() {
+fn early_ramps_clear_bike_sharings_rushes_an_hour_early() {
     let minutes = |early: &str| -> Vec<f64> {
         let v = json(&[
             "--history",
@@ -493,7 +497,7 @@ fn early_ramps_clear_bike_sharings_early_morning_rushes() {
             "--calendar",
             "us",
             "--crests",
-            "washington-s-birthday-2012,independence-day-2012",
+            "labor-day-2011,christmas-day-2011",
             "--scale",
             "3.2733224222585924",
             "--early-ramps",
@@ -508,9 +512,8 @@ fn early_ramps_clear_bike_sharings_early_morning_rushes() {
             .collect()
     };
     let (with, without) = (minutes("true"), minutes("false"));
-    assert_eq!(with[0], 0.0, "{with:?}");
-    assert!(without[0] > 0.0, "{without:?}");
-    assert!(with[1] <= without[1], "{with:?} against {without:?}");
+    assert_eq!(with, [0.0, 0.0], "{with:?}");
+    assert!(without.iter().all(|m| *m > 0.0), "{without:?}");
 }
 
 /// `--plan-ahead 7d`: each day's plan is decided a week before it (in the

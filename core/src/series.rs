@@ -225,6 +225,13 @@ pub struct Forecast {
     /// How the history wrote its timestamps.
     #[serde(default)]
     pub time_format: TimeFormat,
+    /// Where the mean blends forecasts of different shape (the models'
+    /// and a holiday analog's), each of them, as long as the mean (equal to
+    /// it where they agree). Empty when the mean is one forecast's. A
+    /// policy tracking live demand's level can measure it against each and
+    /// cover the highest, instead of a blend shaped like neither.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shapes: Vec<Vec<f64>>,
 }
 
 impl Forecast {
@@ -259,7 +266,24 @@ impl Forecast {
             mean,
             quantiles,
             time_format: TimeFormat::default(),
+            shapes: Vec::new(),
         })
+    }
+
+    /// The forecast with the shapes its mean blends ([`Forecast::shapes`]).
+    ///
+    /// # Errors
+    /// [`CoreError::LengthMismatch`] when a shape is not as long as the mean.
+    pub fn with_shapes(mut self, shapes: Vec<Vec<f64>>) -> Result<Self, CoreError> {
+        if let Some(bad) = shapes.iter().find(|p| p.len() != self.mean.len()) {
+            return Err(CoreError::LengthMismatch {
+                what: "forecast shape",
+                expected: self.mean.len(),
+                found: bad.len(),
+            });
+        }
+        self.shapes = shapes;
+        Ok(self)
     }
 
     /// Number of forecast steps.
@@ -318,12 +342,15 @@ struct ForecastRepr {
     quantiles: BTreeMap<Quantile, Vec<f64>>,
     #[serde(default)]
     time_format: TimeFormat,
+    #[serde(default)]
+    shapes: Vec<Vec<f64>>,
 }
 
 impl TryFrom<ForecastRepr> for Forecast {
     type Error = CoreError;
     fn try_from(r: ForecastRepr) -> Result<Self, CoreError> {
-        let mut f = Forecast::try_new(r.series_id, r.start, r.step_s, r.mean, r.quantiles)?;
+        let mut f = Forecast::try_new(r.series_id, r.start, r.step_s, r.mean, r.quantiles)?
+            .with_shapes(r.shapes)?;
         f.time_format = r.time_format;
         Ok(f)
     }
@@ -332,6 +359,26 @@ impl TryFrom<ForecastRepr> for Forecast {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shapes a forecast's mean blends are read back with it (a plan
+    /// document's forecast keeps them for `crest run --track-level`), and a
+    /// shape of another length than the mean is refused when read.
+    #[test]
+    fn forecast_json_keeps_its_shapes_and_refuses_a_short_one() {
+        let f = Forecast::try_new("a", Timestamp(0), 60, vec![1.0, 2.0], BTreeMap::new())
+            .unwrap()
+            .with_shapes(vec![vec![3.0, 4.0], vec![0.5, 1.0]])
+            .unwrap();
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(serde_json::from_str::<Forecast>(&json).unwrap(), f);
+        let plain = Forecast::try_new("a", Timestamp(0), 60, vec![1.0], BTreeMap::new()).unwrap();
+        assert!(!serde_json::to_string(&plain).unwrap().contains("shapes"));
+        let short = r#"{"series_id":"a","start":0,"step_s":60,"mean":[1.0,2.0],"quantiles":{},"shapes":[[1.0]]}"#;
+        let e = serde_json::from_str::<Forecast>(short)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("forecast shape"), "{e}");
+    }
 
     #[test]
     fn forecast_json_with_an_absurd_step_is_refused_when_read() {

@@ -315,8 +315,29 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
         e.sort_by(f64::total_cmp);
         (e.len() >= 100).then_some(e)
     });
+    let inv = |z: f64| {
+        let v = ctx.transform.inv(z);
+        if ctx.transform.non_negative() {
+            v.max(0.0)
+        } else {
+            v
+        }
+    };
     for kind in candidates {
         let mut paths = paths_of(kind);
+        // The final forecast's two shapes where the analog weighs in on it.
+        let final_analog = analogs
+            .last()
+            .filter(|a| a.iter().flatten().any(|(_, w)| *w > 0.0));
+        let shapes: Option<[Vec<f64>; 2]> = final_analog.zip(paths.last()).map(|(a, z)| {
+            let models: Vec<f64> = z.iter().map(|z| inv(*z)).collect();
+            let analog = a
+                .iter()
+                .zip(z)
+                .map(|(a, z)| inv(a.map_or(*z, |(a, _)| a)))
+                .collect();
+            [models, analog]
+        });
         for (path, analog) in paths.iter_mut().zip(&analogs) {
             for (z, a) in path.iter_mut().zip(analog) {
                 if let Some((a, w)) = a {
@@ -362,7 +383,7 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
         } else {
             median(&mut per_origin)
         };
-        results.push((kind, wape, last, errs));
+        results.push((kind, wape, last, errs, shapes));
         maes.push(mae);
     }
     // Scale-free choice: each model's error relative to seasonal naive's at
@@ -386,7 +407,7 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
         }
     }
     let mut candidates_wape = BTreeMap::new();
-    for (k, w, _, _) in &results {
+    for (k, w, _, _, _) in &results {
         candidates_wape.insert(*k, *w);
     }
     // Lowest score wins; ties go to the earlier model in ModelKind::ALL order.
@@ -404,8 +425,8 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
         (None, _) => results.first().map_or(ModelKind::SeasonalNaive, |r| r.0),
     };
     let mut outcomes = Vec::with_capacity(results.len());
-    for (kind, _, last, errs) in results {
-        let fc = build_forecast(
+    for (kind, _, last, errs, shapes) in results {
+        let mut fc = build_forecast(
             series,
             &ctx,
             &last,
@@ -413,6 +434,9 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
             &cfg.quantiles,
             window_errors.as_deref(),
         )?;
+        if let Some(shapes) = shapes {
+            fc.shapes = shapes.into();
+        }
         outcomes.push(ForecastOutcome {
             forecast: fc,
             model: kind,

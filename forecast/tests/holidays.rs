@@ -176,3 +176,52 @@ fn a_week_ahead_band_after_spring_festival_stays_a_band() {
         "p97.5 peaks at {top} against a mean of {peak}"
     );
 }
+
+/// Bike sharing's day-ahead forecast of Independence Day 2012 (a
+/// Wednesday) blends two forecasts of different shape: the models',
+/// learned on ordinary days, with a workday's 08:00 commuter peak, and the
+/// holiday analog's of the year before, with a day off's late morning. The
+/// forecast carries both as its shapes, the mean between them at every
+/// step, so that a policy can track live demand against each; an ordinary
+/// day's forecast carries none.
+#[test]
+fn a_holiday_forecast_carries_the_shapes_it_blends() {
+    let s = crest_datasets::bundled("bike_sharing")
+        .unwrap()
+        .series
+        .remove(0);
+    let cal = crest_datasets::calendar::resolve_calendar("us").unwrap();
+    let at = |m: u32, d: u32| {
+        let t = chrono::NaiveDate::from_ymd_opt(2012, m, d)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp()
+            * 1000;
+        usize::try_from((t - s.start().millis()) / (s.step_s() * 1000)).unwrap()
+    };
+    let cfg = ForecastConfig::new(24).with_calendar(cal);
+    let holiday = crest_forecast::forecast(&s.slice(0, at(7, 4)), &cfg)
+        .unwrap()
+        .forecast;
+    assert_eq!(holiday.shapes.len(), 2, "{holiday:?}");
+    let (models, analog) = (&holiday.shapes[0], &holiday.shapes[1]);
+    for i in 0..24 {
+        let (lo, hi) = (models[i].min(analog[i]), models[i].max(analog[i]));
+        assert!(
+            lo - 1e-9 <= holiday.mean[i] && holiday.mean[i] <= hi + 1e-9,
+            "{i}:00: mean {} outside {lo}..{hi}",
+            holiday.mean[i]
+        );
+    }
+    // 08:00 and 09:00: the models' workday falls after its commuter peak,
+    // the analog's day off rises.
+    assert!(models[8] > models[9], "{models:?}");
+    assert!(analog[9] > analog[8], "{analog:?}");
+    assert!(models[8] > 2.0 * analog[8], "{models:?} {analog:?}");
+    let ordinary = crest_forecast::forecast(&s.slice(0, at(6, 13)), &cfg)
+        .unwrap()
+        .forecast;
+    assert!(ordinary.shapes.is_empty(), "{:?}", ordinary.shapes);
+}

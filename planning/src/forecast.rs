@@ -104,6 +104,7 @@ pub fn window(
         source: Box::new(source),
     })?;
     out.time_format = f.time_format;
+    out.shapes = f.shapes.iter().map(|p| p[a..b].to_vec()).collect();
     Ok(out)
 }
 
@@ -145,12 +146,29 @@ pub fn stitch(parts: &[Forecast]) -> Result<Forecast, PlanningError> {
         source: Box::new(source),
     })?;
     out.time_format = first.time_format;
+    // Shapes where any part has them; a part without has only its mean.
+    let n_shapes = parts.iter().map(|p| p.shapes.len()).max().unwrap_or(0);
+    if n_shapes > 0 {
+        out.shapes = (0..n_shapes)
+            .map(|k| {
+                parts
+                    .iter()
+                    .flat_map(|p| p.shapes.get(k).unwrap_or(&p.mean).iter().copied())
+                    .collect()
+            })
+            .collect();
+    }
     Ok(out)
 }
 
 /// Multiply a forecast's values (data units into requests per second).
 pub fn scale_forecast(f: &mut Forecast, k: f64) {
-    for v in f.mean.iter_mut().chain(f.quantiles.values_mut().flatten()) {
+    for v in f
+        .mean
+        .iter_mut()
+        .chain(f.quantiles.values_mut().flatten())
+        .chain(f.shapes.iter_mut().flatten())
+    {
         *v *= k;
     }
 }
@@ -222,4 +240,49 @@ pub fn forecast_after(
         0,
         crest_forecast::FinalFit::Linfa,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn part(start_h: i64, mean: Vec<f64>, shapes: Vec<Vec<f64>>) -> Forecast {
+        let mut f = Forecast::try_new(
+            "x",
+            Timestamp::from_secs(start_h * 3600),
+            3600,
+            mean,
+            BTreeMap::new(),
+        )
+        .unwrap();
+        f.shapes = shapes;
+        f
+    }
+
+    /// A holiday day's forecast carries the shapes its mean blends; an
+    /// ordinary day's does not. Stitched, the ordinary day's mean stands in
+    /// for both shapes; windows and scaling keep them step for step.
+    #[test]
+    fn the_shapes_a_mean_blends_survive_stitching_windows_and_scaling() {
+        let ordinary = part(0, vec![1.0, 2.0], Vec::new());
+        let holiday = part(2, vec![3.0, 4.0], vec![vec![5.0, 6.0], vec![1.5, 2.5]]);
+        let mut f = stitch(&[ordinary, holiday]).unwrap();
+        assert_eq!(
+            f.shapes,
+            [vec![1.0, 2.0, 5.0, 6.0], vec![1.0, 2.0, 1.5, 2.5]]
+        );
+        scale_forecast(&mut f, 2.0);
+        assert_eq!(f.shapes[1], [2.0, 4.0, 3.0, 5.0]);
+        let w = window(
+            &f,
+            Some(Timestamp::from_secs(3600)),
+            Some(Timestamp::from_secs(3 * 3600)),
+        )
+        .unwrap();
+        assert_eq!(w.mean, [4.0, 6.0]);
+        assert_eq!(w.shapes, [vec![4.0, 10.0], vec![4.0, 3.0]]);
+        let plain = stitch(&[part(0, vec![1.0], Vec::new())]).unwrap();
+        assert!(plain.shapes.is_empty());
+    }
 }

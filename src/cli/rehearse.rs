@@ -174,7 +174,11 @@ How each strategy decides (every crest, every dataset, one configuration):
                days back: another holiday's days off in the week before,
                Mid-Autumn before National Day, are not ordinary days); a
                level below the forecast is expected to climb back at the
-               rate fitted on those days (level^r, r in 0..1); where the
+               rate fitted on those days (level^r, r in 0..1); inside a
+               holiday's window, where the mean blends the models' forecast
+               and the holiday analog's, the level is also measured
+               against each of the two and the window sized for the
+               highest (demand may follow either shape); where the
                step after the lead time rises above the forecast's band
                (its mean over the p90 of the step before), the window
                takes it in too (--early-ramps: a ramp one step early would

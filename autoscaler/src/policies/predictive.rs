@@ -30,7 +30,12 @@
 //! reactive scaling for every ramp it lags. With `early_ramps` the forecast
 //! term's window also takes in the step after the lead time when it rises
 //! above the forecast's band: on hourly data a rush that comes an hour
-//! early is otherwise seen only once it has come.
+//! early is otherwise seen only once it has come. Where the forecast's
+//! mean blends shapes (`Forecast::shapes`: inside a holiday's window, the
+//! models' workday and the analog's day off), the level is tracked against
+//! each too and the forecast term sized for the highest: a blend is shaped
+//! like neither, and demand following one of them reads against it as a
+//! level that falls just before the rise it then misses.
 
 use std::collections::VecDeque;
 
@@ -153,6 +158,9 @@ pub struct PredictivePolicy {
     /// With `track_level`: the last two live levels (demand over the
     /// forecast mean), newest last.
     levels: VecDeque<f64>,
+    /// With `track_level` and a forecast that blends shapes
+    /// ([`Forecast::shapes`]): the last two live levels against each.
+    shape_levels: Vec<VecDeque<f64>>,
 }
 
 impl PredictivePolicy {
@@ -209,6 +217,7 @@ impl PredictivePolicy {
             deviations: VecDeque::new(),
             last_live: None,
             levels: VecDeque::new(),
+            shape_levels: Vec::new(),
         })
     }
 
@@ -218,6 +227,7 @@ impl PredictivePolicy {
     /// [`AutoscalerError::Forecast`] when it cannot be read at the risk quantile.
     pub fn set_forecast(&mut self, forecast: Forecast) -> Result<(), AutoscalerError> {
         let path = demand_at(&forecast, self.cfg.risk)?;
+        self.shape_levels = vec![VecDeque::new(); forecast.shapes.len()];
         self.forecast = Some((forecast, path));
         Ok(())
     }
@@ -245,10 +255,15 @@ impl PredictivePolicy {
     /// the forecast, where it is expected to be a lead time on:
     /// [`expected_level`]).
     pub fn level(&self) -> Option<f64> {
+        self.tracked_level(&self.levels)
+    }
+
+    /// The level in force from the last two of `levels` (see [`Self::level`]).
+    fn tracked_level(&self, levels: &VecDeque<f64>) -> Option<f64> {
         if !self.cfg.track_level {
             return None;
         }
-        self.levels
+        levels
             .iter()
             .copied()
             .reduce(f64::max)
@@ -278,13 +293,19 @@ impl PredictivePolicy {
         };
         let actual = obs.metrics.demand_rps;
         if self.cfg.track_level {
-            if let Some(level) = live_level(actual, f.mean[i]) {
-                self.levels.push_back(level);
-                while self.levels.len() > 2 {
-                    self.levels.pop_front();
+            let track = |levels: &mut VecDeque<f64>, expected: f64| {
+                if let Some(level) = live_level(actual, expected) {
+                    levels.push_back(level);
+                    while levels.len() > 2 {
+                        levels.pop_front();
+                    }
+                } else {
+                    levels.clear();
                 }
-            } else {
-                self.levels.clear();
+            };
+            track(&mut self.levels, f.mean[i]);
+            for (levels, shape) in self.shape_levels.iter_mut().zip(&f.shapes) {
+                track(levels, shape[i]);
             }
             return;
         }
@@ -370,9 +391,20 @@ impl Policy for PredictivePolicy {
                 let peak = |v: &[f64]| v[a..=b.max(a)].iter().copied().fold(0.0, f64::max);
                 // Tracking the level, the mean's shape at the live level; an
                 // alert's correction (k > 1) still raises it.
+                // Where the mean blends shapes, each at its own live level:
+                // the highest (demand may follow either).
+                let shaped = f
+                    .shapes
+                    .iter()
+                    .zip(&self.shape_levels)
+                    .filter_map(|(shape, levels)| Some(peak(shape) * self.tracked_level(levels)?))
+                    .fold(0.0, f64::max);
+                let margin = self.cfg.level_margin;
                 let d = match self.level() {
-                    Some(l) if k > 1.0 => peak(&f.mean) * (l * self.cfg.level_margin).max(k),
-                    Some(l) => peak(&f.mean) * l * self.cfg.level_margin,
+                    Some(l) if k > 1.0 => {
+                        (peak(&f.mean) * (l * margin).max(k)).max(shaped * margin)
+                    }
+                    Some(l) => (peak(&f.mean) * l).max(shaped) * margin,
                     None => peak(path) * k,
                 };
                 let n = self
@@ -597,6 +629,44 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// Bike sharing's Independence Day 2012 in miniature: hourly steps, the
+    /// mean a blend of a workday's shape (08:00 peak, then a fall) and a day
+    /// off's (rising through the morning). Live demand at 08:00 follows the
+    /// day off. Against the mean its level is 0.56 and the look-ahead
+    /// covers 153 rps; against the day off's shape it is 1.38, and the rise
+    /// it expects to 09:00 is what came (293 rps).
+    #[test]
+    fn tracking_the_level_against_each_shape_covers_the_one_demand_follows() {
+        let policy = |shapes: Vec<Vec<f64>>| {
+            let mut cfg = PredictiveConfig::new(Capacity::given(10.0, 100.0).unwrap());
+            cfg.track_level = true;
+            let mut p = PredictivePolicy::try_new(cfg).unwrap();
+            let mean = vec![274.0, 236.0, 253.0];
+            let mut q = BTreeMap::new();
+            q.insert(
+                Quantile::try_new(0.9).unwrap(),
+                mean.iter().map(|m| m * 1.2).collect(),
+            );
+            let mut f = Forecast::try_new("x", Timestamp::from_secs(0), 3600, mean, q).unwrap();
+            f.shapes = shapes;
+            p.set_forecast(f).unwrap();
+            p
+        };
+        let workday = vec![657.0, 310.0, 182.0];
+        let day_off = vec![111.0, 178.0, 353.0];
+        // Two evaluations at 153 rps late in the 08:00 step; the look-ahead
+        // (300 s) reaches 09:00. 8 rps per instance at 0.8 utilisation.
+        let decide = |p: &mut PredictivePolicy| {
+            at(p, None, 3000, 153.0);
+            at(p, None, 3300, 153.0)
+        };
+        // The mean alone: 274 x 153 / 274 = 153 rps -> 20 instances.
+        assert_eq!(decide(&mut policy(Vec::new())), 20);
+        // Each shape at its own level: the day off's 178 x 153 / 111 =
+        // 245 rps -> 31 instances (the workday's gives 153 again).
+        assert_eq!(decide(&mut policy(vec![workday, day_off])), 31);
     }
 
     #[test]
