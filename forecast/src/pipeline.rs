@@ -325,7 +325,9 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
     };
     for kind in candidates {
         let mut paths = paths_of(kind);
-        // The final forecast's two shapes where the analog weighs in on it.
+        // The final forecast's two shapes where the analog weighs in on it:
+        // the models' path, and the analog's where it has a weight (the
+        // models' elsewhere, where the mean is theirs too).
         let final_analog = analogs
             .last()
             .filter(|a| a.iter().flatten().any(|(_, w)| *w > 0.0));
@@ -334,7 +336,7 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
             let analog = a
                 .iter()
                 .zip(z)
-                .map(|(a, z)| inv(a.map_or(*z, |(a, _)| a)))
+                .map(|(a, z)| inv(a.filter(|(_, w)| *w > 0.0).map_or(*z, |(a, _)| a)))
                 .collect();
             [models, analog]
         });

@@ -16,11 +16,12 @@ mod common;
 use crest_forecast::ForecastConfig;
 use crest_forecast::backtest::{HolidayFilter, HolidaySpan, backtest_around_holidays};
 
+fn bundled(name: &str) -> crest_core::Series {
+    crest_datasets::bundled(name).unwrap().series.remove(0)
+}
+
 fn area1() -> crest_core::Series {
-    crest_datasets::bundled("china_load_area1")
-        .unwrap()
-        .series
-        .remove(0)
+    bundled("china_load_area1")
 }
 
 fn run(years: (i32, i32)) -> crest_forecast::backtest::HolidayBacktest {
@@ -186,11 +187,8 @@ fn a_week_ahead_band_after_spring_festival_stays_a_band() {
 /// day's forecast carries none.
 #[test]
 fn a_holiday_forecast_carries_the_shapes_it_blends() {
-    let s = crest_datasets::bundled("bike_sharing")
-        .unwrap()
-        .series
-        .remove(0);
-    let cal = crest_datasets::calendar::resolve_calendar("us").unwrap();
+    let s = bundled("bike_sharing");
+    let cal = common::us_calendar();
     let at = |m: u32, d: u32| {
         let t = chrono::NaiveDate::from_ymd_opt(2012, m, d)
             .unwrap()
