@@ -401,3 +401,43 @@ fn stress_cases_refuse_a_plan_the_quantiles_pass() {
     assert!(stderr(&o).contains("--stress"), "{}", stderr(&o));
     assert!(stderr(&o).contains("surge=lots"), "{}", stderr(&o));
 }
+
+/// A plan over a holiday carries the shapes its forecast's mean blends
+/// (the models' workday and the holiday analog's day off, bike sharing's
+/// Independence Day 2012) in its document, so that `crest run
+/// --track-level` measures live demand against each as the rehearsal does;
+/// the document reads back with them.
+#[test]
+fn a_holiday_plan_document_carries_its_forecasts_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = crest(
+        &[
+            "plan",
+            "--history",
+            "bike_sharing",
+            "--calendar",
+            "us",
+            "--from",
+            "2012-07-04",
+            "--to",
+            "2012-07-05",
+            "--per-step",
+            "--requests-per-unit",
+            "100",
+            "--per-instance-qps",
+            "50",
+            "--output",
+            "plan.json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: PlanDocument =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    let f = &doc.forecast;
+    assert_eq!(f.shapes.len(), 2, "{f:?}");
+    assert!(f.shapes.iter().all(|s| s.len() == f.mean.len()));
+    // 08:00: the models' commuter peak far above the analog's quiet morning.
+    assert!(f.shapes[0][8] > 2.0 * f.shapes[1][8], "{:?}", f.shapes);
+}
