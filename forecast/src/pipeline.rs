@@ -315,14 +315,6 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
         e.sort_by(f64::total_cmp);
         (e.len() >= 100).then_some(e)
     });
-    let inv = |z: f64| {
-        let v = ctx.transform.inv(z);
-        if ctx.transform.non_negative() {
-            v.max(0.0)
-        } else {
-            v
-        }
-    };
     for kind in candidates {
         let mut paths = paths_of(kind);
         // The final forecast's two shapes where the analog weighs in on it:
@@ -332,11 +324,11 @@ pub fn forecast_models(series: &Series, cfg: &ForecastConfig) -> Result<AllModel
             .last()
             .filter(|a| a.iter().flatten().any(|(_, w)| *w > 0.0));
         let shapes: Option<[Vec<f64>; 2]> = final_analog.zip(paths.last()).map(|(a, z)| {
-            let models: Vec<f64> = z.iter().map(|z| inv(*z)).collect();
+            let models: Vec<f64> = z.iter().map(|z| original(&ctx, *z)).collect();
             let analog = a
                 .iter()
                 .zip(z)
-                .map(|(a, z)| inv(a.filter(|(_, w)| *w > 0.0).map_or(*z, |(a, _)| a)))
+                .map(|(a, z)| original(&ctx, a.filter(|(_, w)| *w > 0.0).map_or(*z, |(a, _)| a)))
                 .collect();
             [models, analog]
         });
@@ -618,6 +610,17 @@ fn calibration_origins(ctx: &Context, horizon: usize, k: usize) -> Vec<usize> {
 }
 
 /// Turn a point path and its calibration errors into a [`Forecast`].
+/// A forecast value in the transformed space back in the series' own
+/// units, never below 0 for a series that cannot go below it.
+fn original(ctx: &Context, z: f64) -> f64 {
+    let v = ctx.transform.inv(z);
+    if ctx.transform.non_negative() {
+        v.max(0.0)
+    } else {
+        v
+    }
+}
+
 fn build_forecast(
     series: &Series,
     ctx: &Context,
@@ -644,17 +647,10 @@ fn build_forecast(
         1.0
     };
     let centre = quantile_of(&u, 0.5, sd_u);
-    let clamp = |v: f64| {
-        if ctx.transform.non_negative() {
-            v.max(0.0)
-        } else {
-            v
-        }
-    };
     // The point forecast back-transformed (for log models the conditional
     // median, which is what WAPE rewards), not a smeared mean: smearing over a
     // dozen origins' errors moved the point by more than it gained.
-    let mean: Vec<f64> = path.iter().map(|z| clamp(ctx.transform.inv(*z))).collect();
+    let mean: Vec<f64> = path.iter().map(|z| original(ctx, *z)).collect();
     let mut qmap = BTreeMap::new();
     for q in quantiles {
         let uq = quantile_of(&u, q.level(), sd_u) - centre;
@@ -676,7 +672,7 @@ fn build_forecast(
                 {
                     off = wq;
                 }
-                clamp(ctx.transform.inv(path[i] + off))
+                original(ctx, path[i] + off)
             })
             .collect();
         qmap.insert(*q, p);

@@ -351,12 +351,15 @@ fn table(r: &BacktestReport, details: &[CrestDetail]) -> anyhow::Result<String> 
     let floor: f64 = details.iter().map(|d| d.floor_instance_hours).sum();
     writeln!(
         t,
-        "{:<w$} {:<23} {:>13} {:>13} {:>6.0}%{:>49.0}",
+        "{:<w$} {:<23} {:>13} {:>13} {:>6.0}% {:>6} {:>16} {:>15} {:>8.0}",
         "total",
         "",
         pair(st.slo_violation_minutes, st.instance_hours),
         pair(cr.slo_violation_minutes, cr.instance_hours),
         100.0 * cr.instance_hours / st.instance_hours,
+        "",
+        "",
+        "",
         floor
     )?;
     let below = r.crests.iter().filter(|c| c.on_or_below_frontier()).count();
