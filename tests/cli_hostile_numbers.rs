@@ -63,7 +63,7 @@ fn plan_doc(dir: &Path) -> serde_json::Value {
         dir,
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    serde_json::from_str(&std::fs::read_to_string(dir.join("p.json")).unwrap()).unwrap()
+    common::read_json(dir.join("p.json"))
 }
 
 fn run_doc(dir: &Path, doc: &serde_json::Value, force: bool) -> Output {
@@ -121,8 +121,7 @@ fn item7_min_above_max_is_an_error_not_a_clamp_panic() {
 fn item7_a_forecast_step_of_2_pow_61_is_refused_when_read() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_forecast(dir.path(), 4);
-    let mut f: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut f: serde_json::Value = common::read_json(&path);
     f["step_s"] = serde_json::json!(1_u64 << 61);
     std::fs::write(&path, f.to_string()).unwrap();
     let o = plan_50(&[], dir.path());

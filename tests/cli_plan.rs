@@ -48,9 +48,7 @@ fn plan_table_verify_and_document() {
         out.contains("quantile draws: step correlation 0.950 (default"),
         "{out}"
     );
-    let doc: PlanDocument =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
-            .unwrap();
+    let doc: PlanDocument = common::read_json(dir.path().join("plan.json"));
     assert!(doc.verification.unwrap().passed);
     assert!(!doc.forced);
     // Forecast values are step averages, read as linear between step
@@ -126,9 +124,7 @@ fn gate_refuses_a_median_plan_unless_forced() {
     forced.push("--force");
     let o = crest(&forced, dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
-    let doc: PlanDocument =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("median.json")).unwrap())
-            .unwrap();
+    let doc: PlanDocument = common::read_json(dir.path().join("median.json"));
     assert!(doc.forced);
 
     // `crest run` re-verifies and refuses it too.
@@ -432,9 +428,7 @@ fn a_holiday_plan_document_carries_its_forecasts_shapes() {
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let doc: PlanDocument =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
-            .unwrap();
+    let doc: PlanDocument = common::read_json(dir.path().join("plan.json"));
     let f = &doc.forecast;
     assert_eq!(f.shapes.len(), 2, "{f:?}");
     assert!(f.shapes.iter().all(|s| s.len() == f.mean.len()));

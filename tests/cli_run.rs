@@ -55,8 +55,7 @@ fn dry_run_of_a_toml_schedule_follows_the_plan_through_the_fleet_actuator() {
     // plan scales out and then in.
     write_forecast(dir.path(), 6);
     plan(dir.path(), "p.json", &[]);
-    let doc: PlanDocument =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("p.json")).unwrap()).unwrap();
+    let doc: PlanDocument = common::read_json(dir.path().join("p.json"));
     std::fs::write(
         dir.path().join("schedule.toml"),
         "# the holiday\n[[runs]]\nplan = \"p.json\"\n",
@@ -231,8 +230,7 @@ fn an_unordered_plan_is_refused_even_when_forced() {
     write_forecast(dir.path(), 4);
     plan(dir.path(), "p.json", &[]);
     let path = dir.path().join("p.json");
-    let mut doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut doc: serde_json::Value = common::read_json(&path);
     let steps = doc["plan"]["steps"].as_array_mut().unwrap();
     assert!(
         steps.len() >= 2,
@@ -359,8 +357,7 @@ fn real_backends_follow_the_plan_and_leave_nothing() {
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let doc: PlanDocument =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("p.json")).unwrap()).unwrap();
+    let doc: PlanDocument = common::read_json(dir.path().join("p.json"));
     let want = plan_counts(&doc);
     std::fs::write(dir.path().join("e2e.sh"), REAL_BACKENDS).unwrap();
     let o = Command::new("bash")
@@ -457,9 +454,7 @@ impl LiveRig {
         )
         .unwrap();
         plan(dir.path(), "p.json", &[]);
-        let doc: PlanDocument =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("p.json")).unwrap())
-                .unwrap();
+        let doc: PlanDocument = common::read_json(dir.path().join("p.json"));
         let app = doc.plan.app.to_string();
         assert!(plan_counts(&doc).iter().all(|n| *n <= 1), "{doc:?}");
 

@@ -395,8 +395,7 @@ async fn run_follows_a_plan_through_the_framework_and_scale_fails_over_after_it(
     )
     .await;
     assert!(o.status.success(), "{}", stderr(&o));
-    let doc: crest_autoscaler::PlanDocument =
-        serde_json::from_str(&std::fs::read_to_string(d.join("p.json")).unwrap()).unwrap();
+    let doc: crest_autoscaler::PlanDocument = common::read_json(d.join("p.json"));
     let app = doc.plan.app.to_string();
     let steps = doc.plan.steps();
     let last = steps.last().unwrap().replicas.0;

@@ -81,3 +81,8 @@ pub fn is_root() -> bool {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
+
+/// Read a JSON file the CLI wrote (a plan document, a report).
+pub fn read_json<T: serde::de::DeserializeOwned>(path: impl AsRef<Path>) -> T {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
